@@ -1,0 +1,17 @@
+"""lash-streams: lash's durable process layer on Redis Streams.
+
+    import lash_streams as ls
+    async with ls.connect() as bus:          # no URL: a private embedded server
+        rec = await bus.register_process(ls.ProcessRegistration.external("job-1"))
+        ...
+"""
+
+from lash_streams import errors
+from lash_streams.bus import Bus
+from lash_streams.connection import connect
+from lash_streams.model import *  # noqa: F403 - lash's type names are the public surface
+from lash_streams.model import __all__ as _model_all
+
+__version__ = "0.1.0"
+
+__all__ = ["Bus", "__version__", "connect", "errors", *_model_all]

@@ -1,0 +1,49 @@
+"""The bus: lash's ``ProcessRegistry`` on Redis plus awaiting, as one object.
+
+Each capability lives in its own module under ``store/`` (processes, append,
+leases, grants, retention, awaiting); the bus stacks them and owns the
+lifecycle of its connections and of the embedded server it may have started.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any
+
+from lash_streams.store.awaiting import AwaitOps
+
+
+class Bus(AwaitOps):
+    """Every ``ProcessRegistry`` method of lash under the same name, async."""
+
+    _owned_server: Any = None
+    _closed = False
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        await self.close_node_clients()
+        for client in (self.blocking, self.redis):
+            close = getattr(client, "aclose", None)
+            if close is not None:
+                await close()
+        if self._owned_server is not None:
+            server, self._owned_server = self._owned_server, None
+            server.stop()
+
+    async def __aenter__(self) -> Bus:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    @property
+    def server(self) -> Any:
+        """The embedded server this bus started, if any (``LocalServer``)."""
+        return self._owned_server

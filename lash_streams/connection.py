@@ -1,0 +1,151 @@
+"""``connect()``: build a bus for a URL, or for a private embedded server.
+
+Clients are created with redis-py's own retries disabled: its defaults re-send
+a blocking read until it fails and can re-send an ``XADD`` (DESIGN "Known
+facts"). Retries are ours (``store/retry.py``), idempotent operations only.
+The blocking client used by waiters has its own, longer socket timeout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+from redis.retry import Retry
+
+from lash_streams.bus import Bus
+from lash_streams.errors import ConnectionFailed
+from lash_streams.model import DurabilityTier
+from lash_streams.store.retry import RetryPolicy
+
+_SOCKET_TIMEOUT_S = 10.0
+# Longer than the longest XREAD BLOCK slice (5 s) plus a round trip.
+_BLOCKING_SOCKET_TIMEOUT_S = 15.0
+
+
+def _client(url: str, *, cluster: bool, socket_timeout: float) -> Any:
+    options: dict[str, Any] = {
+        "decode_responses": False,
+        "socket_timeout": socket_timeout,
+        "socket_connect_timeout": 5.0,
+        "retry": Retry(NoBackoff(), 0),
+        "health_check_interval": 30,
+    }
+    if cluster:
+        return RedisCluster.from_url(url.replace("redis+cluster://", "redis://"), **options)
+    return Redis.from_url(url, **options)
+
+
+async def _durability(client: Any) -> DurabilityTier:
+    """RX-13: ``durable`` only with AOF fsync on every write."""
+    try:
+        aof = await client.config_get("appendonly")
+        fsync = await client.config_get("appendfsync")
+    except RedisError:
+        return DurabilityTier.INLINE
+    if isinstance(aof, dict) and _first(aof) == b"yes" and _first(fsync) == b"always":
+        return DurabilityTier.DURABLE
+    return DurabilityTier.INLINE
+
+
+def _first(reply: Any) -> Any:
+    if isinstance(reply, dict):
+        for value in reply.values():
+            return value.encode() if isinstance(value, str) else value
+    return None
+
+
+async def _open(
+    url: str | None = None,
+    *,
+    namespace: str = "lash",
+    cluster: bool | None = None,
+    data_dir: str | Path | None = None,
+    persistence: str = "aof",
+    retry: RetryPolicy | None = None,
+) -> Bus:
+    server = None
+    if url is None:
+        from lash_streams.server import LocalServer
+
+        server = LocalServer(data_dir=data_dir, persistence=persistence)
+        server.start()
+        url = server.url
+    is_cluster = bool(cluster) or url.startswith("redis+cluster://")
+    client = _client(url, cluster=is_cluster, socket_timeout=_SOCKET_TIMEOUT_S)
+    blocking = _client(url, cluster=is_cluster, socket_timeout=_BLOCKING_SOCKET_TIMEOUT_S)
+    try:
+        await client.ping()
+        durability = await _durability(client)
+    except (RedisError, OSError) as err:
+        for c in (client, blocking):
+            await c.aclose()
+        if server is not None:
+            server.stop()
+        raise ConnectionFailed(f"cannot reach Redis at {url}: {err}") from err
+    bus = Bus(
+        client,
+        blocking,
+        namespace=namespace,
+        cluster=is_cluster,
+        durability=durability,
+        retry=retry,
+    )
+    bus._owned_server = server
+    return bus
+
+
+class Connecting:
+    """What ``connect()`` returns: await it for a bus, or use it with
+    ``async with`` to have the bus closed (and its embedded server stopped)."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._bus: Bus | None = None
+
+    def __await__(self) -> Generator[Any, None, Bus]:
+        return _open(**self._options).__await__()
+
+    async def __aenter__(self) -> Bus:
+        self._bus = await _open(**self._options)
+        return self._bus
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._bus is not None:
+            await self._bus.aclose()
+
+
+def connect(
+    url: str | None = None,
+    *,
+    namespace: str = "lash",
+    cluster: bool | None = None,
+    data_dir: str | Path | None = None,
+    persistence: str = "aof",
+    retry: RetryPolicy | None = None,
+) -> Connecting:
+    """Connect to ``url`` (``redis://``, ``rediss://``, ``unix://``,
+    ``redis+cluster://``), or with no URL start a private embedded Valkey
+    (AOF ``everysec`` in ``data_dir``, a temporary folder by default) that the
+    bus stops when it closes.
+
+    ``async with connect() as bus: ...`` or ``bus = await connect(...)``."""
+    return Connecting(
+        url=url,
+        namespace=namespace,
+        cluster=cluster,
+        data_dir=data_dir,
+        persistence=persistence,
+        retry=retry,
+    )

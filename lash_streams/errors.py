@@ -1,0 +1,197 @@
+"""Typed errors: one base class, one subclass per lash error kind (spec §14).
+
+Every error carries ``kind`` (the spec's snake_case error kind) so callers can
+branch without parsing messages; messages keep lash's reference wording.
+"""
+
+from __future__ import annotations
+
+
+class LashStreamsError(Exception):
+    """Base class of every error lash-streams raises."""
+
+    kind: str = "lash_streams"
+
+    def __init__(self, message: str, *, process_id: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.process_id = process_id
+
+
+# -- logical errors (GEN-5: they leave nothing written) -----------------------
+
+
+class UnknownProcess(LashStreamsError):
+    kind = "unknown_process"
+
+    def __init__(self, process_id: str) -> None:
+        super().__init__(f"unknown process `{process_id}`", process_id=process_id)
+
+
+class InvalidRegistration(LashStreamsError):
+    kind = "invalid_registration"
+
+
+class RegistrationConflict(LashStreamsError):
+    kind = "registration_conflict"
+
+
+class ReplayConflict(LashStreamsError):
+    kind = "replay_conflict"
+
+
+class UndeclaredEventType(LashStreamsError):
+    kind = "undeclared_event_type"
+
+
+class ReplayKeyRequired(LashStreamsError):
+    kind = "replay_key_required"
+
+
+class InvalidPayload(LashStreamsError):
+    kind = "invalid_payload"
+
+
+class SelectorError(LashStreamsError):
+    kind = "selector_error"
+
+
+class AlreadyTerminal(LashStreamsError):
+    kind = "already_terminal"
+
+
+class TerminalRejectsAbandonRequest(LashStreamsError):
+    kind = "terminal_rejects_abandon_request"
+
+
+class TerminalRejectsWait(LashStreamsError):
+    kind = "terminal_rejects_wait"
+
+
+class InvalidSignalName(LashStreamsError):
+    kind = "invalid_signal_name"
+
+
+class NotVisible(LashStreamsError):
+    kind = "not_visible"
+
+
+class ExternallyOwnedNotExecutable(LashStreamsError):
+    kind = "externally_owned_not_executable"
+
+
+class MissingExecutionId(LashStreamsError):
+    kind = "missing_execution_id"
+
+
+class GrantMissing(LashStreamsError):
+    kind = "grant_missing"
+
+
+class ExternalRefConflict(LashStreamsError):
+    kind = "external_ref_conflict"
+
+
+class InvalidId(LashStreamsError):
+    """An id that cannot be stored safely (not UTF-8, too long, empty)."""
+
+    kind = "invalid_id"
+
+
+class PayloadTooLarge(LashStreamsError):
+    kind = "payload_too_large"
+
+
+class DecodeError(LashStreamsError):
+    """Malformed wire JSON: wrong types, missing fields, invalid JSON text."""
+
+    kind = "decode_error"
+
+
+# -- leases (LS-*) -------------------------------------------------------------
+
+
+class LeaseError(LashStreamsError):
+    kind = "lease"
+
+
+class LeaseExpired(LeaseError):
+    """LS-7: the presented lease is missing, superseded or no longer live."""
+
+    kind = "lease_expired"
+
+    def __init__(self, process_id: str) -> None:
+        super().__init__(
+            f"process lease for `{process_id}` is missing or expired", process_id=process_id
+        )
+
+
+class LeaseFenced(LeaseError):
+    """RX-12: a fenced write presented a lease that is no longer current."""
+
+    kind = "lease_fenced"
+
+
+# -- backend -------------------------------------------------------------------
+
+
+class BackendError(LashStreamsError):
+    """Connection or storage failure, distinct from every logical kind (§14)."""
+
+    kind = "backend"
+
+
+class ConnectionFailed(BackendError):
+    kind = "connection"
+
+
+class WriteOutcomeUnknown(BackendError):
+    """A non-idempotent write was sent but its reply was lost.
+
+    The write may or may not have happened; it was not retried because a
+    retry could duplicate it (RX-18). Re-read state, or append with a replay
+    key so a retry is safe.
+    """
+
+    kind = "write_outcome_unknown"
+
+
+class ServerError(BackendError):
+    kind = "server"
+
+
+class EmbeddedServerError(BackendError):
+    kind = "embedded_server"
+
+
+__all__ = [
+    "AlreadyTerminal",
+    "BackendError",
+    "ConnectionFailed",
+    "DecodeError",
+    "EmbeddedServerError",
+    "ExternalRefConflict",
+    "ExternallyOwnedNotExecutable",
+    "GrantMissing",
+    "InvalidId",
+    "InvalidPayload",
+    "InvalidRegistration",
+    "InvalidSignalName",
+    "LashStreamsError",
+    "LeaseError",
+    "LeaseExpired",
+    "LeaseFenced",
+    "MissingExecutionId",
+    "NotVisible",
+    "PayloadTooLarge",
+    "RegistrationConflict",
+    "ReplayConflict",
+    "ReplayKeyRequired",
+    "SelectorError",
+    "ServerError",
+    "TerminalRejectsAbandonRequest",
+    "TerminalRejectsWait",
+    "UndeclaredEventType",
+    "UnknownProcess",
+    "WriteOutcomeUnknown",
+]

@@ -1,0 +1,62 @@
+"""Death evidence (LV-1..LV-3): the "definitely dead" predicate of lash's
+``LeaseOwnerLiveness``. Elapsed time is never evidence; only a holder on this
+very host and boot whose pid is gone or whose start time changed is dead."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from lash_streams.model import LeaseOwnerIdentity, LivenessLocalProcess
+
+_BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
+
+
+def parse_process_start(stat: str) -> str | None:
+    """Field 22 of /proc/<pid>/stat (starttime), robust to spaces in comm."""
+    _, sep, after = stat.rpartition(") ")
+    if not sep:
+        return None
+    fields = after.split()
+    return fields[19] if len(fields) > 19 else None
+
+
+def process_start(pid: int) -> str | None:
+    try:
+        return parse_process_start(Path(f"/proc/{pid}/stat").read_text())
+    except OSError:
+        return None
+
+
+def current_liveness(host_id: str) -> LivenessLocalProcess | None:
+    try:
+        boot_id = _BOOT_ID.read_text().strip()
+    except OSError:
+        return None
+    pid = os.getpid()
+    start = process_start(pid)
+    if not boot_id or start is None:
+        return None
+    return LivenessLocalProcess(host_id=host_id, boot_id=boot_id, pid=pid, process_start=start)
+
+
+def _pid_is_live(pid: int, expected_start: str) -> bool | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return None
+    start = parse_process_start(stat)
+    return None if start is None else start == expected_start
+
+
+def is_definitely_dead_for_claimant(
+    holder: LeaseOwnerIdentity, claimant: LeaseOwnerIdentity
+) -> bool:
+    h, c = holder.liveness, claimant.liveness
+    if not isinstance(h, LivenessLocalProcess) or not isinstance(c, LivenessLocalProcess):
+        return False
+    if h.host_id != c.host_id or h.boot_id != c.boot_id:
+        return False
+    return _pid_is_live(h.pid, h.process_start) is False

@@ -1,0 +1,1 @@
+"""lash's process semantics as pure functions (no I/O)."""

@@ -1,0 +1,164 @@
+"""Awaiting terminals and events across processes (AW-1..AW-4, RX-15).
+
+The process stream itself is the change feed: a waiter reads state, then
+blocks with ``XREAD`` from the last entry id it actually saw (never ``$``, so
+an append racing the first read is not lost), and re-reads after every
+wake-up. The blocking client has its own socket timeout and no retries, so a
+long block is never re-sent (DESIGN "Known facts").
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from lash_streams.errors import UnknownProcess
+from lash_streams.model import ProcessAwaitOutput, ProcessEvent
+from lash_streams.model._codec import decode
+from lash_streams.store.retention import RetentionOps
+from lash_streams.store.retry import TRANSIENT
+
+#: Longest single XREAD BLOCK; waits longer than this loop.
+_BLOCK_SLICE_MS = 5_000
+
+
+class AwaitOps(RetentionOps):
+    _node_clients: dict[tuple[str, int], Any] | None = None
+
+    def _blocking_for(self, key: str) -> Any:
+        """In a cluster, blocking reads go to a plain client of the key's node:
+        the cluster client multiplexes poorly under many concurrent blocks."""
+        if not self.cluster:
+            return self.blocking
+        node = self.redis.get_node_from_key(key)
+        clients = self._node_clients
+        if clients is None:
+            clients = self._node_clients = {}
+        client = clients.get((node.host, node.port))
+        if client is None:
+            from redis.asyncio import Redis
+            from redis.backoff import NoBackoff
+            from redis.retry import Retry
+
+            pool_kwargs = self.blocking.get_connection_kwargs()
+            client = Redis(
+                host=node.host,
+                port=node.port,
+                decode_responses=False,
+                socket_timeout=pool_kwargs.get("socket_timeout"),
+                retry=Retry(NoBackoff(), 0),
+                username=pool_kwargs.get("username"),
+                password=pool_kwargs.get("password"),
+                ssl=bool(pool_kwargs.get("ssl", False)),
+            )
+            clients[(node.host, node.port)] = client
+        return client
+
+    async def close_node_clients(self) -> None:
+        for client in (self._node_clients or {}).values():
+            await client.aclose()
+        self._node_clients = None
+
+    async def _block_after(self, stream: str, last_id: str, block_ms: int) -> list[Any]:
+        from redis.exceptions import ResponseError
+
+        try:
+            reply = await self._blocking_for(stream).xread(
+                {stream: last_id}, count=256, block=max(1, block_ms)
+            )
+        except TRANSIENT:
+            await asyncio.sleep(0.05)
+            return []
+        except ResponseError as err:
+            if "MOVED" not in str(err) and "ASK" not in str(err):
+                raise
+            # Slots moved: forget node clients and let the caller re-read.
+            await self.close_node_clients()
+            return []
+        if not reply:
+            return []
+        entries: list[Any] = reply[0][1]
+        return entries
+
+    async def await_terminal(
+        self, process_id: str, timeout: float | None = None
+    ) -> ProcessAwaitOutput:
+        """AW-1: the stored await output once the process is terminal.
+
+        Raises ``TimeoutError`` when ``timeout`` seconds pass first."""
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        stream = self.keys.process(process_id).events
+        while True:
+            fields = await self.record_fields(process_id)
+            if not fields:
+                raise UnknownProcess(process_id)
+            output = _await_output(self.record_from_fields(fields).status)
+            if output is not None:
+                return output
+            # Block from the sequence this read saw: anything after it wakes us.
+            last_id = f"{int(fields[b'seq'])}-0"
+            remaining = _remaining_ms(loop.time(), deadline)
+            if remaining == 0:
+                raise TimeoutError(f"process `{process_id}` is not terminal after {timeout}s")
+            await self._block_after(stream, last_id, min(remaining, _BLOCK_SLICE_MS))
+
+    async def await_event(
+        self,
+        process_id: str,
+        event_type: str,
+        after_sequence: int,
+        timeout: float | None = None,
+    ) -> ProcessEvent:
+        """AW-4: the first event of ``event_type`` after the cursor."""
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        async for event in self.tail_events(process_id, after_sequence, _deadline=deadline):
+            if event.event_type == event_type:
+                return event
+        raise TimeoutError(
+            f"no `{event_type}` event on process `{process_id}` after #{after_sequence} "
+            f"within {timeout}s"
+        )
+
+    async def tail_events(
+        self,
+        process_id: str,
+        after_sequence: int = 0,
+        *,
+        _deadline: float | None = None,
+    ) -> AsyncIterator[ProcessEvent]:
+        """Every event after the cursor, in order, then live ones as they land.
+        Never yields an event at or before the cursor."""
+        loop = asyncio.get_running_loop()
+        cursor = after_sequence
+        for event in await self.events_after(process_id, cursor):
+            cursor = event.sequence
+            yield event
+        stream = self.keys.process(process_id).events
+        while True:
+            remaining = _remaining_ms(loop.time(), _deadline)
+            if remaining == 0:
+                return
+            entries = await self._block_after(
+                stream, f"{cursor}-0", min(remaining, _BLOCK_SLICE_MS)
+            )
+            if not entries and await self.get_process(process_id) is None:
+                raise UnknownProcess(process_id)
+            for entry in entries:
+                event = decode(entry[1][b"e"], ProcessEvent)
+                if event.sequence > cursor:
+                    cursor = event.sequence
+                    yield event
+
+
+def _remaining_ms(now: float, deadline: float | None) -> int:
+    if deadline is None:
+        return _BLOCK_SLICE_MS
+    return max(0, int((deadline - now) * 1000))
+
+
+def _await_output(status: Any) -> ProcessAwaitOutput | None:
+    output: ProcessAwaitOutput | None = getattr(status, "await_output", None)
+    return output

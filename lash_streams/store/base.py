@@ -1,0 +1,204 @@
+"""Shared state of one bus: clients, key layout, scripts, retry policy, and
+the cache of immutable registrations the append path plans against."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from lash_streams.errors import UnknownProcess
+from lash_streams.model import (
+    DurabilityTier,
+    ProcessRecord,
+    ProcessRegistration,
+    SessionScope,
+    StatusRunning,
+)
+from lash_streams.model._codec import decode
+from lash_streams.store.keys import Keyspace
+from lash_streams.store.retry import RetryPolicy
+from lash_streams.store.scripts import Scripts
+
+_STATE_CACHE_SIZE = 10_000
+
+
+def text(value: bytes | str | None) -> str:
+    if value is None:
+        return ""
+    return value.decode("utf-8") if isinstance(value, bytes) else value
+
+
+@dataclass(slots=True)
+class ProcessState:
+    """What the append path plans with; every field is re-checked by the
+    append script (registration hash + last sequence CAS), so staleness costs
+    a retry, never a wrong write."""
+
+    registration: ProcessRegistration
+    registration_hash: str
+    seq: int
+    terminal: bool
+    wake_target: SessionScope | None
+
+    def planning_record(self) -> ProcessRecord:
+        reg = self.registration
+        return ProcessRecord(
+            id=reg.id,
+            registration_hash=self.registration_hash,
+            input=reg.input,
+            disposition=reg.disposition,
+            identity=reg.identity,
+            event_types=reg.event_types,
+            provenance=reg.provenance,
+            env_ref=reg.env_ref,
+            wake_target=self.wake_target,
+            # Only terminal-ness matters for planning (EV-2.8); the script holds the truth.
+            status=_TERMINAL_MARKER if self.terminal else StatusRunning(),
+        )
+
+
+def _terminal_marker() -> Any:
+    from lash_streams.model import AwaitSuccess, StatusCompleted
+
+    return StatusCompleted(await_output=AwaitSuccess(value=None))
+
+
+_TERMINAL_MARKER = _terminal_marker()
+
+
+class StoreCore:
+    def __init__(
+        self,
+        client: Any,
+        blocking_client: Any,
+        *,
+        namespace: str,
+        cluster: bool,
+        durability: DurabilityTier,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.redis = client
+        self.blocking = blocking_client
+        self.keys = Keyspace(namespace)
+        self.namespace = namespace
+        self.cluster = cluster
+        self.scripts = Scripts.register(client)
+        self.retry = retry or RetryPolicy()
+        self._durability = durability
+        self._states: OrderedDict[str, ProcessState] = OrderedDict()
+        self._registrations: OrderedDict[str, ProcessRegistration] = OrderedDict()
+
+    def durability_tier(self) -> DurabilityTier:
+        """DT-1: ``durable`` only when the server fsyncs every write (RX-13)."""
+        return self._durability
+
+    # -- record assembly -------------------------------------------------------
+
+    def registration_of(self, reg_hash: str, reg_json: bytes) -> ProcessRegistration:
+        cached = self._registrations.get(reg_hash)
+        if cached is None:
+            cached = decode(reg_json, ProcessRegistration)
+            self._registrations[reg_hash] = cached
+            if len(self._registrations) > _STATE_CACHE_SIZE:
+                self._registrations.popitem(last=False)
+        return cached
+
+    def record_from_fields(self, fields: dict[bytes, bytes]) -> ProcessRecord:
+        from lash_streams.model import (
+            AbandonRequest,
+            ProcessExternalRef,
+            ProcessStarted,
+            WaitState,
+        )
+        from lash_streams.model import ProcessStatus as _Status
+
+        reg_hash = text(fields[b"hash"])
+        reg = self.registration_of(reg_hash, fields[b"reg"])
+        wt = fields.get(b"wt") or b""
+        status = fields.get(b"status")
+        started = fields.get(b"started")
+        abandon = fields.get(b"abandon")
+        wait = fields.get(b"wait")
+        xref = fields.get(b"xref")
+        return ProcessRecord(
+            id=reg.id,
+            registration_hash=reg_hash,
+            input=reg.input,
+            disposition=reg.disposition,
+            identity=reg.identity,
+            event_types=reg.event_types,
+            provenance=reg.provenance,
+            env_ref=reg.env_ref,
+            wake_target=decode(wt, SessionScope) if wt else None,
+            created_at_ms=int(fields[b"created"]),
+            updated_at_ms=int(fields[b"updated"]),
+            external_ref=decode(xref, ProcessExternalRef) if xref else None,
+            first_started=decode(started, ProcessStarted) if started else None,
+            abandon_request=decode(abandon, AbandonRequest) if abandon else None,
+            wait=decode(wait, WaitState) if wait else None,
+            status=decode(status, _Status) if status else StatusRunning(),  # type: ignore[arg-type]
+        )
+
+    def remember(self, process_id: str, fields: dict[bytes, bytes]) -> ProcessState:
+        reg_hash = text(fields[b"hash"])
+        wt = fields.get(b"wt") or b""
+        state = ProcessState(
+            registration=self.registration_of(reg_hash, fields[b"reg"]),
+            registration_hash=reg_hash,
+            seq=int(fields[b"seq"]),
+            terminal=fields.get(b"term") == b"1",
+            wake_target=decode(wt, SessionScope) if wt else None,
+        )
+        self._states[process_id] = state
+        self._states.move_to_end(process_id)
+        if len(self._states) > _STATE_CACHE_SIZE:
+            self._states.popitem(last=False)
+        return state
+
+    def forget(self, process_id: str) -> None:
+        self._states.pop(process_id, None)
+
+    def cached_state(self, process_id: str) -> ProcessState | None:
+        return self._states.get(process_id)
+
+    async def record_fields(self, process_id: str) -> dict[bytes, bytes]:
+        key = self.keys.process(process_id).record
+        fields: dict[bytes, bytes] = await self.retry.idempotent(
+            f"read process `{process_id}`", lambda: self.redis.hgetall(key)
+        )
+        return fields
+
+    async def load_state(self, process_id: str) -> ProcessState:
+        fields = await self.record_fields(process_id)
+        if not fields:
+            self.forget(process_id)
+            raise UnknownProcess(process_id)
+        return self.remember(process_id, fields)
+
+    async def state(self, process_id: str) -> ProcessState:
+        cached = self._states.get(process_id)
+        return cached if cached is not None else await self.load_state(process_id)
+
+    async def require_record(self, process_id: str) -> ProcessRecord:
+        fields = await self.record_fields(process_id)
+        if not fields:
+            raise UnknownProcess(process_id)
+        return self.record_from_fields(fields)
+
+    async def gather_records(self, process_ids: list[str]) -> list[ProcessRecord]:
+        """Records of many ids in one pipeline; ids without a record are dropped
+        (stale index entries are harmless by design, RX-2)."""
+        if not process_ids:
+            return []
+        keys = [self.keys.process(pid).record for pid in process_ids]
+
+        async def run() -> list[dict[bytes, bytes]]:
+            pipe = self.redis.pipeline(transaction=False)
+            for key in keys:
+                pipe.hgetall(key)
+            result: list[dict[bytes, bytes]] = await pipe.execute()
+            return result
+
+        rows = await self.retry.idempotent("read process records", run)
+        return [self.record_from_fields(row) for row in rows if row]

@@ -1,0 +1,149 @@
+"""Lease storage (LS-1..LS-10): claim, reclaim, renew, release, get.
+
+The lease row is a hash beside the record; its ``fence`` field outlives every
+holder (LS-5) and only prune deletes it. Expiry is compared with the server
+clock inside the scripts (RX-11), so the row stays readable after it lapses
+(LS-9: expiry is a raw fact observers read).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+from lash_streams.errors import LeaseExpired, UnknownProcess
+from lash_streams.model import (
+    LeaseAcquired,
+    LeaseBusy,
+    LeaseOwnerIdentity,
+    ProcessLease,
+    ProcessLeaseClaimOutcome,
+    ProcessLeaseCompletion,
+)
+from lash_streams.model._codec import decode, encode
+from lash_streams.store.base import text
+from lash_streams.store.batch import BatchOps
+
+#: LV-2 by default; tests and fleets inject their own (LV-4).
+DeathOracle = Callable[[LeaseOwnerIdentity, LeaseOwnerIdentity], bool]
+
+
+def _lease(process_id: str, row: list[Any]) -> ProcessLease:
+    return ProcessLease(
+        schema_version=2,
+        process_id=process_id,
+        owner=decode(row[1], LeaseOwnerIdentity),
+        lease_token=text(row[2]),
+        fencing_token=int(row[3]),
+        claimed_at_epoch_ms=int(row[4]),
+        expires_at_epoch_ms=int(row[5]),
+    )
+
+
+def _new_token() -> str:
+    """LS-6: opaque and unique per acquisition."""
+    return secrets.token_hex(16)
+
+
+class LeaseOps(BatchOps):
+    death_oracle: DeathOracle | None = None
+
+    def is_definitely_dead(self, holder: LeaseOwnerIdentity, claimant: LeaseOwnerIdentity) -> bool:
+        if self.death_oracle is not None:
+            return self.death_oracle(holder, claimant)
+        from lash_streams.liveness import is_definitely_dead_for_claimant
+
+        return is_definitely_dead_for_claimant(holder, claimant)
+
+    async def _claim(self, process_id: str, args: list[Any], *, idempotent: bool) -> ProcessLeaseClaimOutcome:
+        keys = self.keys.process(process_id)
+
+        def call() -> Any:
+            return self.scripts.claim_lease(keys=[keys.record, keys.lease], args=args)
+
+        what = f"claim lease of `{process_id}`"
+        reply = await (self.retry.idempotent(what, call) if idempotent else self.retry.once(what, call))
+        status = text(reply[0])
+        if status == "NOPROC":
+            raise UnknownProcess(process_id)
+        lease = _lease(process_id, reply)
+        return LeaseAcquired(lease) if status == "ACQUIRED" else LeaseBusy(holder=lease)
+
+    async def claim_process_lease(
+        self, process_id: str, owner: LeaseOwnerIdentity, lease_ttl_ms: int
+    ) -> ProcessLeaseClaimOutcome:
+        """LS-4. Retrying is safe: a repeat by the same incarnation re-enters."""
+        args = [
+            encode(owner),
+            owner.owner_id,
+            owner.incarnation_id,
+            int(lease_ttl_ms),
+            "claim",
+            _new_token(),
+        ]
+        return await self._claim(process_id, args, idempotent=True)
+
+    async def reclaim_process_lease(
+        self,
+        process_id: str,
+        owner: LeaseOwnerIdentity,
+        observed_holder: ProcessLease,
+        lease_ttl_ms: int,
+    ) -> ProcessLeaseClaimOutcome:
+        """LS-10: compare-and-set on the observed holder; death evidence is
+        evaluated here, on the claimant's host (RX-14)."""
+        dead = self.is_definitely_dead(observed_holder.owner, owner)
+        args = [
+            encode(owner),
+            owner.owner_id,
+            owner.incarnation_id,
+            int(lease_ttl_ms),
+            "reclaim",
+            _new_token(),
+            observed_holder.lease_token,
+            observed_holder.owner.owner_id,
+            observed_holder.owner.incarnation_id,
+            observed_holder.fencing_token,
+            "1" if dead else "0",
+        ]
+        return await self._claim(process_id, args, idempotent=False)
+
+    async def renew_process_lease(self, lease: ProcessLease, lease_ttl_ms: int) -> ProcessLease:
+        """LS-7: same token, incarnation and fencing, and still live."""
+        key = self.keys.process(lease.process_id).lease
+        args = [
+            lease.lease_token,
+            lease.owner.owner_id,
+            lease.owner.incarnation_id,
+            lease.fencing_token,
+            int(lease_ttl_ms),
+        ]
+        reply = await self.retry.idempotent(
+            f"renew lease of `{lease.process_id}`",
+            lambda: self.scripts.renew_lease(keys=[key], args=args),
+        )
+        if text(reply[0]) != "OK":
+            raise LeaseExpired(lease.process_id)
+        import msgspec
+
+        return msgspec.structs.replace(lease, expires_at_epoch_ms=int(reply[1]))
+
+    async def complete_process_lease(self, completion: ProcessLeaseCompletion) -> None:
+        """LS-8: release by token; never fails."""
+        key = self.keys.process(completion.process_id).lease
+        await self.retry.idempotent(
+            f"release lease of `{completion.process_id}`",
+            lambda: self.scripts.release_lease(keys=[key], args=[completion.lease_token]),
+        )
+
+    async def get_process_lease(self, process_id: str) -> ProcessLease | None:
+        """LS-9: the held lease even when expired; none when free or unknown."""
+        key = self.keys.process(process_id).lease
+        row: list[Any] = await self.retry.idempotent(
+            f"read lease of `{process_id}`",
+            lambda: self.redis.hmget(key, ["owner", "owner", "token", "fence", "claimed", "expires"]),
+        )
+        if not row[2]:
+            return None
+        return _lease(process_id, row)

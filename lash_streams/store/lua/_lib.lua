@@ -1,0 +1,14 @@
+-- Shared prelude, prepended to every script by lash_streams/store/scripts.py.
+-- Server clock only (GEN-2, RX-11): every time a script decides with comes from TIME.
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- A whole record hash as a flat reply, so callers never need a second round trip.
+local function record_reply(status, key)
+  local reply = {status}
+  local fields = redis.call('HGETALL', key)
+  for i = 1, #fields do reply[#reply + 1] = fields[i] end
+  return reply
+end

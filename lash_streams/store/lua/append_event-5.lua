@@ -1,0 +1,66 @@
+-- EV-2 steps 1, 3, 8, 9 in one atomic step (RX-3); the client already ran
+-- validation and materialization (steps 4-7) against the registration whose
+-- hash and sequence it passes here as a compare-and-set.
+-- KEYS: 1 record, 2 events stream, 3 replay hash, 4 type index, 5 wake index
+-- ARGV: 1 expected registration hash, 2 expected last sequence,
+--       3 replay key, 4 "1" when a replay key was given, 5 payload hash,
+--       6 event JSON up to the value of "occurred_at" (the clock is the server's),
+--       7 "1" if the event is terminal, 8 terminal status JSON,
+--       9 type index member prefix, 10 "1" if the event carries a wake,
+--       11 batch link this append requires ("" for none), 12 batch link it leaves
+--       (a pipelined batch chains its appends to one process so that none can
+--       land after an earlier one of the batch failed)
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return {'NOPROC'}
+end
+if ARGV[4] == '1' then
+  local stored = redis.call('HGET', KEYS[3], ARGV[3])
+  if stored then
+    local sep = string.find(stored, '|', 1, true)
+    local seq = string.sub(stored, 1, sep - 1)
+    if string.sub(stored, sep + 1) ~= ARGV[5] then
+      return {'CONFLICT', seq}
+    end
+    local entry = redis.call('XRANGE', KEYS[2], seq .. '-0', seq .. '-0')
+    local state = redis.call('HMGET', KEYS[1], 'term', 'wt')
+    return {'REPLAY', seq, entry[1][2][2], state[1] or '', state[2] or ''}
+  end
+end
+local state = redis.call('HMGET', KEYS[1], 'hash', 'seq', 'term', 'wt')
+if state[1] ~= ARGV[1] then
+  return {'STALE', state[1] or ''}
+end
+if state[2] ~= ARGV[2] then
+  return {'RETRY', state[2], state[3] or '', state[4] or ''}
+end
+if ARGV[11] ~= '' and redis.call('HGET', KEYS[1], 'link') ~= ARGV[11] then
+  return {'RETRY', state[2], state[3] or '', state[4] or ''}
+end
+if ARGV[7] == '1' and state[3] == '1' then
+  return {'TERMINAL'}
+end
+local now = now_ms()
+local seq = tonumber(state[2]) + 1
+local secs = math.floor(now / 1000)
+local nanos = (now % 1000) * 1000000
+local event = ARGV[6] .. '{"secs_since_epoch":' .. string.format('%d', secs) ..
+  ',"nanos_since_epoch":' .. string.format('%d', nanos) .. '}}'
+redis.call('XADD', KEYS[2], seq .. '-0', 'e', event)
+if ARGV[12] ~= '' then
+  redis.call('HSET', KEYS[1], 'link', ARGV[12])
+end
+if ARGV[4] == '1' then
+  redis.call('HSET', KEYS[3], ARGV[3], seq .. '|' .. ARGV[5])
+end
+redis.call('ZADD', KEYS[4], 0, ARGV[9] .. '\0' .. string.format('%020d', seq))
+if ARGV[10] == '1' then
+  redis.call('ZADD', KEYS[5], seq, seq)
+end
+if ARGV[7] == '1' then
+  -- EV-12: terminal projection clears the wait state.
+  redis.call('HSET', KEYS[1], 'seq', seq, 'updated', now, 'status', ARGV[8], 'term', '1')
+  redis.call('HDEL', KEYS[1], 'wait')
+else
+  redis.call('HSET', KEYS[1], 'seq', seq, 'updated', now)
+end
+return {'OK', seq, now, state[4] or ''}

@@ -1,0 +1,82 @@
+"""Retention (PR-1..PR-5): prune terminal processes older than a cutoff.
+
+Per process, one script deletes every key after re-checking the record's own
+status and ``updated_at`` (index scores may lag behind post-terminal appends,
+PR-5). Index and grant clean-up follow as idempotent steps; if the id was
+registered again meanwhile, the index entry is put back (RX-2).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lash_streams.model import ProcessPruneReport, SessionScope
+from lash_streams.model._codec import decode
+from lash_streams.store.base import text
+from lash_streams.store.grants import GrantOps
+
+
+class RetentionOps(GrantOps):
+    async def prune_terminal_processes(self, cutoff_epoch_ms: int) -> ProcessPruneReport:
+        # Repair first: a terminal id still in the worklist becomes a candidate.
+        await self.list_non_terminal()
+        ks = self.keys
+        candidates: list[bytes] = await self.retry.idempotent(
+            "read prune index",
+            lambda: self.redis.zrangebyscore(ks.index_terminal, "-inf", f"({cutoff_epoch_ms}"),
+        )
+        pruned_processes = 0
+        pruned_events = 0
+        for raw in candidates:
+            pid = text(raw)
+            keys = self.keys.process(pid)
+            reply: list[Any] = await self.retry.idempotent(
+                f"prune `{pid}`",
+                lambda k=keys: self.scripts.prune_process(keys=k.all(), args=[cutoff_epoch_ms]),  # type: ignore[misc]
+            )
+            status = text(reply[0])
+            if status == "YOUNG":
+                await self.retry.idempotent(
+                    "rescore prune index",
+                    lambda p=pid, u=int(reply[1]): self.redis.zadd(ks.index_terminal, {p: u}),  # type: ignore[misc]
+                )
+                continue
+            if status == "RUNNING":
+                continue
+            if status == "PRUNED":
+                pruned_processes += 1
+                pruned_events += int(reply[1])
+                await self._drop_references(pid, text(reply[2]), reply[3:])
+            await self._unindex(pid)
+            self.forget(pid)
+        return ProcessPruneReport(pruned_processes=pruned_processes, pruned_events=pruned_events)
+
+    async def _drop_references(
+        self, pid: str, wake_target_session: str, grant_scopes: list[bytes]
+    ) -> None:
+        for member in grant_scopes:
+            scope = decode(member, SessionScope)
+            key = self.keys.scope_grants(scope.id())
+            await self.retry.idempotent(
+                "drop grant", lambda k=key: self.redis.hdel(k, pid)  # type: ignore[misc]
+            )
+        if wake_target_session:
+            key = self.keys.session_targets(wake_target_session)
+            await self.retry.idempotent("drop wake target", lambda: self.redis.srem(key, pid))
+
+    async def _unindex(self, pid: str) -> None:
+        ks = self.keys
+        record_key = ks.process(pid).record
+
+        async def run() -> None:
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.zrem(ks.index_all, pid)
+            pipe.zrem(ks.index_terminal, pid)
+            pipe.zrem(ks.index_running, pid)
+            await pipe.execute()
+            # Re-registered between our delete and unindex: put it back.
+            if await self.redis.exists(record_key):
+                await self.redis.zadd(ks.index_all, {pid: 0})
+                await self.redis.zadd(ks.index_running, {pid: 0})
+
+        await self.retry.idempotent("unindex pruned process", run)
