@@ -88,7 +88,9 @@ async def bus_appends(bus: ls.Bus, n: int, processes: int, *, batched: bool, key
     start = time.perf_counter()
     if batched:
         for offset in range(0, n, BATCH):
-            items = [(pids[i % processes], request(i)) for i in range(offset, min(n, offset + BATCH))]
+            items = [
+                (pids[i % processes], request(i)) for i in range(offset, min(n, offset + BATCH))
+            ]
             await bus.append_events(items)
     else:
         for i in range(n):
@@ -106,7 +108,7 @@ async def server_info(client: Redis) -> dict[str, Any]:
     }
 
 
-async def main() -> None:
+async def main() -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--url", default=os.environ.get("LASH_STREAMS_URL"))
     parser.add_argument("--events", type=int, default=5000)
@@ -122,7 +124,9 @@ async def main() -> None:
             "raw XADD": await raw_xadd(raw, n, pipelined=False),
             "raw XADD pipelined": await raw_xadd(raw, n, pipelined=True),
             "append_event": await bus_appends(bus, n, args.processes, batched=False, keyed=False),
-            "append_event keyed": await bus_appends(bus, n, args.processes, batched=False, keyed=True),
+            "append_event keyed": await bus_appends(
+                bus, n, args.processes, batched=False, keyed=True
+            ),
             "append_events (batch 100)": await bus_appends(
                 bus, n, args.processes, batched=True, keyed=False
             ),
@@ -145,10 +149,11 @@ async def main() -> None:
     console.print(table)
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     console.print(f"server: {info}; machine: {machine}")
-    if args.json_path:
-        with open(args.json_path, "w") as fh:
-            json.dump({"results": results, "server": info, "machine": machine}, fh, indent=2)
+    return {"results": results, "server": info, "machine": machine, "json_path": args.json_path}
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    report = asyncio.run(main())
+    if report["json_path"]:
+        with open(report.pop("json_path"), "w") as fh:
+            json.dump(report, fh, indent=2)

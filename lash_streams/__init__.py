@@ -1,9 +1,9 @@
 """lash-streams: lash's durable process layer on Redis Streams.
 
-    import lash_streams as ls
-    async with ls.connect() as bus:          # no URL: a private embedded server
-        rec = await bus.register_process(ls.ProcessRegistration.external("job-1"))
-        ...
+import lash_streams as ls
+async with ls.connect() as bus:          # no URL: a private embedded server
+    rec = await bus.register_process(ls.ProcessRegistration.external("job-1"))
+    ...
 """
 
 from lash_streams import errors

@@ -33,7 +33,7 @@ def demo(url: UrlOption = None, namespace: NamespaceOption = "lash-demo") -> Non
     """Register a process, append progress and a wake, complete it, print the story."""
     try:
         asyncio.run(_demo(url, namespace))
-    except Exception as err:  # noqa: BLE001 - a CLI prints, it does not trace back
+    except Exception as err:
         from lash_streams.errors import LashStreamsError
 
         if isinstance(err, LashStreamsError):
@@ -47,6 +47,7 @@ async def _demo(url: str | None, namespace: str) -> None:
 
     import lash_streams as ls
     from lash_streams.model import (
+        AwaitSuccess,
         LashSchema,
         ProcessEventAppendRequest,
         ProcessEventSemanticsSpec,
@@ -56,6 +57,7 @@ async def _demo(url: str | None, namespace: str) -> None:
         SelPointer,
         SelPresent,
         SessionScope,
+        encode,
     )
 
     progress = ProcessEventType(
@@ -82,7 +84,9 @@ async def _demo(url: str | None, namespace: str) -> None:
             wake_target=SessionScope(session_id="demo-session"),
         )
         record = await bus.register_process(registration)
-        console.print(f"registered [cyan]{record.id}[/cyan] (hash {record.registration_hash[:12]}…)")
+        console.print(
+            f"registered [cyan]{record.id}[/cyan] (hash {record.registration_hash[:12]}…)"
+        )
         notes: list[dict[str, Any]] = [
             {"step": 1, "note": "fetching"},
             {"step": 2, "note": "crunching"},
@@ -92,7 +96,9 @@ async def _demo(url: str | None, namespace: str) -> None:
         for column in ("seq", "type", "payload", "wake"):
             table.add_column(column)
         for note in notes:
-            result = await bus.append_event(pid, ProcessEventAppendRequest(event_type="progress", payload=note))
+            result = await bus.append_event(
+                pid, ProcessEventAppendRequest(event_type="progress", payload=note)
+            )
             wake = result.wake_delivery
             table.add_row(
                 str(result.event.sequence),
@@ -100,13 +106,15 @@ async def _demo(url: str | None, namespace: str) -> None:
                 msgspec.json.encode(result.event.payload).decode(),
                 f"{wake.wake_id[:18]}… → {wake.target_scope_id}" if wake else "",
             )
-        done = await bus.complete_process(pid, ls.AwaitSuccess(value={"answer": 42}))
+        done = await bus.complete_process(pid, AwaitSuccess(value={"answer": 42}))
         last = (await bus.events_after(pid, len(notes)))[0]
-        table.add_row(str(last.sequence), last.event_type, msgspec.json.encode(last.payload).decode(), "")
+        table.add_row(
+            str(last.sequence), last.event_type, msgspec.json.encode(last.payload).decode(), ""
+        )
         console.print(table)
         output = await bus.await_terminal(pid, timeout=5)
         console.print(f"status: [green]{type(done.status).__name__}[/green]")
-        console.print(f"terminal output: {msgspec.json.encode(output).decode()}")
+        console.print(f"terminal output: {encode(output).decode()}")
 
 
 def main() -> None:  # pragma: no cover

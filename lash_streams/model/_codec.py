@@ -10,7 +10,6 @@ lacks (externally and adjacently tagged) are plain classes handled by the
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import lru_cache
 from typing import Any, TypeAlias, TypeVar
 
 import msgspec
@@ -26,9 +25,7 @@ _encoders: dict[type, Callable[[Any], Any]] = {}
 _decoders: dict[type, Callable[[Any], Any]] = {}
 
 
-def register_hook(
-    cls: type, encode: Callable[[Any], Any], decode: Callable[[Any], Any]
-) -> None:
+def register_hook(cls: type, encode: Callable[[Any], Any], decode: Callable[[Any], Any]) -> None:
     """Teach the codec a custom enum representation (base class + hooks)."""
     _encoders[cls] = encode
     _decoders[cls] = decode
@@ -62,9 +59,14 @@ def canonical_json(value: Any) -> bytes:
     return _ENCODER.encode(value)
 
 
-@lru_cache(maxsize=256)
+_DECODERS: dict[Any, msgspec.json.Decoder[Any]] = {}
+
+
 def _decoder(tp: Any) -> msgspec.json.Decoder[Any]:
-    return msgspec.json.Decoder(tp, dec_hook=_dec_hook)
+    decoder = _DECODERS.get(tp)
+    if decoder is None:
+        decoder = _DECODERS[tp] = msgspec.json.Decoder(tp, dec_hook=_dec_hook)
+    return decoder
 
 
 def decode(data: bytes | str, tp: type[T]) -> T:

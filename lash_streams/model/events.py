@@ -9,11 +9,11 @@ import msgspec
 from lash_streams.model._base import Wire, always
 from lash_streams.model._codec import JsonValue
 from lash_streams.model.invocation import (
+    CausalRef,
     RuntimeInvocation,
     RuntimeReplay,
     RuntimeScope,
     SubjectProcessEvent,
-    CausalRef,
 )
 from lash_streams.model.lease import LeaseOwnerIdentity
 from lash_streams.model.scope import SessionScope
@@ -140,7 +140,9 @@ class SystemTime(Wire, frozen=True, kw_only=True):
 
     @classmethod
     def from_ms(cls, epoch_ms: int) -> SystemTime:
-        return cls(secs_since_epoch=epoch_ms // 1000, nanos_since_epoch=(epoch_ms % 1000) * 1_000_000)
+        return cls(
+            secs_since_epoch=epoch_ms // 1000, nanos_since_epoch=(epoch_ms % 1000) * 1_000_000
+        )
 
     @property
     def epoch_ms(self) -> int:
@@ -240,6 +242,7 @@ def default_process_event_types() -> list[ProcessEventType]:
         _terminal_type("process.cancelled", ProcessTerminalState.CANCELLED),
         _terminal_type("process.abandoned", ProcessTerminalState.ABANDONED),
     ]
+
 
 __all__ = [
     "AbandonEvidence",

@@ -47,7 +47,9 @@ class SubjectProcessEvent(Wire, frozen=True, kw_only=True, tag_field="type", tag
     event_type: str
 
 
-class SubjectTriggerOccurrence(Wire, frozen=True, kw_only=True, tag_field="type", tag="trigger_occurrence"):
+class SubjectTriggerOccurrence(
+    Wire, frozen=True, kw_only=True, tag_field="type", tag="trigger_occurrence"
+):
     occurrence_id: str
 
 
@@ -89,7 +91,9 @@ class CausalProcessEvent(Wire, frozen=True, kw_only=True, tag_field="type", tag=
     sequence: int
 
 
-class CausalTriggerOccurrence(Wire, frozen=True, kw_only=True, tag_field="type", tag="trigger_occurrence"):
+class CausalTriggerOccurrence(
+    Wire, frozen=True, kw_only=True, tag_field="type", tag="trigger_occurrence"
+):
     occurrence_id: str
 
 
@@ -122,10 +126,13 @@ def process_event_invocation(
     """EV-5: the invocation stamped on every stored process event."""
     return RuntimeInvocation(
         scope=RuntimeScope(session_id="runtime"),
-        subject=SubjectProcessEvent(process_id=process_id, sequence=sequence, event_type=event_type),
+        subject=SubjectProcessEvent(
+            process_id=process_id, sequence=sequence, event_type=event_type
+        ),
         caused_by=CausalProcess(process_id=process_id),
         replay=RuntimeReplay(key=replay_key) if replay_key is not None else None,
     )
+
 
 __all__ = [
     "CausalEffect",

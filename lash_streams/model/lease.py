@@ -23,6 +23,7 @@ class LivenessOpaque(Wire, frozen=True, kw_only=True, tag_field="kind", tag="opa
 
 LeaseOwnerLiveness = LivenessLocalProcess | LivenessOpaque
 
+
 class LeaseOwnerIdentity(Wire, frozen=True, kw_only=True):
     owner_id: str
     incarnation_id: str
@@ -113,13 +114,13 @@ def _decode_outcome(obj: Any) -> ProcessLeaseClaimOutcome:
 register_hook(ProcessLeaseClaimOutcome, _encode_outcome, _decode_outcome)
 
 __all__ = [
+    "PROCESS_LEASE_SCHEMA_VERSION",
     "LeaseAcquired",
     "LeaseBusy",
     "LeaseOwnerIdentity",
     "LeaseOwnerLiveness",
     "LivenessLocalProcess",
     "LivenessOpaque",
-    "PROCESS_LEASE_SCHEMA_VERSION",
     "ProcessLease",
     "ProcessLeaseClaimOutcome",
     "ProcessLeaseCompletion",

@@ -295,6 +295,7 @@ class ProcessRecord(Wire, frozen=True, kw_only=True):
         output: ProcessAwaitOutput | None = getattr(self.status, "await_output", None)
         return output
 
+
 __all__ = [
     "AbandonRequest",
     "DurabilityTier",

@@ -20,7 +20,8 @@ class _Value:
     __slots__ = ()
 
     def _key(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, name) for name in self.__slots__)
+        names: tuple[str, ...] = self.__slots__
+        return tuple(getattr(self, name) for name in names)
 
     def __eq__(self, other: object) -> bool:
         return type(other) is type(self) and canonical_json(other) == canonical_json(self)
@@ -56,7 +57,7 @@ class SelConst(ProcessValueSelector):
 
 
 class SelTemplate(ProcessValueSelector):
-    __slots__ = ("template", "fields")
+    __slots__ = ("fields", "template")
 
     def __init__(
         self, template: str, fields: dict[str, ProcessValueSelector] | None = None
@@ -117,7 +118,7 @@ def decode_selector(obj: Any) -> ProcessValueSelector:
         return SelPresent(_string(body, "present selector"))
     if tag == "template":
         if not isinstance(body, dict) or "template" not in body:
-            raise ValueError("template selector expects {\"template\": ..., \"fields\": {...}}")
+            raise ValueError('template selector expects {"template": ..., "fields": {...}}')
         fields = body.get("fields") or {}
         if not isinstance(fields, dict):
             raise ValueError("template selector fields must be an object")

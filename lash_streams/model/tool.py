@@ -56,7 +56,10 @@ class ToolFailure(Wire, frozen=True, kw_only=True):
     @classmethod
     def tool(cls, class_: ToolFailureClass, code: str, message: str) -> ToolFailure:
         return cls(
-            class_=class_, code=code, message=message, source=ToolFailureSource.TOOL,
+            class_=class_,
+            code=code,
+            message=message,
+            source=ToolFailureSource.TOOL,
             retry=RetryNever(),
         )
 
@@ -71,9 +74,11 @@ class ToolCancellation(Wire, frozen=True, kw_only=True):
         return cls(message=message, source=ToolFailureSource.CANCELLATION)
 
 
-class ControlSwitchAgentFrame(Wire, frozen=True, kw_only=True, tag_field="type", tag="switch_agent_frame"):
+class ControlSwitchAgentFrame(
+    Wire, frozen=True, kw_only=True, tag_field="type", tag="switch_agent_frame"
+):
     frame_id: str
-    initial_nodes: list[JsonValue] = []
+    initial_nodes: list[JsonValue] = msgspec.field(default_factory=list)
     task: str | None = None
 
 
@@ -155,7 +160,7 @@ def _encode_outcome(obj: ToolCallOutcome) -> Any:
 
 def _decode_outcome(obj: Any) -> ToolCallOutcome:
     if not isinstance(obj, dict) or "status" not in obj or "payload" not in obj:
-        raise ValueError("tool call outcome must be {\"status\": ..., \"payload\": ...}")
+        raise ValueError('tool call outcome must be {"status": ..., "payload": ...}')
     status, payload = obj["status"], obj["payload"]
     if status == "success":
         return OutcomeSuccess(payload)
@@ -172,6 +177,7 @@ register_hook(ToolCallOutcome, _encode_outcome, _decode_outcome)
 class ToolCallOutput(Wire, frozen=True, kw_only=True):
     outcome: ToolCallOutcome
     control: ToolControl | None = None
+
 
 __all__ = [
     "ControlFail",

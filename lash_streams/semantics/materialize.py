@@ -25,8 +25,8 @@ from lash_streams.model import (
     ProcessWakeSpec,
     ToolFailureClass,
 )
-from lash_streams.model._codec import encode
 from lash_streams.model._codec import decode as decode_json
+from lash_streams.model._codec import encode
 from lash_streams.semantics.selectors import is_truthy, select_value, stringify
 
 

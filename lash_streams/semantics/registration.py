@@ -5,6 +5,7 @@ from __future__ import annotations
 import msgspec
 
 from lash_streams.errors import InvalidRegistration
+from lash_streams.ids import id_bytes
 from lash_streams.model import (
     InputEngine,
     InputToolCall,
@@ -13,7 +14,6 @@ from lash_streams.model import (
     default_process_event_types,
 )
 from lash_streams.semantics.canonical import stable_sha256_hex
-from lash_streams.ids import id_bytes
 
 
 def with_default_event_types(registration: ProcessRegistration) -> ProcessRegistration:

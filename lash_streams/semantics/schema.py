@@ -76,7 +76,9 @@ def translate(schema: Any) -> dict[str, Any]:
         if additional is True:
             pass
         else:
-            out["additionalProperties"] = translate(additional) if isinstance(additional, dict) else False
+            out["additionalProperties"] = (
+                translate(additional) if isinstance(additional, dict) else False
+            )
             out["patternProperties"] = {_INTERNAL_ARGUMENT: {}}
     return out
 
@@ -106,13 +108,17 @@ def _enum_error(schema: Any, value: Any, path: str) -> str | None:
     if not isinstance(branches, list):
         branches = schema.get("oneOf")
     if isinstance(branches, list):
-        return None if any(_enum_error(b, value, path) is None for b in branches) else (
-            f"{path or 'arguments'}: no branch matched"
+        return (
+            None
+            if any(_enum_error(b, value, path) is None for b in branches)
+            else (f"{path or 'arguments'}: no branch matched")
         )
     options = schema.get("enum")
     if isinstance(options, list) and not any(_same_json(o, value) for o in options):
         shown = ", ".join(canonical_json(o).decode() for o in options)
-        return f"{path or 'arguments'}: expected one of {shown}, got {canonical_json(value).decode()}"
+        return (
+            f"{path or 'arguments'}: expected one of {shown}, got {canonical_json(value).decode()}"
+        )
     if isinstance(value, list) and isinstance(schema.get("items"), dict):
         for index, item in enumerate(value):
             error = _enum_error(schema["items"], item, f"{path}[{index}]")
@@ -155,10 +161,10 @@ def validate_payload(
         _compiled(key)(payload)
     except fastjsonschema.JsonSchemaValueException as err:
         detail = err.message.replace("data.", "", 1).replace("data ", "arguments ", 1)
-        raise InvalidPayload(f"invalid `{event_type}` payload: {detail}", process_id=process_id) from None
+        raise InvalidPayload(
+            f"invalid `{event_type}` payload: {detail}", process_id=process_id
+        ) from None
     if _has_enum(schema.schema):
         error = _enum_error(schema.schema, payload, "")
         if error is not None:
-            raise InvalidPayload(
-                f"invalid `{event_type}` payload: {error}", process_id=process_id
-            )
+            raise InvalidPayload(f"invalid `{event_type}` payload: {error}", process_id=process_id)

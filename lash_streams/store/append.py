@@ -168,13 +168,14 @@ class AppendOps(ProcessOps):
         if status == "CONFLICT":
             key = request.replay.key if request.replay is not None else ""
             raise ReplayConflict(
-                f"process `{process_id}` event replay key `{key}` conflicts with an "
-                "existing event",
+                f"process `{process_id}` event replay key `{key}` conflicts with an existing event",
                 process_id=process_id,
             )
         if status == "TERMINAL":
             state.terminal = True
-            raise AlreadyTerminal(f"process `{process_id}` is already terminal", process_id=process_id)
+            raise AlreadyTerminal(
+                f"process `{process_id}` is already terminal", process_id=process_id
+            )
         if status == "NOPROC":
             self.forget(process_id)
             raise UnknownProcess(process_id)

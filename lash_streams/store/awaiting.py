@@ -38,8 +38,8 @@ class AwaitOps(RetentionOps):
         client = clients.get((node.host, node.port))
         if client is None:
             from redis.asyncio import Redis
+            from redis.asyncio.retry import Retry
             from redis.backoff import NoBackoff
-            from redis.retry import Retry
 
             pool_kwargs = self.blocking.get_connection_kwargs()
             client = Redis(

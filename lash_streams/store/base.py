@@ -93,6 +93,10 @@ class StoreCore:
         """DT-1: ``durable`` only when the server fsyncs every write (RX-13)."""
         return self._durability
 
+    async def command(self, what: str, method: str, *args: Any) -> Any:
+        """One idempotent Redis command, retried on transient faults."""
+        return await self.retry.idempotent(what, lambda: getattr(self.redis, method)(*args))
+
     # -- record assembly -------------------------------------------------------
 
     def registration_of(self, reg_hash: str, reg_json: bytes) -> ProcessRegistration:

@@ -68,14 +68,18 @@ class BatchOps(AppendOps):
                 return result
 
             what = f"append a batch of {len(planned)} events"
-            replies = await (self.retry.idempotent(what, run) if keyed else self.retry.once(what, run))
+            replies = await (
+                self.retry.idempotent(what, run) if keyed else self.retry.once(what, run)
+            )
         results: list[ProcessEventAppendResult | None] = [None] * len(items)
         terminal_at: dict[str, int] = {}
         for (index, plan), reply in zip(planned, replies, strict=True):
             pid, request = items[index]
-            if index > stopped.get(pid, index) or isinstance(reply, Exception) or text(
-                reply[0]
-            ) != "OK":
+            if (
+                index > stopped.get(pid, index)
+                or isinstance(reply, Exception)
+                or text(reply[0]) != "OK"
+            ):
                 stopped[pid] = min(stopped.get(pid, index), index)
                 continue
             outcome = self._settle(pid, request, states[pid], plan, reply)

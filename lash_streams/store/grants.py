@@ -9,6 +9,7 @@ readers verify against the scope hash and ignore.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from lash_streams.errors import GrantMissing, UnknownProcess
@@ -121,7 +122,7 @@ class GrantOps(LeaseOps):
         found: list[tuple[SessionScope, ProcessHandleGrant]] = []
         for scope in scopes:
             key = self.keys.scope_grants(scope.id())
-            row = await self.retry.idempotent("read grant", lambda k=key: self.redis.hget(k, process_id))  # type: ignore[misc]
+            row = await self.command("read grant", "hget", key, process_id)
             if row is not None:
                 found.append((scope, decode(row, ProcessHandleGrant)))
         return found
@@ -144,9 +145,7 @@ class GrantOps(LeaseOps):
         for member in members:
             scope = decode(member, SessionScope)
             key = self.keys.scope_grants(scope.id())
-            rows: dict[bytes, bytes] = await self.retry.idempotent(
-                "read grants", lambda k=key: self.redis.hgetall(k)  # type: ignore[misc]
-            )
+            rows: dict[bytes, bytes] = await self.command("read grants", "hgetall", key)
             for pid_raw in rows:
                 pid = text(pid_raw)
                 await self.revoke_handle(scope, pid)
@@ -165,14 +164,16 @@ class GrantOps(LeaseOps):
         )
         for pid_raw in targets:
             pid = text(pid_raw)
-            try:
+            with contextlib.suppress(UnknownProcess):
                 await self._facet(pid, "clear_wake_target", session_id)
-            except UnknownProcess:
-                pass
             self.forget(pid)
         await self.retry.idempotent(
-            "drop session index", lambda: self.redis.delete(scopes_key, targets_key)
-            if not self.cluster else _delete_each(self.redis, scopes_key, targets_key)
+            "drop session index",
+            lambda: (
+                self.redis.delete(scopes_key, targets_key)
+                if not self.cluster
+                else _delete_each(self.redis, scopes_key, targets_key)
+            ),
         )
         return ProcessSessionDeleteReport(
             session_id=session_id,

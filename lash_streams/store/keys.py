@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from lash_streams.errors import InvalidId
-from lash_streams.ids import MAX_ID_BYTES, id_bytes
+from lash_streams.ids import id_bytes
 
 _SAFE = frozenset(
     b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()+,;=@/|^"

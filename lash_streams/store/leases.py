@@ -56,14 +56,18 @@ class LeaseOps(BatchOps):
 
         return is_definitely_dead_for_claimant(holder, claimant)
 
-    async def _claim(self, process_id: str, args: list[Any], *, idempotent: bool) -> ProcessLeaseClaimOutcome:
+    async def _claim(
+        self, process_id: str, args: list[Any], *, idempotent: bool
+    ) -> ProcessLeaseClaimOutcome:
         keys = self.keys.process(process_id)
 
         def call() -> Any:
             return self.scripts.claim_lease(keys=[keys.record, keys.lease], args=args)
 
         what = f"claim lease of `{process_id}`"
-        reply = await (self.retry.idempotent(what, call) if idempotent else self.retry.once(what, call))
+        reply = await (
+            self.retry.idempotent(what, call) if idempotent else self.retry.once(what, call)
+        )
         status = text(reply[0])
         if status == "NOPROC":
             raise UnknownProcess(process_id)
@@ -112,7 +116,7 @@ class LeaseOps(BatchOps):
     async def renew_process_lease(self, lease: ProcessLease, lease_ttl_ms: int) -> ProcessLease:
         """LS-7: same token, incarnation and fencing, and still live."""
         key = self.keys.process(lease.process_id).lease
-        args = [
+        args: list[Any] = [
             lease.lease_token,
             lease.owner.owner_id,
             lease.owner.incarnation_id,
@@ -142,7 +146,9 @@ class LeaseOps(BatchOps):
         key = self.keys.process(process_id).lease
         row: list[Any] = await self.retry.idempotent(
             f"read lease of `{process_id}`",
-            lambda: self.redis.hmget(key, ["owner", "owner", "token", "fence", "claimed", "expires"]),
+            lambda: self.redis.hmget(
+                key, ["owner", "owner", "token", "fence", "claimed", "expires"]
+            ),
         )
         if not row[2]:
             return None

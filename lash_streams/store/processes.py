@@ -126,9 +126,7 @@ class ProcessOps(StoreCore):
             )
         return self._record_reply(reply)
 
-    async def record_first_started(
-        self, process_id: str, started: ProcessStarted
-    ) -> ProcessRecord:
+    async def record_first_started(self, process_id: str, started: ProcessStarted) -> ProcessRecord:
         """ST-2: first writer wins."""
         return self._record_reply(await self._facet(process_id, "first_started", encode(started)))
 

@@ -30,15 +30,11 @@ class RetentionOps(GrantOps):
         for raw in candidates:
             pid = text(raw)
             keys = self.keys.process(pid)
-            reply: list[Any] = await self.retry.idempotent(
-                f"prune `{pid}`",
-                lambda k=keys: self.scripts.prune_process(keys=k.all(), args=[cutoff_epoch_ms]),  # type: ignore[misc]
-            )
+            reply = await self._prune_one(pid, keys.all(), cutoff_epoch_ms)
             status = text(reply[0])
             if status == "YOUNG":
-                await self.retry.idempotent(
-                    "rescore prune index",
-                    lambda p=pid, u=int(reply[1]): self.redis.zadd(ks.index_terminal, {p: u}),  # type: ignore[misc]
+                await self.command(
+                    "rescore prune index", "zadd", ks.index_terminal, {pid: int(reply[1])}
                 )
                 continue
             if status == "RUNNING":
@@ -51,15 +47,20 @@ class RetentionOps(GrantOps):
             self.forget(pid)
         return ProcessPruneReport(pruned_processes=pruned_processes, pruned_events=pruned_events)
 
+    async def _prune_one(self, pid: str, keys: list[str], cutoff_epoch_ms: int) -> list[Any]:
+        reply: list[Any] = await self.retry.idempotent(
+            f"prune `{pid}`",
+            lambda: self.scripts.prune_process(keys=keys, args=[cutoff_epoch_ms]),
+        )
+        return reply
+
     async def _drop_references(
         self, pid: str, wake_target_session: str, grant_scopes: list[bytes]
     ) -> None:
         for member in grant_scopes:
             scope = decode(member, SessionScope)
             key = self.keys.scope_grants(scope.id())
-            await self.retry.idempotent(
-                "drop grant", lambda k=key: self.redis.hdel(k, pid)  # type: ignore[misc]
-            )
+            await self.command("drop grant", "hdel", key, pid)
         if wake_target_session:
             key = self.keys.session_targets(wake_target_session)
             await self.retry.idempotent("drop wake target", lambda: self.redis.srem(key, pid))

@@ -8,6 +8,7 @@ from typing import Any
 from lash_streams.model import (
     AwaitSuccess,
     DedupeEventIdentity,
+    InputExternal,
     LashSchema,
     LeaseOwnerIdentity,
     LivenessLocalProcess,
@@ -25,7 +26,6 @@ from lash_streams.model import (
     SelPointer,
     SelPresent,
     SessionScope,
-    InputExternal,
 )
 
 
@@ -88,7 +88,7 @@ def frame(session: str, frame_id: str) -> SessionScope:
     return SessionScope(session_id=session, agent_frame_id=frame_id)
 
 
-def S(value: Any) -> AwaitSuccess:  # noqa: N802 - the scenarios' name
+def S(value: Any) -> AwaitSuccess:
     return AwaitSuccess(value=value)
 
 

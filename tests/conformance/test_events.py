@@ -140,7 +140,10 @@ async def test_s_ev_03_event_streams_filter_order_and_wait_without_leaking_old_e
     c = await bus.append_event("proc-stream", req("producer.line", {"line": "three"}))
     assert [a.event.sequence, b.event.sequence, c.event.sequence] == [1, 2, 3]
     after1 = await bus.events_after("proc-stream", 1)
-    assert [(e.sequence, e.event_type) for e in after1] == [(2, "producer.wake"), (3, "producer.line")]
+    assert [(e.sequence, e.event_type) for e in after1] == [
+        (2, "producer.wake"),
+        (3, "producer.line"),
+    ]
     assert await bus.events_after("proc-stream", 3) == []
     wakes = await bus.wake_events_after("proc-stream", 1)
     assert [(e.sequence, e.event_type) for e in wakes] == [(2, "producer.wake")]
@@ -238,7 +241,8 @@ async def test_s_ev_08_replay_check_precedes_every_other_validation(bus):
     assert (await bus.append_event("p", req("x", {"a": 1}, key="k"))).event.sequence == 1
     with pytest.raises(errors.ReplayConflict):
         await bus.append_event(
-            "p", req("process.completed", {"await_output": {"type": "success", "value": 0}}, key="k")
+            "p",
+            req("process.completed", {"await_output": {"type": "success", "value": 0}}, key="k"),
         )
     assert len(await bus.events_after("p", 0)) == 2
 
@@ -276,4 +280,10 @@ async def test_s_rd_01_count_and_recent_events_match_the_log(bus):
     assert await bus.count_events_through("proc-event-queries", "signal.missing", 2**64 - 1) == 0
     recent = await bus.recent_events("proc-event-queries", 2)
     assert [e.sequence for e in recent] == [4, 5]
-    assert [e.sequence for e in await bus.recent_events("proc-event-queries", 100)] == [1, 2, 3, 4, 5]
+    assert [e.sequence for e in await bus.recent_events("proc-event-queries", 100)] == [
+        1,
+        2,
+        3,
+        4,
+        5,
+    ]

@@ -39,7 +39,9 @@ async def test_s_ab_01_disposition_first_started_and_abandon_request_persist(bus
     assert stored.lease_token == lease.lease_token
     assert stored.expires_at_epoch_ms == lease.expires_at_epoch_ms
     request = AbandonRequest(requested_by="operator", requested_at_ms=333, reason="host retired")
-    assert (await bus.request_process_abandon("proc-disposition", request)).abandon_request == request
+    assert (
+        await bus.request_process_abandon("proc-disposition", request)
+    ).abandon_request == request
     second = await bus.request_process_abandon(
         "proc-disposition", AbandonRequest(requested_by="second-operator", requested_at_ms=444)
     )
@@ -56,7 +58,9 @@ async def test_s_ab_02_abandoned_terminal_round_trips_and_pins_writer_rules(bus)
     """S-AB-02 · AB-1, AB-3..AB-5, CP-3, PR-1."""
     await bus.register_process(ob_reg("proc-abandoned"))
     output = AwaitAbandoned(
-        evidence=AbandonEvidence(writer=AbandonWriter.SWEEP, owner=owner("dead-owner"), epoch_ms=999)
+        evidence=AbandonEvidence(
+            writer=AbandonWriter.SWEEP, owner=owner("dead-owner"), epoch_ms=999
+        )
     )
     record = await bus.complete_process("proc-abandoned", output)
     assert record.status == StatusAbandoned(await_output=output)

@@ -80,7 +80,9 @@ async def test_s_xr_01_external_reference_set_once_semantics(bus):
 async def test_s_gr_02_transfer_handle_grants_moves_addressability(bus):
     """S-GR-02 · GR-2."""
     await bus.register_process(reg("proc-3"))
-    await bus.grant_handle(scope("s1"), "proc-3", ProcessHandleDescriptor(kind="tool", label="demo"))
+    await bus.grant_handle(
+        scope("s1"), "proc-3", ProcessHandleDescriptor(kind="tool", label="demo")
+    )
     await bus.transfer_handle_grants(scope("s1"), scope("s2"), ["proc-3"])
     assert await bus.list_handle_grants(scope("s1")) == []
     moved = await bus.list_handle_grants(scope("s2"))

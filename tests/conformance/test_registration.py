@@ -63,9 +63,7 @@ async def test_s_reg_03_invalid_registrations_are_rejected_and_store_nothing(bus
 
 async def test_s_reg_04_default_event_types_are_merged(bus):
     """S-REG-04 · RG-2, RG-5, RG-6, ET-2."""
-    record = await bus.register_process(
-        msgspec.structs.replace(reg("p"), event_types=[plain("x")])
-    )
+    record = await bus.register_process(msgspec.structs.replace(reg("p"), event_types=[plain("x")]))
     names = [t.name for t in record.event_types]
     assert names == [
         "x",
@@ -127,4 +125,3 @@ async def test_s_ro_01_process_registry_survives_reopen(bus, reopen):
     assert replay.event.sequence == 1
     assert replay.wake_delivery == first.wake_delivery
     assert len(await other.events_after("proc-reopen", 0)) == 1
-

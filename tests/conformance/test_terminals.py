@@ -98,7 +98,9 @@ async def test_s_aw_04_watched_decorator_preserves_registry_semantics(bus, reope
     assert (await other.events_after("proc-decorated", 0))[0].occurred_at == tick.event.occurred_at
     await bus.grant_handle(scope("decorator-owner"), "proc-decorated", ProcessHandleDescriptor())
     assert await other.has_handle_grant(scope("decorator-owner"), "proc-decorated")
-    lease = (await bus.claim_process_lease("proc-decorated", owner("decorator-owner-a"), 60_000)).lease
+    lease = (
+        await bus.claim_process_lease("proc-decorated", owner("decorator-owner-a"), 60_000)
+    ).lease
     busy = await other.claim_process_lease("proc-decorated", owner("decorator-owner-b"), 60_000)
     assert busy.holder.lease_token == lease.lease_token
     await bus.complete_process("proc-decorated", S("done"))
@@ -113,7 +115,9 @@ async def test_s_aw_05_awaiter_behaviours(bus, reopen):
     await bus.register_process(reg("proc"))
     from lash_streams.model import ProcessEventAppendRequest
 
-    cancel = await bus.append_event("proc", ProcessEventAppendRequest.cancel_requested("proc", "stop"))
+    cancel = await bus.append_event(
+        "proc", ProcessEventAppendRequest.cancel_requested("proc", "stop")
+    )
     got = await bus.await_event("proc", "process.cancel_requested", 0, timeout=1)
     assert got.sequence == cancel.event.sequence
     # 16 concurrent waiters all resolve with the identical output.

@@ -11,6 +11,7 @@ from lash_streams.model import (
     DedupeConst,
     DedupeSelector,
     LashSchema,
+    OriginatorHost,
     ProcessEventSemanticsSpec,
     ProcessEventType,
     ProcessProvenance,
@@ -19,7 +20,6 @@ from lash_streams.model import (
     SelPayload,
     SelPointer,
     SelTemplate,
-    OriginatorHost,
 )
 
 from .fixtures import frame, reg, req, scope, wake
@@ -58,28 +58,63 @@ async def test_s_wk_01_wake_semantics_matrix_materializes_declared_wakes(bus):
         ),
         wake_type(
             "matrix.const_dedupe",
-            ProcessWakeSpec(input=SelPointer("/wake_input"), dedupe_key=DedupeConst("constant-dedupe")),
+            ProcessWakeSpec(
+                input=SelPointer("/wake_input"), dedupe_key=DedupeConst("constant-dedupe")
+            ),
         ),
     ]
     await bus.register_process(reg("proc-wake-matrix", *types))
     rows = [
         ("matrix.when_false", {}, None, None, None),
-        ("matrix.payload", "payload wake", "payload wake", "proc-wake-matrix:2",
-         "30b52463052db6098c4f58bf0f0188b53a8bf71bbc338ee682f5e66496f3f2be"),
-        ("matrix.const_input", {}, "constant wake input", "proc-wake-matrix:3",
-         "2858e3a6cdc31219612881998bb1df0fc34de4255ce602711efcd3ea1e265cd4"),
-        ("matrix.template", {"line": "done", "n": 7}, "line done #7", "proc-wake-matrix:4",
-         "35dd4910dd8040e31bc3ff353135a6eb3bc571172cbc3a0a51d0358583242af9"),
-        ("matrix.selector_dedupe", {"wake_input": "selector one", "dedupe": "group-a"},
-         "selector one", "group-a",
-         "47638cea38923830386dd823b3b19b9ddc3dfdf6b2ac798f1be01f2400b61634"),
-        ("matrix.selector_dedupe", {"wake_input": "selector two", "dedupe": "group-a"},
-         "selector two", "group-a",
-         "47638cea38923830386dd823b3b19b9ddc3dfdf6b2ac798f1be01f2400b61634"),
-        ("matrix.const_dedupe", {"wake_input": "const one"}, "const one", "constant-dedupe",
-         "51dc335ff38dc3983b509f481f410868c1305dc00a8be990e1f123898d829e7d"),
-        ("matrix.const_dedupe", {"wake_input": "const two"}, "const two", "constant-dedupe",
-         "51dc335ff38dc3983b509f481f410868c1305dc00a8be990e1f123898d829e7d"),
+        (
+            "matrix.payload",
+            "payload wake",
+            "payload wake",
+            "proc-wake-matrix:2",
+            "30b52463052db6098c4f58bf0f0188b53a8bf71bbc338ee682f5e66496f3f2be",
+        ),
+        (
+            "matrix.const_input",
+            {},
+            "constant wake input",
+            "proc-wake-matrix:3",
+            "2858e3a6cdc31219612881998bb1df0fc34de4255ce602711efcd3ea1e265cd4",
+        ),
+        (
+            "matrix.template",
+            {"line": "done", "n": 7},
+            "line done #7",
+            "proc-wake-matrix:4",
+            "35dd4910dd8040e31bc3ff353135a6eb3bc571172cbc3a0a51d0358583242af9",
+        ),
+        (
+            "matrix.selector_dedupe",
+            {"wake_input": "selector one", "dedupe": "group-a"},
+            "selector one",
+            "group-a",
+            "47638cea38923830386dd823b3b19b9ddc3dfdf6b2ac798f1be01f2400b61634",
+        ),
+        (
+            "matrix.selector_dedupe",
+            {"wake_input": "selector two", "dedupe": "group-a"},
+            "selector two",
+            "group-a",
+            "47638cea38923830386dd823b3b19b9ddc3dfdf6b2ac798f1be01f2400b61634",
+        ),
+        (
+            "matrix.const_dedupe",
+            {"wake_input": "const one"},
+            "const one",
+            "constant-dedupe",
+            "51dc335ff38dc3983b509f481f410868c1305dc00a8be990e1f123898d829e7d",
+        ),
+        (
+            "matrix.const_dedupe",
+            {"wake_input": "const two"},
+            "const two",
+            "constant-dedupe",
+            "51dc335ff38dc3983b509f481f410868c1305dc00a8be990e1f123898d829e7d",
+        ),
     ]
     deliveries = []
     for seq, (event_type, payload, wake_input, dedupe, wake_hex) in enumerate(rows, start=1):

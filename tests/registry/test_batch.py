@@ -44,7 +44,12 @@ async def test_batch_with_terminal_and_stale_cache(bus, reopen):
     results = await bus.append_events(
         [
             ("p", req("x", {"n": 1})),
-            ("p", req("process.completed", {"await_output": {"type": "success", "value": 1}}, key="t")),
+            (
+                "p",
+                req(
+                    "process.completed", {"await_output": {"type": "success", "value": 1}}, key="t"
+                ),
+            ),
         ]
     )
     assert [r.event.sequence for r in results] == [3, 4]

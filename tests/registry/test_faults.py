@@ -20,6 +20,7 @@ from lash_streams import errors
 from ..conformance.fixtures import S, plain, reg, req
 
 pytestmark = pytest.mark.slow
+_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 _CHILD = textwrap.dedent(
     """
@@ -50,8 +51,7 @@ _CHILD = textwrap.dedent(
 async def test_writer_killed_between_terminal_append_and_index_step(standalone_bus, namespace):
     """RX-2: the next reader repairs the index; nothing is lost or duplicated."""
     bus, url = standalone_bus
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    code = _CHILD.format(root=root, url=url, ns=namespace)
+    code = _CHILD.format(root=_ROOT, url=url, ns=namespace)
     proc = await asyncio.to_thread(
         subprocess.run, [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
     )
