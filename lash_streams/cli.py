@@ -17,6 +17,11 @@ app = typer.Typer(
 )
 console = Console()
 
+
+@app.callback()
+def _root() -> None:
+    """lash's durable process layer on Redis Streams."""
+
 UrlOption = Annotated[
     str | None,
     typer.Option(
@@ -103,13 +108,13 @@ async def _demo(url: str | None, namespace: str) -> None:
             table.add_row(
                 str(result.event.sequence),
                 result.event.event_type,
-                msgspec.json.encode(result.event.payload).decode(),
+                encode(result.event.payload).decode(),
                 f"{wake.wake_id[:18]}… → {wake.target_scope_id}" if wake else "",
             )
         done = await bus.complete_process(pid, AwaitSuccess(value={"answer": 42}))
         last = (await bus.events_after(pid, len(notes)))[0]
         table.add_row(
-            str(last.sequence), last.event_type, msgspec.json.encode(last.payload).decode(), ""
+            str(last.sequence), last.event_type, encode(last.payload).decode(), ""
         )
         console.print(table)
         output = await bus.await_terminal(pid, timeout=5)
@@ -119,3 +124,7 @@ async def _demo(url: str | None, namespace: str) -> None:
 
 def main() -> None:  # pragma: no cover
     app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

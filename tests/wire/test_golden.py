@@ -54,8 +54,8 @@ from lash_streams.model import (
     ProcessIdentity,
     ProcessLease,
     ProcessLeaseClaimOutcome,
-    ProcessPruneReport,
     ProcessProvenance,
+    ProcessPruneReport,
     ProcessRecord,
     ProcessRegistration,
     ProcessSessionDeleteReport,
@@ -113,7 +113,9 @@ LEASE_JSON = (
     '{"schema_version":2,"process_id":"p","owner":' + OPAQUE_JSON + ',"lease_token":"tok",'
     '"fencing_token":3,"claimed_at_epoch_ms":10,"expires_at_epoch_ms":20}'
 )
-INVOCATION = process_event_invocation("proc-provenance", 1, "producer.custom_wake", "custom-wake:build-failed")
+INVOCATION = process_event_invocation(
+    "proc-provenance", 1, "producer.custom_wake", "custom-wake:build-failed"
+)
 INVOCATION_JSON = (
     '{"scope":{"session_id":"runtime"},"subject":{"type":"process_event","process_id":'
     '"proc-provenance","sequence":1,"event_type":"producer.custom_wake"},"caused_by":'
@@ -129,7 +131,11 @@ VECTORS: list[tuple[Any, Any, str]] = [
     # externally tagged enum: unit variant as a string, newtype variants as one-key maps
     (SelPayload(), ProcessValueSelector, '"payload"'),
     (SelPointer("/a/b"), ProcessValueSelector, '{"pointer":"/a/b"}'),
-    (SelConst({"z": 1, "a": [True, None]}), ProcessValueSelector, '{"const":{"a":[true,null],"z":1}}'),
+    (
+        SelConst({"z": 1, "a": [True, None]}),
+        ProcessValueSelector,
+        '{"const":{"a":[true,null],"z":1}}',
+    ),
     (SelPresent("/x"), ProcessValueSelector, '{"present":"/x"}'),
     # externally tagged struct variant; BTreeMap fields sorted; default {} still written
     (
@@ -150,7 +156,9 @@ VECTORS: list[tuple[Any, Any, str]] = [
     # internally tagged ("type") with optional fields skipped
     (AwaitSuccess(value=None), ProcessAwaitOutput, '{"type":"success","value":null}'),
     (
-        AwaitFailure(class_=ToolFailureClass.EXECUTION, code="process_failed", message="m", raw={"k": 1}),
+        AwaitFailure(
+            class_=ToolFailureClass.EXECUTION, code="process_failed", message="m", raw={"k": 1}
+        ),
         ProcessAwaitOutput,
         '{"type":"failure","class":"execution","code":"process_failed","message":"m","raw":{"k":1}}',
     ),
@@ -167,7 +175,8 @@ VECTORS: list[tuple[Any, Any, str]] = [
             control=ControlFinish(value=1),
         ),
         ProcessAwaitOutput,
-        '{"type":"abandoned","evidence":{"writer":"owner_drain","owner":' + OPAQUE_JSON
+        '{"type":"abandoned","evidence":{"writer":"owner_drain","owner":'
+        + OPAQUE_JSON
         + ',"epoch_ms":1},"control":{"type":"finish","value":1}}',
     ),
     # internally tagged by "state"
@@ -265,7 +274,9 @@ VECTORS: list[tuple[Any, Any, str]] = [
         ProcessEvent,
         '{"process_id":"proc-provenance","sequence":1,"event_type":"producer.custom_wake",'
         '"payload":{"line":"build failed","wake_input":"custom wake: build failed"},'
-        '"invocation":' + INVOCATION_JSON + ',"semantics":{"wake":{"input":"custom wake: build failed",'
+        '"invocation":'
+        + INVOCATION_JSON
+        + ',"semantics":{"wake":{"input":"custom wake: build failed",'
         '"dedupe_key":"proc-provenance:1"}},"occurred_at":{"secs_since_epoch":1700000000,'
         '"nanos_since_epoch":123000000}}',
     ),
@@ -278,7 +289,9 @@ VECTORS: list[tuple[Any, Any, str]] = [
             sequence=1,
             event_type="producer.custom_wake",
             event_invocation=INVOCATION,
-            process_caused_by=CausalSessionNode(session_id="target-session", node_id="trigger:button"),
+            process_caused_by=CausalSessionNode(
+                session_id="target-session", node_id="trigger:button"
+            ),
             dedupe_key="proc-provenance:1",
             input="custom wake: build failed",
             created_at_ms=1_700_000_000_123,
@@ -286,7 +299,7 @@ VECTORS: list[tuple[Any, Any, str]] = [
         ProcessWakeDelivery,
         '{"wake_id":"wake:46cb","target_session_id":"target-session","target_scope_id":'
         '"session:target-session/frame:target-frame","process_id":"proc-provenance","sequence":1,'
-        '"event_type":"producer.custom_wake","event_invocation":' + INVOCATION_JSON + ','
+        '"event_type":"producer.custom_wake","event_invocation":' + INVOCATION_JSON + ","
         '"process_caused_by":{"type":"session_node","session_id":"target-session","node_id":'
         '"trigger:button"},"dedupe_key":"proc-provenance:1","input":"custom wake: build failed",'
         '"created_at_ms":1700000000123}',
@@ -296,20 +309,38 @@ VECTORS: list[tuple[Any, Any, str]] = [
         ProcessEventAppendRequest,
         '{"event_type":"x","payload":null,"replay":{"key":"k"}}',
     ),
-    (ProcessStarted(owner=OPAQUE, started_at_ms=111), ProcessStarted,
-     '{"owner":' + OPAQUE_JSON + ',"started_at_ms":111}'),
-    (AbandonRequest(requested_by="op", requested_at_ms=3), AbandonRequest,
-     '{"requested_by":"op","requested_at_ms":3}'),
-    (ProcessExternalRef(backend="b", id="i", metadata={"q": 1}), ProcessExternalRef,
-     '{"backend":"b","id":"i","metadata":{"q":1}}'),
-    (ProcessHandleGrant(session_id="s", process_id="p", descriptor=ProcessHandleDescriptor()),
-     ProcessHandleGrant, '{"session_id":"s","process_id":"p","descriptor":{}}'),
-    (ProcessPruneReport(pruned_processes=1, pruned_events=3), ProcessPruneReport,
-     '{"pruned_processes":1,"pruned_events":3}'),
+    (
+        ProcessStarted(owner=OPAQUE, started_at_ms=111),
+        ProcessStarted,
+        '{"owner":' + OPAQUE_JSON + ',"started_at_ms":111}',
+    ),
+    (
+        AbandonRequest(requested_by="op", requested_at_ms=3),
+        AbandonRequest,
+        '{"requested_by":"op","requested_at_ms":3}',
+    ),
+    (
+        ProcessExternalRef(backend="b", id="i", metadata={"q": 1}),
+        ProcessExternalRef,
+        '{"backend":"b","id":"i","metadata":{"q":1}}',
+    ),
+    (
+        ProcessHandleGrant(session_id="s", process_id="p", descriptor=ProcessHandleDescriptor()),
+        ProcessHandleGrant,
+        '{"session_id":"s","process_id":"p","descriptor":{}}',
+    ),
+    (
+        ProcessPruneReport(pruned_processes=1, pruned_events=3),
+        ProcessPruneReport,
+        '{"pruned_processes":1,"pruned_events":3}',
+    ),
     (
         ProcessSessionDeleteReport(
-            session_id="d", revoked_handle_count=3, deleted_wake_count=0,
-            orphaned_process_ids=["sole"], preserved_process_ids=[],
+            session_id="d",
+            revoked_handle_count=3,
+            deleted_wake_count=0,
+            orphaned_process_ids=["sole"],
+            preserved_process_ids=[],
         ),
         ProcessSessionDeleteReport,
         '{"session_id":"d","revoked_handle_count":3,"deleted_wake_count":0,'
@@ -373,7 +404,10 @@ def test_defaults_on_decode_are_written_back():
     )
     assert '"event_type":"process.wake"' in encode(delivery).decode()
     ident = decode('{"owner_id":"a","incarnation_id":"b"}', LeaseOwnerIdentity)
-    assert encode(ident).decode() == '{"owner_id":"a","incarnation_id":"b","liveness":{"kind":"opaque"}}'
+    assert (
+        encode(ident).decode()
+        == '{"owner_id":"a","incarnation_id":"b","liveness":{"kind":"opaque"}}'
+    )
 
 
 def test_full_record_with_every_optional_field():
@@ -395,7 +429,9 @@ def test_full_record_with_every_optional_field():
         external_ref=ProcessExternalRef(backend="b", id="i"),
         first_started=ProcessStarted(owner=OPAQUE, started_at_ms=3),
         abandon_request=AbandonRequest(requested_by="op", requested_at_ms=4, reason="r"),
-        wait=WaitState(kind=WaitSignal(name="n", event_type="signal.n", key="k", ordinal=1), since_ms=5),
+        wait=WaitState(
+            kind=WaitSignal(name="n", event_type="signal.n", key="k", ordinal=1), since_ms=5
+        ),
         status=StatusCompleted(await_output=AwaitSuccess(value="v")),
     )
     expected = (
@@ -404,7 +440,8 @@ def test_full_record_with_every_optional_field():
         '"event_types":[],"provenance":{"originator":{"type":"session","scope":{"session_id":"o"}},'
         '"caused_by":{"type":"process","process_id":"parent"}},"env_ref":"process-env:sha256:00",'
         '"wake_target":{"session_id":"t","agent_frame_id":"f"},"created_at_ms":1,"updated_at_ms":2,'
-        '"external_ref":{"backend":"b","id":"i"},"first_started":{"owner":' + OPAQUE_JSON
+        '"external_ref":{"backend":"b","id":"i"},"first_started":{"owner":'
+        + OPAQUE_JSON
         + ',"started_at_ms":3},"abandon_request":{"requested_by":"op","requested_at_ms":4,'
         '"reason":"r"},"wait":{"kind":{"kind":"signal","name":"n","event_type":"signal.n","key":"k",'
         '"ordinal":1},"since_ms":5},"status":{"state":"completed","await_output":{"type":"success",'
@@ -416,7 +453,7 @@ def test_full_record_with_every_optional_field():
 
 def test_append_result_and_control_chars():
     """serde_json escapes control characters, keeps '/', DEL and non-ASCII raw."""
-    payload = {"s": "a\u0001b\n\t/\u007fé🚀\"\\"}
+    payload = {"s": 'a\u0001b\n\t/\u007fé🚀"\\'}
     assert encode(payload).decode() == '{"s":"a\\u0001b\\n\\t/\u007fé🚀\\"\\\\"}'
     assert encode([1.0, 1e20, 0.1, -0.0]).decode() == "[1.0,1e20,0.1,-0.0]"
 
@@ -447,6 +484,8 @@ def test_append_result_omits_absent_delivery():
     )
     text = encode(ProcessEventAppendResult(event=event)).decode()
     assert "wake_delivery" not in text
-    assert '"invocation":{"scope":{"session_id":"runtime"},"subject":{"type":"process_event",' in text
+    assert (
+        '"invocation":{"scope":{"session_id":"runtime"},"subject":{"type":"process_event",' in text
+    )
     assert '"caused_by":{"type":"process","process_id":"p"}}' in text
     assert ToolFailureSource.TOOL.value == "tool"
