@@ -22,6 +22,7 @@ console = Console()
 def _root() -> None:
     """lash's durable process layer on Redis Streams."""
 
+
 UrlOption = Annotated[
     str | None,
     typer.Option(
@@ -113,9 +114,7 @@ async def _demo(url: str | None, namespace: str) -> None:
             )
         done = await bus.complete_process(pid, AwaitSuccess(value={"answer": 42}))
         last = (await bus.events_after(pid, len(notes)))[0]
-        table.add_row(
-            str(last.sequence), last.event_type, encode(last.payload).decode(), ""
-        )
+        table.add_row(str(last.sequence), last.event_type, encode(last.payload).decode(), "")
         console.print(table)
         output = await bus.await_terminal(pid, timeout=5)
         console.print(f"status: [green]{type(done.status).__name__}[/green]")
