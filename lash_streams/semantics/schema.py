@@ -14,6 +14,10 @@ standard draft-04 schema that fastjsonschema enforces with the same meaning:
   quirk), always exempting lash's internal ``__session_id__`` argument;
 - draft-04's ``integer`` rejects ``1.0`` as lash does.
 
+Known difference: draft-04 applies ``minimum``/``maximum`` to booleans (Python
+``bool`` is an ``int``) where lash skips them; a schema bounding a field that
+also admits booleans is the only case where the two can disagree.
+
 ``enum`` is checked here, not by the library: lash compares ``serde_json``
 values, where ``1 != 1.0`` and ``true != 1``, and Python's ``==`` does not.
 """
@@ -33,6 +37,8 @@ from lash_streams.model._codec import canonical_json
 _TYPES = frozenset({"null", "boolean", "string", "integer", "number", "array", "object"})
 _COUNT_KEYWORDS = ("minLength", "maxLength", "minItems", "maxItems")
 _INTERNAL_ARGUMENT = "^__session_id__$"
+# Draft 04: its ``integer`` is Python ``int`` only, so ``1.0`` is rejected as lash does.
+_DRAFT_04 = "http://json-schema.org/draft-04/schema#"
 
 
 def translate(schema: Any) -> dict[str, Any]:
@@ -73,13 +79,21 @@ def translate(schema: Any) -> dict[str, Any]:
     if isinstance(properties, dict):
         out["properties"] = {name: translate(sub) for name, sub in properties.items()}
         additional = schema.get("additionalProperties")
-        if additional is True:
-            pass
-        else:
-            out["additionalProperties"] = (
-                translate(additional) if isinstance(additional, dict) else False
-            )
+        if isinstance(additional, dict):
+            out["additionalProperties"] = translate(additional)
             out["patternProperties"] = {_INTERNAL_ARGUMENT: {}}
+        elif additional is not True:
+            out["additionalProperties"] = False
+            out["patternProperties"] = {_INTERNAL_ARGUMENT: {}}
+            forbidden = [
+                r for r in out.get("required", []) if r not in properties and r != "__session_id__"
+            ]
+            if forbidden:
+                # Required yet forbidden: lash accepts the schema and rejects
+                # every object, which draft-04 can only say this way.
+                for key in ("required", "properties", "additionalProperties", "patternProperties"):
+                    out.pop(key)
+                out["not"] = {"type": "object"}
     return out
 
 
@@ -143,7 +157,8 @@ def _enum_error(schema: Any, value: Any, path: str) -> str | None:
 
 @lru_cache(maxsize=1024)
 def _compiled(schema_json: bytes) -> Any:
-    return fastjsonschema.compile(translate(msgspec.json.decode(schema_json)), use_default=False)
+    standard = {**translate(msgspec.json.decode(schema_json)), "$schema": _DRAFT_04}
+    return fastjsonschema.compile(standard, use_default=False)
 
 
 def _has_enum(schema: Any) -> bool:
