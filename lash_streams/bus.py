@@ -7,10 +7,13 @@ lifecycle of its connections and of the embedded server it may have started.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
 
+from lash_streams.model import SessionScope
 from lash_streams.store.awaiting import AwaitOps
+from lash_streams.wakes import WakeConsumer, trim_wake_stream
 
 
 class Bus(AwaitOps):
@@ -42,6 +45,33 @@ class Bus(AwaitOps):
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+    def wake_consumer(
+        self,
+        *,
+        group: str,
+        consumer: str,
+        scopes: Sequence[SessionScope | str],
+        claim_idle_ms: int = 30_000,
+        max_deliveries: int = 5,
+        batch: int = 32,
+        block_ms: int = 1_000,
+    ) -> WakeConsumer:
+        """Deliveries for ``scopes`` through consumer group ``group``."""
+        return WakeConsumer(
+            self,
+            group=group,
+            consumer=consumer,
+            scopes=scopes,
+            claim_idle_ms=claim_idle_ms,
+            max_deliveries=max_deliveries,
+            batch=batch,
+            block_ms=block_ms,
+        )
+
+    async def trim_wakes(self, scope: SessionScope | str) -> int:
+        """Trim a wake stream below what every consumer group acknowledged."""
+        return await trim_wake_stream(self, scope)
 
     @property
     def server(self) -> Any:

@@ -69,6 +69,7 @@ async def _open(
     data_dir: str | Path | None = None,
     persistence: str = "aof",
     retry: RetryPolicy | None = None,
+    wake_dedupe_window_ms: int | None = None,
 ) -> Bus:
     server = None
     if url is None:
@@ -98,6 +99,8 @@ async def _open(
         retry=retry,
     )
     bus._owned_server = server
+    if wake_dedupe_window_ms is not None:
+        bus.wake_dedupe_window_ms = int(wake_dedupe_window_ms)
     return bus
 
 
@@ -134,11 +137,15 @@ def connect(
     data_dir: str | Path | None = None,
     persistence: str = "aof",
     retry: RetryPolicy | None = None,
+    wake_dedupe_window_ms: int | None = None,
 ) -> Connecting:
     """Connect to ``url`` (``redis://``, ``rediss://``, ``unix://``,
     ``redis+cluster://``), or with no URL start a private embedded Valkey
     (AOF ``everysec`` in ``data_dir``, a temporary folder by default) that the
     bus stops when it closes.
+
+    ``wake_dedupe_window_ms``: a wake id is delivered to a scope at most once
+    within this window (default one hour, server clock).
 
     ``async with connect() as bus: ...`` or ``bus = await connect(...)``."""
     return Connecting(
@@ -148,4 +155,5 @@ def connect(
         data_dir=data_dir,
         persistence=persistence,
         retry=retry,
+        wake_dedupe_window_ms=wake_dedupe_window_ms,
     )

@@ -37,8 +37,8 @@ from lash_streams.semantics.append import complete_request, plan_append
 from lash_streams.semantics.canonical import payload_hash
 from lash_streams.semantics.wake import build_wake_delivery
 from lash_streams.store.base import ProcessState, text
+from lash_streams.store.delivery import DeliveryOps
 from lash_streams.store.keys import encode_id
-from lash_streams.store.processes import ProcessOps
 
 #: Largest encoded event accepted (payload included), in bytes. Larger events
 #: belong in a blob store with a reference in the payload.
@@ -52,7 +52,7 @@ def _event_from_entry(entry: Any) -> ProcessEvent:
     return decode(fields[b"e"], ProcessEvent)
 
 
-class AppendOps(ProcessOps):
+class AppendOps(DeliveryOps):
     async def append_event(
         self, process_id: str, request: ProcessEventAppendRequest
     ) -> ProcessEventAppendResult:
@@ -108,8 +108,9 @@ class AppendOps(ProcessOps):
             "1" if plan.event.semantics.wake is not None else "0",
             requires_link,
             leaves_link,
+            encode(request.wake_target_scope) if request.wake_target_scope is not None else b"",
         ]
-        script_keys = [keys.record, keys.events, keys.replay, keys.types, keys.wakes]
+        script_keys = [keys.record, keys.events, keys.replay, keys.types, keys.wakes, keys.outbox]
         return plan, script_keys, args
 
     async def _try_append(
@@ -133,8 +134,11 @@ class AppendOps(ProcessOps):
         reply = await (self.retry.idempotent(what, call) if keyed else self.retry.once(what, call))
         outcome = self._settle(process_id, request, state, plan, reply)
         if isinstance(outcome, ProcessEventAppendResult):
-            if outcome.event.semantics.terminal is not None and text(reply[0]) == "OK":
-                await self.index_terminal(process_id, int(reply[2]))
+            if text(reply[0]) == "OK":
+                if outcome.event.semantics.terminal is not None:
+                    await self.index_terminal(process_id, int(reply[2]))
+                if outcome.wake_delivery is not None and reply[4]:
+                    await self.deliver_wake(outcome.wake_delivery, reply[4])
             return outcome
         if outcome is None:
             return await self.load_state(process_id)

@@ -73,6 +73,7 @@ class BatchOps(AppendOps):
             )
         results: list[ProcessEventAppendResult | None] = [None] * len(items)
         terminal_at: dict[str, int] = {}
+        deliveries: list[tuple[Any, bytes]] = []
         for (index, plan), reply in zip(planned, replies, strict=True):
             pid, request = items[index]
             if (
@@ -87,8 +88,12 @@ class BatchOps(AppendOps):
             results[index] = outcome
             if plan.status_update is not None:
                 terminal_at[pid] = int(reply[2])
+            if outcome.wake_delivery is not None and reply[4]:
+                deliveries.append((outcome.wake_delivery, reply[4]))
         for pid, at in terminal_at.items():
             await self.index_terminal(pid, at)
+        for delivery, outbox_id in deliveries:
+            await self.deliver_wake(delivery, outbox_id)
         for index, (pid, request) in enumerate(items):
             if results[index] is None:
                 if stopped.get(pid) == index:

@@ -118,6 +118,19 @@ class Keyspace:
     def wake_stream(self, scope_id: str) -> str:
         return f"{self.namespace}:w:{{{encode_id(scope_id)}}}"
 
+    def wake_dedupe(self, scope_id: str, wake_id: str) -> str:
+        return f"{self.namespace}:w:{{{encode_id(scope_id)}}}:d:{wake_id}"
+
+    def wake_dead_letters(self, scope_id: str) -> str:
+        return f"{self.namespace}:w:{{{encode_id(scope_id)}}}:dead"
+
+    def scope_owner(self, scope_id: str) -> str:
+        return f"{self.namespace}:w:{{{encode_id(scope_id)}}}:owner"
+
+    @property
+    def fleet_stream(self) -> str:
+        return f"{self.namespace}:fleet:{{{self.namespace}}}"
+
     def process_pattern(self) -> str:
         return f"{self.namespace}:p:*"
 
@@ -144,6 +157,14 @@ _RETENTION: tuple[tuple[re.Pattern[str], str], ...] = (
     (
         re.compile(r"^[^:]+:w:\{[^{}]*\}$"),
         "wake stream: trimmed below what every consumer group acknowledged",
+    ),
+    (
+        re.compile(r"^[^:]+:w:\{[^{}]*\}:dead$"),
+        "dead letters: capped with MAXLEN on every write",
+    ),
+    (
+        re.compile(r"^[^:]+:fleet:\{[^{}]*\}$"),
+        "fleet scope notices: capped with MAXLEN on every write, acknowledged by the fleet group",
     ),
 )
 

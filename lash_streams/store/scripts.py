@@ -17,7 +17,8 @@ from redis.commands.core import AsyncScript
 
 _NAMES = (
     "register_process-1",
-    "append_event-5",
+    "append_event-6",
+    "deliver_wake-2",
     "set_facet-1",
     "ack_wake-2",
     "claim_lease-2",
@@ -43,6 +44,7 @@ def expected_keys(name: str) -> int:
 class Scripts:
     register_process: AsyncScript
     append_event: AsyncScript
+    deliver_wake: AsyncScript
     set_facet: AsyncScript
     ack_wake: AsyncScript
     claim_lease: AsyncScript

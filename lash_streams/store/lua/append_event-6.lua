@@ -1,7 +1,7 @@
 -- EV-2 steps 1, 3, 8, 9 in one atomic step (RX-3); the client already ran
 -- validation and materialization (steps 4-7) against the registration whose
 -- hash and sequence it passes here as a compare-and-set.
--- KEYS: 1 record, 2 events stream, 3 replay hash, 4 type index, 5 wake index
+-- KEYS: 1 record, 2 events stream, 3 replay hash, 4 type index, 5 wake index, 6 outbox
 -- ARGV: 1 expected registration hash, 2 expected last sequence,
 --       3 replay key, 4 "1" when a replay key was given, 5 payload hash,
 --       6 event JSON up to the value of "occurred_at" (the clock is the server's),
@@ -9,7 +9,8 @@
 --       9 type index member prefix, 10 "1" if the event carries a wake,
 --       11 batch link this append requires ("" for none), 12 batch link it leaves
 --       (a pipelined batch chains its appends to one process so that none can
---       land after an earlier one of the batch failed)
+--       land after an earlier one of the batch failed),
+--       13 the request's wake target scope JSON ("" to use the record's, WK-5)
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return {'NOPROC'}
 end
@@ -53,8 +54,17 @@ if ARGV[4] == '1' then
   redis.call('HSET', KEYS[3], ARGV[3], seq .. '|' .. ARGV[5])
 end
 redis.call('ZADD', KEYS[4], 0, ARGV[9] .. '\0' .. string.format('%020d', seq))
+local outbox_id = ''
 if ARGV[10] == '1' then
   redis.call('ZADD', KEYS[5], seq, seq)
+  -- The delivery intent is durable with the event (RX-7): whoever delivers it
+  -- to the scope's wake stream (this appender, or the relay if it died) reads
+  -- it here, in the process's own slot.
+  local target = ARGV[13]
+  if target == '' then target = state[4] or '' end
+  if target ~= '' then
+    outbox_id = redis.call('XADD', KEYS[6], '*', 'seq', seq, 'scope', target)
+  end
 end
 if ARGV[7] == '1' then
   -- EV-12: terminal projection clears the wait state.
@@ -63,4 +73,4 @@ if ARGV[7] == '1' then
 else
   redis.call('HSET', KEYS[1], 'seq', seq, 'updated', now)
 end
-return {'OK', seq, now, state[4] or ''}
+return {'OK', seq, now, state[4] or '', outbox_id}

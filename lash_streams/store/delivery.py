@@ -1,0 +1,113 @@
+"""Wake delivery into scope streams (WK-5..WK-11, RX-7).
+
+The append script records the delivery intent in the process's outbox, in the
+process's slot, atomically with the event. The appender then delivers it to
+the target scope's wake stream (another slot) and clears the outbox entry. If
+the appender dies in between, ``relay_pending`` (run by any worker) finds the
+entry and finishes the job. Delivery is idempotent per wake id within the
+dedupe window, so a delivery repeated by a retry or by the relay lands once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lash_streams.model import ProcessEvent, ProcessWakeDelivery, SessionScope
+from lash_streams.model._codec import decode, encode
+from lash_streams.semantics.wake import build_wake_delivery
+from lash_streams.store.base import text
+from lash_streams.store.processes import ProcessOps
+
+#: Default dedupe window: a wake id delivered to a scope is not delivered again
+#: to that scope for this long (server clock, ``SET NX PX``).
+DEFAULT_WAKE_DEDUPE_WINDOW_MS = 60 * 60 * 1000
+_RELAY_CHUNK = 500
+
+
+def source_key(delivery: ProcessWakeDelivery) -> str:
+    """WK-11: the idempotency key of one event's wake."""
+    return f"process:{delivery.process_id}:event:{delivery.sequence}:wake"
+
+
+class DeliveryOps(ProcessOps):
+    wake_dedupe_window_ms: int = DEFAULT_WAKE_DEDUPE_WINDOW_MS
+
+    def _deliver_call(self, delivery: ProcessWakeDelivery, client: Any | None = None) -> Any:
+        scope_id = delivery.target_scope_id
+        keys = [self.keys.wake_stream(scope_id), self.keys.wake_dedupe(scope_id, delivery.wake_id)]
+        args: list[Any] = [
+            encode(delivery),
+            delivery.wake_id,
+            source_key(delivery),
+            self.wake_dedupe_window_ms,
+        ]
+        return self.scripts.deliver_wake(keys=keys, args=args, client=client)
+
+    async def deliver_wake(
+        self, delivery: ProcessWakeDelivery, outbox_id: str | bytes | None = None
+    ) -> bool:
+        """Deliver to the scope's wake stream; True when new, False when the
+        wake id was already delivered within the window. Then clear the intent."""
+        reply = await self.retry.idempotent(
+            f"deliver wake {delivery.wake_id}", lambda: self._deliver_call(delivery)
+        )
+        if outbox_id:
+            outbox = self.keys.process(delivery.process_id).outbox
+            await self.command("clear wake intent", "xdel", outbox, outbox_id)
+        return text(reply[0]) == "NEW"
+
+    async def relay_outbox(self, process_id: str) -> int:
+        """Finish every pending delivery intent of one process; returns how many
+        were newly delivered."""
+        keys = self.keys.process(process_id)
+        entries: list[Any] = await self.command(
+            "read wake intents", "xrange", keys.outbox, "-", "+"
+        )
+        delivered = 0
+        fields = await self.record_fields(process_id) if entries else {}
+        for entry_id, entry in entries:
+            seq = int(entry[b"seq"])
+            events = await self.command("read event", "xrange", keys.events, f"{seq}-0", f"{seq}-0")
+            if not fields or not events:
+                await self.command("drop orphan intent", "xdel", keys.outbox, entry_id)
+                continue
+            event = decode(events[0][1][b"e"], ProcessEvent)
+            record = self.record_from_fields(fields)
+            delivery = build_wake_delivery(record, event, decode(entry[b"scope"], SessionScope))
+            if delivery is None:
+                await self.command("drop empty intent", "xdel", keys.outbox, entry_id)
+                continue
+            delivered += int(await self.deliver_wake(delivery, entry_id))
+        return delivered
+
+    async def relay_pending(self, chunk: int = _RELAY_CHUNK) -> int:
+        """One bounded pass over every known process: deliver the wake intents an
+        appender left behind (it died between its two steps). Cost: one
+        pipelined ``XLEN`` per process, in chunks."""
+        delivered = 0
+        start = "-"
+        index = self.keys.index_all
+        while True:
+            members: list[bytes] = await self.command(
+                "scan processes", "zrangebylex", index, start, "+", 0, chunk
+            )
+            if not members:
+                return delivered
+            pids = [text(m) for m in members]
+            lengths = await self._outbox_lengths(pids)
+            for pid, length in zip(pids, lengths, strict=True):
+                if length:
+                    delivered += await self.relay_outbox(pid)
+            if len(members) < chunk:
+                return delivered
+            start = "(" + pids[-1]
+
+    async def _outbox_lengths(self, pids: list[str]) -> list[int]:
+        async def run() -> list[int]:
+            pipe = self.redis.pipeline(transaction=False)
+            for pid in pids:
+                pipe.xlen(self.keys.process(pid).outbox)
+            result: list[int] = await pipe.execute()
+            return result
+
+        return await self.retry.idempotent("read wake intents", run)
