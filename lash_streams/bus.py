@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
 
+from lash_streams.fleet import FleetConsumer
 from lash_streams.model import SessionScope
 from lash_streams.store.awaiting import AwaitOps
 from lash_streams.wakes import WakeConsumer, trim_wake_stream
@@ -68,6 +69,12 @@ class Bus(AwaitOps):
             batch=batch,
             block_ms=block_ms,
         )
+
+    def fleet_consumer(
+        self, *, group: str, pod: str, lease_ms: int = 10_000, block_ms: int = 500
+    ) -> FleetConsumer:
+        """Wakes of every scope, shared by the pods of ``group`` (docs/fleet.md)."""
+        return FleetConsumer(self, group=group, pod=pod, lease_ms=lease_ms, block_ms=block_ms)
 
     async def trim_wakes(self, scope: SessionScope | str) -> int:
         """Trim a wake stream below what every consumer group acknowledged."""

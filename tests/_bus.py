@@ -72,3 +72,20 @@ async def standalone_bus(
     bus = await ls.connect(url, namespace=namespace)
     yield bus, url
     await bus.aclose()
+
+
+@pytest.fixture(params=["valkey", "redis", "cluster"])
+async def real_bus(
+    request: pytest.FixtureRequest, namespace: str
+) -> AsyncIterator[tuple[Bus, str]]:
+    """A bus on a real server (cluster included) and the URL another OS
+    process can connect with (``redis+cluster://`` for the cluster)."""
+    target: Any = request.getfixturevalue("servers").get(request.param)
+    if target is None:
+        pytest.skip(f"{request.param} is not available on this machine")
+    url, cluster = target
+    if cluster:
+        url = url.replace("redis://", "redis+cluster://")
+    bus = await ls.connect(url, namespace=namespace)
+    yield bus, url
+    await bus.aclose()

@@ -102,12 +102,16 @@ async def _leftover_keys(url: str, cluster: bool, namespace: str) -> list[str]:
 async def key_hygiene(request: pytest.FixtureRequest, namespace: str) -> AsyncIterator[None]:
     """Fail a test that leaves keys without a TTL outside docs/keys.md's rules."""
     yield
-    if "bus" not in request.fixturenames and "standalone_bus" not in request.fixturenames:
+    if not {"bus", "standalone_bus", "real_bus"} & set(request.fixturenames):
         return
     param = getattr(request.node, "callspec", None)
     name = None
     if param is not None:
-        name = param.params.get("bus_factory") or param.params.get("standalone_bus")
+        name = (
+            param.params.get("bus_factory")
+            or param.params.get("standalone_bus")
+            or param.params.get("real_bus")
+        )
     if name in (None, "fake"):
         return
     target = request.getfixturevalue("servers").get(name)

@@ -48,9 +48,23 @@ class DeliveryOps(ProcessOps):
     ) -> bool:
         """Deliver to the scope's wake stream; True when new, False when the
         wake id was already delivered within the window. Then clear the intent."""
-        reply = await self.retry.idempotent(
-            f"deliver wake {delivery.wake_id}", lambda: self._deliver_call(delivery)
-        )
+        notice = {"scope": delivery.target_scope_id}
+        fleet = self.keys.fleet_stream
+
+        async def run() -> Any:
+            # The fleet notice goes first: a writer dying between the two leaves
+            # a notice for a scope with nothing new (harmless), never a wake no
+            # fleet pod hears of (docs/fleet.md).
+            if self.cluster:
+                await self.redis.xadd(fleet, notice)
+                return await self._deliver_call(delivery)
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.xadd(fleet, notice)
+            await self._deliver_call(delivery, client=pipe)
+            replies: list[Any] = await pipe.execute()
+            return replies[1]
+
+        reply = await self.retry.idempotent(f"deliver wake {delivery.wake_id}", run)
         if outbox_id:
             outbox = self.keys.process(delivery.process_id).outbox
             await self.command("clear wake intent", "xdel", outbox, outbox_id)

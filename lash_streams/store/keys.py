@@ -164,7 +164,7 @@ _RETENTION: tuple[tuple[re.Pattern[str], str], ...] = (
     ),
     (
         re.compile(r"^[^:]+:fleet:\{[^{}]*\}$"),
-        "fleet scope notices: capped with MAXLEN on every write, acknowledged by the fleet group",
+        "fleet notices: trimmed below what every fleet group acknowledged (FleetConsumer)",
     ),
 )
 

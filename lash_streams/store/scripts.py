@@ -25,6 +25,7 @@ _NAMES = (
     "renew_lease-1",
     "release_lease-1",
     "prune_process-9",
+    "scope_lease-1",
 )
 
 
@@ -51,6 +52,7 @@ class Scripts:
     renew_lease: AsyncScript
     release_lease: AsyncScript
     prune_process: AsyncScript
+    scope_lease: AsyncScript
 
     @classmethod
     def register(cls, client: Any) -> Scripts:
