@@ -92,8 +92,7 @@ class BatchOps(AppendOps):
                 deliveries.append((outcome.wake_delivery, reply[4]))
         for pid, at in terminal_at.items():
             await self.index_terminal(pid, at)
-        for delivery, outbox_id in deliveries:
-            await self.deliver_wake(delivery, outbox_id)
+        await self.deliver_wakes(deliveries)
         for index, (pid, request) in enumerate(items):
             if results[index] is None:
                 if stopped.get(pid) == index:

@@ -70,6 +70,31 @@ class DeliveryOps(ProcessOps):
             await self.command("clear wake intent", "xdel", outbox, outbox_id)
         return text(reply[0]) == "NEW"
 
+    async def deliver_wakes(self, items: list[tuple[ProcessWakeDelivery, bytes]]) -> None:
+        """Many deliveries in two round trips (notices + deliveries, then the
+        intents cleared); on a cluster, one at a time."""
+        if self.cluster or len(items) < 2:
+            for delivery, outbox_id in items:
+                await self.deliver_wake(delivery, outbox_id)
+            return
+
+        async def run() -> None:
+            pipe = self.redis.pipeline(transaction=False)
+            for delivery, _ in items:
+                pipe.xadd(self.keys.fleet_stream, {"scope": delivery.target_scope_id})
+                await self._deliver_call(delivery, client=pipe)
+            await pipe.execute()
+
+        await self.retry.idempotent(f"deliver {len(items)} wakes", run)
+
+        async def clear() -> None:
+            pipe = self.redis.pipeline(transaction=False)
+            for delivery, outbox_id in items:
+                pipe.xdel(self.keys.process(delivery.process_id).outbox, outbox_id)
+            await pipe.execute()
+
+        await self.retry.idempotent("clear wake intents", clear)
+
     async def relay_outbox(self, process_id: str) -> int:
         """Finish every pending delivery intent of one process; returns how many
         were newly delivered."""
