@@ -12,7 +12,8 @@ from types import TracebackType
 from typing import Any
 
 from lash_streams.fleet import FleetConsumer
-from lash_streams.model import SessionScope
+from lash_streams.model import LeaseOwnerIdentity, SessionScope
+from lash_streams.recovery import Recovery, Runner
 from lash_streams.store.awaiting import AwaitOps
 from lash_streams.wakes import WakeConsumer, trim_wake_stream
 
@@ -75,6 +76,28 @@ class Bus(AwaitOps):
     ) -> FleetConsumer:
         """Wakes of every scope, shared by the pods of ``group`` (docs/fleet.md)."""
         return FleetConsumer(self, group=group, pod=pod, lease_ms=lease_ms, block_ms=block_ms)
+
+    def recovery(
+        self,
+        stem: LeaseOwnerIdentity,
+        *,
+        runner: Runner | None = None,
+        lease_ttl_ms: int = 30_000,
+        renew_every_ms: int = 10_000,
+        fleet_liveness: bool = False,
+    ) -> Recovery:
+        """A worker's recovery: ``sweep_once()``, ``run(every_s)``, ``execute``,
+        ``drain`` (docs/recovery.md)."""
+        return Recovery(
+            self,
+            stem,
+            runner=runner,
+            lease_ttl_ms=lease_ttl_ms,
+            renew_every_ms=renew_every_ms,
+            fleet_liveness=fleet_liveness,
+        )
+
+    sweeper = recovery
 
     async def trim_wakes(self, scope: SessionScope | str) -> int:
         """Trim a wake stream below what every consumer group acknowledged."""

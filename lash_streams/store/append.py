@@ -28,6 +28,7 @@ from lash_streams.model import (
     ProcessEvent,
     ProcessEventAppendRequest,
     ProcessEventAppendResult,
+    ProcessLease,
     ProcessRecord,
     SessionScope,
     SystemTime,
@@ -36,7 +37,7 @@ from lash_streams.model._codec import decode, encode
 from lash_streams.semantics.append import complete_request, plan_append
 from lash_streams.semantics.canonical import payload_hash
 from lash_streams.semantics.wake import build_wake_delivery
-from lash_streams.store.base import ProcessState, text
+from lash_streams.store.base import ProcessState, fence_args, fenced_error, text
 from lash_streams.store.delivery import DeliveryOps
 from lash_streams.store.keys import encode_id
 
@@ -54,13 +55,20 @@ def _event_from_entry(entry: Any) -> ProcessEvent:
 
 class AppendOps(DeliveryOps):
     async def append_event(
-        self, process_id: str, request: ProcessEventAppendRequest
+        self,
+        process_id: str,
+        request: ProcessEventAppendRequest,
+        *,
+        lease: ProcessLease | None = None,
     ) -> ProcessEventAppendResult:
         """EV-1/EV-2. Retried on connection faults only when the request has a
-        replay key (then a retry is an idempotent replay, RX-18)."""
+        replay key (then a retry is an idempotent replay, RX-18).
+
+        With ``lease`` the write is fenced (RX-12): it lands only while that
+        lease is the process's current, live acquisition, else ``LeaseFenced``."""
         state = await self.state(process_id)
         for attempt in range(_MAX_CAS_ROUNDS):
-            outcome = await self._try_append(process_id, request, state)
+            outcome = await self._try_append(process_id, request, state, lease)
             if isinstance(outcome, ProcessEventAppendResult):
                 return outcome
             state = outcome
@@ -80,6 +88,7 @@ class AppendOps(DeliveryOps):
         *,
         requires_link: str = "",
         leaves_link: str = "",
+        lease: ProcessLease | None = None,
     ) -> tuple[Any, list[str], list[Any]]:
         """Plan an insert at ``seq + 1`` and the script call that commits it.
         Raises the typed validation errors (EV-2 steps 4-7)."""
@@ -109,15 +118,30 @@ class AppendOps(DeliveryOps):
             requires_link,
             leaves_link,
             encode(request.wake_target_scope) if request.wake_target_scope is not None else b"",
+            *fence_args(lease),
         ]
-        script_keys = [keys.record, keys.events, keys.replay, keys.types, keys.wakes, keys.outbox]
+        script_keys = [
+            keys.record,
+            keys.events,
+            keys.replay,
+            keys.types,
+            keys.wakes,
+            keys.outbox,
+            keys.lease,
+        ]
         return plan, script_keys, args
 
     async def _try_append(
-        self, process_id: str, request: ProcessEventAppendRequest, state: ProcessState
+        self,
+        process_id: str,
+        request: ProcessEventAppendRequest,
+        state: ProcessState,
+        lease: ProcessLease | None = None,
     ) -> ProcessEventAppendResult | ProcessState:
         try:
-            plan, script_keys, args = self._prepare(process_id, request, state, state.seq)
+            plan, script_keys, args = self._prepare(
+                process_id, request, state, state.seq, lease=lease
+            )
         except LashStreamsError:
             # EV-2.3: an existing replay key decides before any validation.
             if request.replay is not None:
@@ -183,6 +207,8 @@ class AppendOps(DeliveryOps):
         if status == "NOPROC":
             self.forget(process_id)
             raise UnknownProcess(process_id)
+        if status == "FENCED":
+            raise fenced_error(process_id, request.event_type)
         if status == "RETRY":
             state.seq = int(reply[1])
             state.terminal = reply[2] == b"1"
@@ -261,10 +287,16 @@ class AppendOps(DeliveryOps):
         return await self.append_event(process_id, cancel_requested_request(process_id, reason))
 
     async def complete_process(
-        self, process_id: str, await_output: ProcessAwaitOutput
+        self,
+        process_id: str,
+        await_output: ProcessAwaitOutput,
+        *,
+        lease: ProcessLease | None = None,
     ) -> ProcessRecord:
-        """CP-1..CP-4: a keyed terminal append, then the re-read record."""
-        await self.append_event(process_id, complete_request(process_id, await_output))
+        """CP-1..CP-4: a keyed terminal append, then the re-read record.
+        ``lease`` fences it (RX-12, lash's later ``complete_process_with_lease``)."""
+        request = complete_request(process_id, await_output)
+        await self.append_event(process_id, request, lease=lease)
         return await self.require_record(process_id)
 
     # -- reads -----------------------------------------------------------------

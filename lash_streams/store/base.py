@@ -23,6 +23,28 @@ from lash_streams.store.scripts import Scripts
 _STATE_CACHE_SIZE = 10_000
 
 
+def fence_args(lease: Any) -> list[Any]:
+    """The lease fields a fenced script checks; empty strings when unfenced."""
+    if lease is None:
+        return ["", "", "", ""]
+    return [
+        lease.lease_token,
+        lease.owner.owner_id,
+        lease.owner.incarnation_id,
+        lease.fencing_token,
+    ]
+
+
+def fenced_error(process_id: str, what: str) -> Exception:
+    from lash_streams.errors import LeaseFenced
+
+    return LeaseFenced(
+        f"process `{process_id}`: `{what}` rejected, the writer's lease is no longer the "
+        "current live lease (superseded, released or expired)",
+        process_id=process_id,
+    )
+
+
 def text(value: bytes | str | None) -> str:
     if value is None:
         return ""
@@ -92,6 +114,11 @@ class StoreCore:
     def durability_tier(self) -> DurabilityTier:
         """DT-1: ``durable`` only when the server fsyncs every write (RX-13)."""
         return self._durability
+
+    async def server_time_ms(self) -> int:
+        """The server clock (GEN-2): every ownership and expiry time uses it."""
+        secs, micros = await self.command("read server time", "time")
+        return int(secs) * 1000 + int(micros) // 1000
 
     async def command(self, what: str, method: str, *args: Any) -> Any:
         """One idempotent Redis command, retried on transient faults."""

@@ -163,6 +163,10 @@ _RETENTION: tuple[tuple[re.Pattern[str], str], ...] = (
         "dead letters: capped with MAXLEN on every write",
     ),
     (
+        re.compile(r"^[^:]+:workers:\{[^{}]*\}$"),
+        "worker registry: one field per worker identity (fleet liveness)",
+    ),
+    (
         re.compile(r"^[^:]+:fleet:\{[^{}]*\}$"),
         "fleet notices: trimmed below what every fleet group acknowledged (FleetConsumer)",
     ),

@@ -94,10 +94,17 @@ class LeaseOps(BatchOps):
         owner: LeaseOwnerIdentity,
         observed_holder: ProcessLease,
         lease_ttl_ms: int,
+        *,
+        death_evidence: bool | None = None,
     ) -> ProcessLeaseClaimOutcome:
         """LS-10: compare-and-set on the observed holder; death evidence is
-        evaluated here, on the claimant's host (RX-14)."""
-        dead = self.is_definitely_dead(observed_holder.owner, owner)
+        evaluated here, on the claimant's host (RX-14), unless the caller
+        already established it (``death_evidence``, e.g. fleet liveness)."""
+        dead = (
+            self.is_definitely_dead(observed_holder.owner, owner)
+            if death_evidence is None
+            else death_evidence
+        )
         args = [
             encode(owner),
             owner.owner_id,

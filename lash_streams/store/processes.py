@@ -24,7 +24,7 @@ from lash_streams.model import (
 )
 from lash_streams.model._codec import encode
 from lash_streams.semantics.registration import prepare_registration
-from lash_streams.store.base import StoreCore, text
+from lash_streams.store.base import StoreCore, fence_args, fenced_error, text
 
 
 def _pairs(reply: list[Any]) -> dict[bytes, bytes]:
@@ -97,16 +97,21 @@ class ProcessOps(StoreCore):
 
     # -- facets ----------------------------------------------------------------
 
-    async def _facet(self, process_id: str, op: str, value: bytes | str) -> list[Any]:
-        key = self.keys.process(process_id).record
+    async def _facet(
+        self, process_id: str, op: str, value: bytes | str, lease: Any = None
+    ) -> list[Any]:
+        keys = self.keys.process(process_id)
+        args = [op, value, *fence_args(lease)]
         reply: list[Any] = await self.retry.idempotent(
             f"{op} on process `{process_id}`",
-            lambda: self.scripts.set_facet(keys=[key], args=[op, value]),
+            lambda: self.scripts.set_facet(keys=[keys.record, keys.lease], args=args),
         )
         status = text(reply[0])
         if status == "NOPROC":
             self.forget(process_id)
             raise UnknownProcess(process_id)
+        if status == "FENCED":
+            raise fenced_error(process_id, op)
         return reply
 
     def _record_reply(self, reply: list[Any]) -> ProcessRecord:
@@ -126,9 +131,12 @@ class ProcessOps(StoreCore):
             )
         return self._record_reply(reply)
 
-    async def record_first_started(self, process_id: str, started: ProcessStarted) -> ProcessRecord:
-        """ST-2: first writer wins."""
-        return self._record_reply(await self._facet(process_id, "first_started", encode(started)))
+    async def record_first_started(
+        self, process_id: str, started: ProcessStarted, *, lease: Any = None
+    ) -> ProcessRecord:
+        """ST-2: first writer wins. ``lease`` fences it (ST-5, RX-12)."""
+        reply = await self._facet(process_id, "first_started", encode(started), lease)
+        return self._record_reply(reply)
 
     async def request_process_abandon(
         self, process_id: str, request: AbandonRequest

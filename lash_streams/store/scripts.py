@@ -17,9 +17,9 @@ from redis.commands.core import AsyncScript
 
 _NAMES = (
     "register_process-1",
-    "append_event-6",
+    "append_event-7",
     "deliver_wake-2",
-    "set_facet-1",
+    "set_facet-2",
     "ack_wake-2",
     "claim_lease-2",
     "renew_lease-1",

@@ -12,3 +12,12 @@ local function record_reply(status, key)
   for i = 1, #fields do reply[#reply + 1] = fields[i] end
   return reply
 end
+
+-- RX-12 fenced writes: "" token means unfenced. Otherwise the caller's lease
+-- must be the current, live acquisition (token, incarnation, fencing token).
+local function fence_ok(lease_key, token, oid, inc, fence)
+  if token == nil or token == '' then return true end
+  local row = redis.call('HMGET', lease_key, 'token', 'oid', 'inc', 'fence', 'expires')
+  return row[1] == token and row[2] == oid and row[3] == inc and row[4] == fence
+    and tonumber(row[5] or '0') > now_ms()
+end

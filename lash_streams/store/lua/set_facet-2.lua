@@ -1,10 +1,14 @@
 -- The record's mutable facets (RG-7, RG-8): one script, one branch per rule.
--- KEYS[1] record hash
+-- KEYS[1] record hash, KEYS[2] lease hash
 -- ARGV[1] op: first_started | abandon_request | external_ref | set_wait | clear_wait
 --             | clear_wake_target
 -- ARGV[2] value JSON (or the session id for clear_wake_target)
+-- ARGV[3..6] the writer's lease for a fenced write (RX-12), "" when unfenced
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return {'NOPROC'}
+end
+if not fence_ok(KEYS[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]) then
+  return {'FENCED'}
 end
 local op = ARGV[1]
 if op == 'first_started' then

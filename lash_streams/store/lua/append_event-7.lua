@@ -1,7 +1,8 @@
 -- EV-2 steps 1, 3, 8, 9 in one atomic step (RX-3); the client already ran
 -- validation and materialization (steps 4-7) against the registration whose
 -- hash and sequence it passes here as a compare-and-set.
--- KEYS: 1 record, 2 events stream, 3 replay hash, 4 type index, 5 wake index, 6 outbox
+-- KEYS: 1 record, 2 events stream, 3 replay hash, 4 type index, 5 wake index, 6 outbox,
+--       7 lease hash
 -- ARGV: 1 expected registration hash, 2 expected last sequence,
 --       3 replay key, 4 "1" when a replay key was given, 5 payload hash,
 --       6 event JSON up to the value of "occurred_at" (the clock is the server's),
@@ -10,7 +11,9 @@
 --       11 batch link this append requires ("" for none), 12 batch link it leaves
 --       (a pipelined batch chains its appends to one process so that none can
 --       land after an earlier one of the batch failed),
---       13 the request's wake target scope JSON ("" to use the record's, WK-5)
+--       13 the request's wake target scope JSON ("" to use the record's, WK-5),
+--       14..17 the writer's lease (token, owner_id, incarnation_id, fencing) for a
+--       fenced write (RX-12), "" when unfenced
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return {'NOPROC'}
 end
@@ -26,6 +29,9 @@ if ARGV[4] == '1' then
     local state = redis.call('HMGET', KEYS[1], 'term', 'wt')
     return {'REPLAY', seq, entry[1][2][2], state[1] or '', state[2] or ''}
   end
+end
+if not fence_ok(KEYS[7], ARGV[14], ARGV[15], ARGV[16], ARGV[17]) then
+  return {'FENCED'}
 end
 local state = redis.call('HMGET', KEYS[1], 'hash', 'seq', 'term', 'wt')
 if state[1] ~= ARGV[1] then

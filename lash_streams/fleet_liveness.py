@@ -1,0 +1,73 @@
+"""Death evidence that works across pods (issue: leases and recovery).
+
+lash's own evidence (LV-2) is host-local: same host and boot, pid gone or
+restarted. Pods on other machines never qualify. A fleet adds one more kind of
+evidence, recorded in Redis by the workers themselves:
+
+- a worker identity (``owner_id``) registers each *incarnation* when it starts;
+  a newer incarnation of the same identity proves every older one is gone
+  (the identity is unique to one running worker, e.g. a StatefulSet pod name);
+- a worker records its own graceful exit.
+
+A lapsed lease alone is never evidence (LV-3), and neither is silence: a worker
+that vanished without a successor or an exit record stays "not provably dead",
+and only an abandon request (reconciled after its lease lapses) closes its
+OwnerBound work.
+
+One hash, ``<ns>:workers:{<ns>}``, holds one field per worker identity (its
+latest incarnation and state), so its size is bounded by the number of worker
+identities.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from lash_streams.model import LeaseOwnerIdentity
+
+if TYPE_CHECKING:
+    from lash_streams.bus import Bus
+
+
+class _Incarnation(msgspec.Struct):
+    incarnation_id: str
+    state: str  # "running" | "exited"
+    since_ms: int
+
+
+def _key(bus: Bus) -> str:
+    return f"{bus.namespace}:workers:{{{bus.namespace}}}"
+
+
+async def register_incarnation(bus: Bus, owner: LeaseOwnerIdentity) -> None:
+    """Record that this incarnation now runs as ``owner.owner_id``."""
+    now = await bus.server_time_ms()
+    value = msgspec.json.encode(_Incarnation(owner.incarnation_id, "running", now))
+    await bus.command("register worker", "hset", _key(bus), owner.owner_id, value)
+
+
+async def record_exit(bus: Bus, owner: LeaseOwnerIdentity) -> None:
+    """Record this incarnation's graceful exit (only if it is still the latest)."""
+    current = await current_incarnation(bus, owner.owner_id)
+    if current is None or current.incarnation_id == owner.incarnation_id:
+        now = await bus.server_time_ms()
+        value = msgspec.json.encode(_Incarnation(owner.incarnation_id, "exited", now))
+        await bus.command("record worker exit", "hset", _key(bus), owner.owner_id, value)
+
+
+async def current_incarnation(bus: Bus, owner_id: str) -> _Incarnation | None:
+    raw = await bus.command("read worker", "hget", _key(bus), owner_id)
+    return msgspec.json.decode(raw, type=_Incarnation) if raw else None
+
+
+async def is_provably_dead(bus: Bus, holder: LeaseOwnerIdentity) -> bool:
+    """Fleet evidence: a newer incarnation of the holder's identity registered,
+    or the holder itself recorded its exit."""
+    current = await current_incarnation(bus, holder.owner_id)
+    if current is None:
+        return False
+    if current.incarnation_id != holder.incarnation_id:
+        return True
+    return current.state == "exited"

@@ -1,0 +1,342 @@
+"""Recovery: the sweep that applies each row's declared disposition (ADR 0019),
+and the worker run path that executes a row under a renewed, fenced lease.
+
+One ``Recovery`` is one worker's stem identity. ``sweep_once()`` walks every
+running row (the worklist index) and, per row (SW-5..SW-15):
+
+- externally owned, no abandon request: untouched;
+- externally owned with a request: plain claim (never reclaim), then
+  ``abandoned{reconciled_request}`` without owner;
+- otherwise claim; a busy row is reclaimed only with death evidence for its
+  holder (LV-2 on this host, or fleet liveness), else left to its holder;
+- rerunnable: run; owner-bound not started: run (recording ``first_started``);
+  owner-bound started: never run: ``abandoned{sweep}`` with death evidence,
+  else ``abandoned{reconciled_request}`` if requested, else release.
+
+Elapsed time alone never writes a terminal. Every terminal goes through the
+fenced "renew, complete under the lease, release" step (SW-12, RX-12), so many
+sweepers can run at once and each abandonment is written exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from lash_streams import errors
+from lash_streams.model import (
+    AbandonEvidence,
+    AbandonWriter,
+    AwaitAbandoned,
+    AwaitCancelled,
+    AwaitFailure,
+    LeaseAcquired,
+    LeaseBusy,
+    LeaseOwnerIdentity,
+    ProcessAwaitOutput,
+    ProcessLease,
+    ProcessLeaseCompletion,
+    ProcessRecord,
+    ProcessStarted,
+    RecoveryDisposition,
+    ToolFailureClass,
+)
+
+if TYPE_CHECKING:
+    from lash_streams.bus import Bus
+
+log = logging.getLogger(__name__)
+
+#: Executes one row and returns its outcome; it may be cancelled (lease lost,
+#: cancel requested).
+Runner = Callable[[ProcessRecord, ProcessLease], Awaitable[ProcessAwaitOutput]]
+
+
+@dataclass
+class SweepReport:
+    examined: int = 0
+    ran: list[str] = field(default_factory=list)
+    abandoned: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+
+class Recovery:
+    def __init__(
+        self,
+        bus: Bus,
+        stem: LeaseOwnerIdentity,
+        *,
+        runner: Runner | None = None,
+        lease_ttl_ms: int = 30_000,
+        renew_every_ms: int = 10_000,
+        fleet_liveness: bool = False,
+    ) -> None:
+        if lease_ttl_ms < 1 or renew_every_ms < 1 or lease_ttl_ms < 3 * renew_every_ms:
+            raise ValueError(
+                "lease timings need ttl >= 1 ms, renew >= 1 ms and ttl >= 3 x renew (LS-11), "
+                f"got ttl={lease_ttl_ms} renew={renew_every_ms}"
+            )
+        self.bus = bus
+        self.stem = stem
+        self.runner = runner
+        self.lease_ttl_ms = lease_ttl_ms
+        self.renew_every_ms = renew_every_ms
+        self.fleet_liveness = fleet_liveness
+
+    def attempt_identity(self) -> LeaseOwnerIdentity:
+        """SW-4: a fresh identity per attempt, so an earlier attempt's live lease
+        fences a later pass instead of being re-entered."""
+        attempt = uuid.uuid4().hex
+        return LeaseOwnerIdentity(
+            owner_id=f"{self.stem.owner_id}:recovery:{attempt}",
+            incarnation_id=attempt,
+            liveness=self.stem.liveness,
+        )
+
+    async def holder_is_dead(
+        self, holder: LeaseOwnerIdentity, claimant: LeaseOwnerIdentity
+    ) -> bool:
+        if self.bus.is_definitely_dead(holder, claimant):
+            return True
+        if self.fleet_liveness:
+            from lash_streams.fleet_liveness import is_provably_dead
+
+            return await is_provably_dead(self.bus, holder)
+        return False
+
+    # -- the sweep ---------------------------------------------------------------
+
+    async def sweep_once(self) -> SweepReport:
+        """One pass over every running row; rows are independent (SW-3)."""
+        report = SweepReport()
+        rows = await self.bus.list_non_terminal()
+        report.examined = len(rows)
+        outcomes = await asyncio.gather(
+            *(self.recover(row) for row in rows), return_exceptions=True
+        )
+        for row, outcome in zip(rows, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                log.warning("recovery of %s failed: %s", row.id, outcome)
+                report.failed.append(row.id)
+            else:
+                getattr(report, outcome).append(row.id)
+        return report
+
+    async def run(self, every_s: float, *, stop: asyncio.Event | None = None) -> None:
+        """Sweep (and relay pending wake intents) every ``every_s`` seconds."""
+        stop = stop or asyncio.Event()
+        while not stop.is_set():
+            await self.sweep_once()
+            await self.bus.relay_pending()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every_s)
+
+    async def recover(self, record: ProcessRecord) -> str:
+        bus, pid = self.bus, record.id
+        attempt = self.attempt_identity()
+        if record.disposition is RecoveryDisposition.EXTERNALLY_OWNED:
+            if record.abandon_request is None:
+                return "skipped"  # SW-5
+            outcome = await bus.claim_process_lease(pid, attempt, self.lease_ttl_ms)
+            if not isinstance(outcome, LeaseAcquired):
+                return "skipped"  # SW-6: plain claim only
+            lease = outcome.lease
+            if await self._became_terminal(pid, lease):
+                return "skipped"
+            output = await self._abandoned(AbandonWriter.RECONCILED_REQUEST, None)
+            await self._fenced_terminal(pid, lease, output)
+            return "abandoned"
+        outcome = await bus.claim_process_lease(pid, attempt, self.lease_ttl_ms)
+        evidence: LeaseOwnerIdentity | None = None
+        if isinstance(outcome, LeaseBusy):
+            holder = outcome.holder
+            if not await self.holder_is_dead(holder.owner, attempt):
+                return "skipped"  # SW-7: left to its holder
+            outcome = await bus.reclaim_process_lease(
+                pid, attempt, holder, self.lease_ttl_ms, death_evidence=True
+            )
+            if not isinstance(outcome, LeaseAcquired):
+                return "skipped"
+            evidence = holder.owner
+        if not isinstance(outcome, LeaseAcquired):
+            return "skipped"
+        lease = outcome.lease
+        if await self._became_terminal(pid, lease):
+            return "skipped"  # SW-8
+        current = await bus.get_process(pid)
+        assert current is not None
+        if record.disposition is RecoveryDisposition.RERUNNABLE or current.first_started is None:
+            await self.run_under_lease(current, lease)  # SW-9, SW-10, SW-15
+            return "ran"
+        if evidence is not None:  # SW-11: death evidence wins
+            output = await self._abandoned(AbandonWriter.SWEEP, evidence)
+        elif current.abandon_request is not None:
+            output = await self._abandoned(
+                AbandonWriter.RECONCILED_REQUEST, current.first_started.owner
+            )
+        else:
+            await bus.complete_process_lease(ProcessLeaseCompletion.from_lease(lease))
+            return "skipped"
+        await self._fenced_terminal(pid, lease, output)
+        return "abandoned"
+
+    async def _became_terminal(self, pid: str, lease: ProcessLease) -> bool:
+        record = await self.bus.get_process(pid)
+        if record is None or record.is_terminal():
+            await self.bus.complete_process_lease(ProcessLeaseCompletion.from_lease(lease))
+            return True
+        return False
+
+    async def _abandoned(
+        self, writer: AbandonWriter, owner: LeaseOwnerIdentity | None
+    ) -> ProcessAwaitOutput:
+        now = await self.bus.server_time_ms()
+        return AwaitAbandoned(evidence=AbandonEvidence(writer=writer, owner=owner, epoch_ms=now))
+
+    # -- running a row -----------------------------------------------------------
+
+    async def execute(self, process_id: str) -> str:
+        """Claim and run one row now (a worker picking up work it was given)."""
+        if not process_id.strip():
+            raise errors.MissingExecutionId("missing process execution id")
+        record = await self.bus.get_process(process_id)
+        if record is None:
+            raise errors.UnknownProcess(process_id)
+        self._refuse_external(record)
+        outcome = await self.bus.claim_process_lease(process_id, self.stem, self.lease_ttl_ms)
+        if not isinstance(outcome, LeaseAcquired):
+            return "skipped"
+        if await self._became_terminal(process_id, outcome.lease):
+            return "skipped"
+        current = await self.bus.get_process(process_id)
+        assert current is not None
+        if current.disposition is RecoveryDisposition.OWNER_BOUND and current.first_started:
+            await self.bus.complete_process_lease(ProcessLeaseCompletion.from_lease(outcome.lease))
+            return "skipped"  # started by someone: never executed again (DS-3)
+        await self.run_under_lease(current, outcome.lease)
+        return "ran"
+
+    def _refuse_external(self, record: ProcessRecord) -> None:
+        if record.disposition is RecoveryDisposition.EXTERNALLY_OWNED:
+            raise errors.ExternallyOwnedNotExecutable(
+                f"process `{record.id}` is externally-owned and must not be executed by lash",
+                process_id=record.id,
+            )
+
+    async def run_under_lease(self, record: ProcessRecord, lease: ProcessLease) -> None:
+        """SW-13/SW-14/ST-3: record ``first_started`` (stem identity), run while
+        renewing, stop on lease loss or cancel request, write the outcome fenced."""
+        self._refuse_external(record)
+        pid = record.id
+        now = await self.bus.server_time_ms()
+        await self.bus.record_first_started(
+            pid, ProcessStarted(owner=self.stem, started_at_ms=now), lease=lease
+        )
+        holder = _LeaseHolder(self, lease)
+        run = asyncio.create_task(self._call_runner(record, lease))
+        renewer = asyncio.create_task(holder.keep(run))
+        watcher = asyncio.create_task(self._watch_cancel(pid, run))
+        try:
+            output = await run
+        except asyncio.CancelledError:
+            output = None
+        finally:
+            renewer.cancel()
+            watcher.cancel()
+        if holder.lost:
+            return  # lease lost: a newer owner is the single writer (SW-13)
+        if output is None:
+            output = AwaitCancelled(message="process cancel requested")
+        await self._fenced_terminal(pid, holder.lease, output)
+
+    async def _call_runner(self, record: ProcessRecord, lease: ProcessLease) -> ProcessAwaitOutput:
+        if self.runner is None:
+            return _recovery_failure(f"no runner can execute process `{record.id}`")
+        try:
+            return await self.runner(record, lease)
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:
+            return _recovery_failure(str(err) or type(err).__name__)
+
+    async def _watch_cancel(self, pid: str, run: asyncio.Task[ProcessAwaitOutput]) -> None:
+        """CN-4: any cancel request, even one older than the run, cancels it."""
+        with contextlib.suppress(errors.LashStreamsError):
+            await self.bus.await_event(pid, "process.cancel_requested", 0)
+            run.cancel()
+
+    async def _fenced_terminal(
+        self, pid: str, lease: ProcessLease, output: ProcessAwaitOutput
+    ) -> bool:
+        """SW-12: renew; on failure write nothing and keep hands off the lease;
+        else complete under the lease and release it."""
+        try:
+            lease = await self.bus.renew_process_lease(lease, self.lease_ttl_ms)
+        except errors.LeaseExpired:
+            return False
+        try:
+            await self.bus.complete_process(pid, output, lease=lease)
+        except (errors.ReplayConflict, errors.AlreadyTerminal, errors.LeaseFenced) as err:
+            log.info("terminal for %s not written: %s", pid, err)
+        await self.bus.complete_process_lease(ProcessLeaseCompletion.from_lease(lease))
+        return True
+
+    # -- graceful drain ----------------------------------------------------------
+
+    async def drain(self) -> list[str]:
+        """AB-2 owner_drain: abandon this worker's own started owner-bound rows
+        (first_started.owner == stem) under a fresh lease; busy rows are deferred."""
+        abandoned: list[str] = []
+        for record in await self.bus.list_non_terminal():
+            started = record.first_started
+            if (
+                record.disposition is not RecoveryDisposition.OWNER_BOUND
+                or started is None
+                or started.owner != self.stem
+            ):
+                continue
+            outcome = await self.bus.claim_process_lease(
+                record.id, self.attempt_identity(), self.lease_ttl_ms
+            )
+            if not isinstance(outcome, LeaseAcquired):
+                continue
+            if await self._became_terminal(record.id, outcome.lease):
+                continue
+            output = await self._abandoned(AbandonWriter.OWNER_DRAIN, started.owner)
+            if await self._fenced_terminal(record.id, outcome.lease, output):
+                abandoned.append(record.id)
+        return abandoned
+
+
+class _LeaseHolder:
+    def __init__(self, recovery: Recovery, lease: ProcessLease) -> None:
+        self.recovery = recovery
+        self.lease = lease
+        self.lost = False
+
+    async def keep(self, run: asyncio.Task[ProcessAwaitOutput]) -> None:
+        every = self.recovery.renew_every_ms / 1000
+        while not run.done():
+            await asyncio.sleep(every)
+            try:
+                self.lease = await self.recovery.bus.renew_process_lease(
+                    self.lease, self.recovery.lease_ttl_ms
+                )
+            except errors.LeaseExpired:
+                self.lost = True
+                run.cancel()
+                return
+            except errors.BackendError:
+                continue  # keep trying until the lease itself says it is gone
+
+
+def _recovery_failure(message: str) -> AwaitFailure:
+    return AwaitFailure(
+        class_=ToolFailureClass.EXECUTION, code="process_recovery_failed", message=message
+    )
