@@ -18,8 +18,9 @@ Known difference: draft-04 applies ``minimum``/``maximum`` to booleans (Python
 ``bool`` is an ``int``) where lash skips them; a schema bounding a field that
 also admits booleans is the only case where the two can disagree.
 
-``enum`` is checked here, not by the library: lash compares ``serde_json``
-values, where ``1 != 1.0`` and ``true != 1``, and Python's ``==`` does not.
+``enum`` members become typed alternatives, because lash compares
+``serde_json`` values, where ``1 != 1.0`` and ``true != 1`` (members nested in
+arrays or objects still compare with Python's ``==``).
 """
 
 from __future__ import annotations
@@ -41,6 +42,22 @@ _INTERNAL_ARGUMENT = "^__session_id__$"
 _DRAFT_04 = "http://json-schema.org/draft-04/schema#"
 
 
+def _enum_option(value: Any) -> dict[str, Any]:
+    """One enum member as a typed schema: lash compares ``serde_json`` values,
+    where ``1 != 1.0`` and ``true != 1``; Python's ``==`` alone would not."""
+    if value is None:
+        return {"type": "null"}
+    if isinstance(value, bool):
+        return {"type": "boolean", "enum": [value]}
+    if isinstance(value, int):
+        return {"type": "integer", "enum": [value]}
+    if isinstance(value, float):
+        return {"type": "number", "not": {"type": "integer"}, "enum": [value]}
+    if isinstance(value, str):
+        return {"type": "string", "enum": [value]}
+    return {"enum": [value]}
+
+
 def translate(schema: Any) -> dict[str, Any]:
     """A lash subset schema as an equivalent standard draft-04 schema."""
     if not isinstance(schema, dict):
@@ -51,6 +68,9 @@ def translate(schema: Any) -> dict[str, Any]:
     if isinstance(branches, list):
         return {"anyOf": [translate(branch) for branch in branches]}
     out: dict[str, Any] = {}
+    options = schema.get("enum")
+    if isinstance(options, list):
+        out["allOf"] = [{"anyOf": [_enum_option(o) for o in options]} if options else {"not": {}}]
     kind = schema.get("type")
     if isinstance(kind, str) and kind in _TYPES:
         out["type"] = kind
@@ -97,72 +117,10 @@ def translate(schema: Any) -> dict[str, Any]:
     return out
 
 
-def _same_json(a: Any, b: Any) -> bool:
-    """serde_json ``Value`` equality: types must match (1 != 1.0, true != 1)."""
-    if isinstance(a, bool) or isinstance(b, bool):
-        return type(a) is type(b) and a == b
-    if isinstance(a, int) and isinstance(b, int):
-        return a == b
-    if isinstance(a, float) and isinstance(b, float):
-        return a == b
-    if isinstance(a, (int, float)) or isinstance(b, (int, float)):
-        return False
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_same_json(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_same_json(a[k], b[k]) for k in a)
-    return type(a) is type(b) and a == b
-
-
-def _enum_error(schema: Any, value: Any, path: str) -> str | None:
-    """lash's enum rule, walked alongside the structure the library checks."""
-    if not isinstance(schema, dict):
-        return None
-    branches = schema.get("anyOf")
-    if not isinstance(branches, list):
-        branches = schema.get("oneOf")
-    if isinstance(branches, list):
-        return (
-            None
-            if any(_enum_error(b, value, path) is None for b in branches)
-            else (f"{path or 'arguments'}: no branch matched")
-        )
-    options = schema.get("enum")
-    if isinstance(options, list) and not any(_same_json(o, value) for o in options):
-        shown = ", ".join(canonical_json(o).decode() for o in options)
-        return (
-            f"{path or 'arguments'}: expected one of {shown}, got {canonical_json(value).decode()}"
-        )
-    if isinstance(value, list) and isinstance(schema.get("items"), dict):
-        for index, item in enumerate(value):
-            error = _enum_error(schema["items"], item, f"{path}[{index}]")
-            if error:
-                return error
-    properties = schema.get("properties")
-    if isinstance(value, dict) and isinstance(properties, dict):
-        for name, sub in properties.items():
-            if name in value:
-                error = _enum_error(sub, value[name], f"{path}.{name}" if path else name)
-                if error:
-                    return error
-        additional = schema.get("additionalProperties")
-        if isinstance(additional, dict):
-            for name, item in value.items():
-                if name not in properties and name != "__session_id__":
-                    error = _enum_error(additional, item, f"{path}.{name}" if path else name)
-                    if error:
-                        return error
-    return None
-
-
 @lru_cache(maxsize=1024)
 def _compiled(schema_json: bytes) -> Any:
     standard = {**translate(msgspec.json.decode(schema_json)), "$schema": _DRAFT_04}
     return fastjsonschema.compile(standard, use_default=False)
-
-
-def _has_enum(schema: Any) -> bool:
-    return b'"enum"' in canonical_json(schema)
 
 
 def validate_payload(
@@ -179,7 +137,3 @@ def validate_payload(
         raise InvalidPayload(
             f"invalid `{event_type}` payload: {detail}", process_id=process_id
         ) from None
-    if _has_enum(schema.schema):
-        error = _enum_error(schema.schema, payload, "")
-        if error is not None:
-            raise InvalidPayload(f"invalid `{event_type}` payload: {error}", process_id=process_id)
