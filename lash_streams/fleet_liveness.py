@@ -62,12 +62,23 @@ async def current_incarnation(bus: Bus, owner_id: str) -> _Incarnation | None:
     return msgspec.json.decode(raw, type=_Incarnation) if raw else None
 
 
+def worker_of(holder: LeaseOwnerIdentity) -> tuple[str, str]:
+    """The worker identity and incarnation behind a lease holder: recovery
+    attempts hold leases as ``<owner>:recovery:<attempt>`` with incarnation
+    ``<incarnation>/<attempt>`` (SW-4)."""
+    owner_id, sep, _ = holder.owner_id.partition(":recovery:")
+    if not sep:
+        return holder.owner_id, holder.incarnation_id
+    return owner_id, holder.incarnation_id.split("/", 1)[0]
+
+
 async def is_provably_dead(bus: Bus, holder: LeaseOwnerIdentity) -> bool:
-    """Fleet evidence: a newer incarnation of the holder's identity registered,
-    or the holder itself recorded its exit."""
-    current = await current_incarnation(bus, holder.owner_id)
+    """Fleet evidence: a newer incarnation of the holder's worker identity
+    registered, or that incarnation recorded its own exit."""
+    owner_id, incarnation_id = worker_of(holder)
+    current = await current_incarnation(bus, owner_id)
     if current is None:
         return False
-    if current.incarnation_id != holder.incarnation_id:
+    if current.incarnation_id != incarnation_id:
         return True
     return current.state == "exited"

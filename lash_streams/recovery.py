@@ -89,13 +89,30 @@ class Recovery:
         self.renew_every_ms = renew_every_ms
         self.fleet_liveness = fleet_liveness
 
+    async def register(self) -> None:
+        """Announce this incarnation (fleet liveness: it proves older
+        incarnations of the same worker identity dead)."""
+        from lash_streams.fleet_liveness import register_incarnation
+
+        await register_incarnation(self.bus, self.stem)
+
+    async def shutdown(self) -> list[str]:
+        """Graceful exit: drain own owner-bound work, then record the exit."""
+        from lash_streams.fleet_liveness import record_exit
+
+        drained = await self.drain()
+        await record_exit(self.bus, self.stem)
+        return drained
+
     def attempt_identity(self) -> LeaseOwnerIdentity:
         """SW-4: a fresh identity per attempt, so an earlier attempt's live lease
-        fences a later pass instead of being re-entered."""
+        fences a later pass instead of being re-entered. The incarnation keeps
+        the stem's in front (``<stem incarnation>/<attempt>``) so fleet liveness
+        can tell whose attempt it was."""
         attempt = uuid.uuid4().hex
         return LeaseOwnerIdentity(
             owner_id=f"{self.stem.owner_id}:recovery:{attempt}",
-            incarnation_id=attempt,
+            incarnation_id=f"{self.stem.incarnation_id}/{attempt}",
             liveness=self.stem.liveness,
         )
 

@@ -1,0 +1,59 @@
+"""A worker OS process for the recovery fleet test.
+
+    python -m tests.recovery._worker URL NAMESPACE OWNER_ID INCARNATION
+
+It registers its incarnation (fleet liveness) and sweeps every 100 ms; its
+runner brackets the work with fenced ``run.started``/``run.finished`` events.
+A fenced write it attempts after losing its lease is logged to
+``testlog:<namespace>:fenced``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import lash_streams as ls
+from lash_streams import errors
+from lash_streams.model import (
+    AwaitSuccess,
+    LeaseOwnerIdentity,
+    LivenessOpaque,
+    ProcessEventAppendRequest,
+)
+
+
+async def main() -> None:
+    url, namespace, owner_id, incarnation = sys.argv[1:5]
+    stem = LeaseOwnerIdentity(
+        owner_id=owner_id, incarnation_id=incarnation, liveness=LivenessOpaque()
+    )
+    async with ls.connect(url, namespace=namespace) as bus:
+
+        async def runner(record, lease):
+            me = f"{owner_id}/{incarnation}"
+            try:
+                await bus.append_event(
+                    record.id, ProcessEventAppendRequest.new("run.started", {"by": me}), lease=lease
+                )
+                await asyncio.sleep(1.0)
+                await bus.append_event(
+                    record.id,
+                    ProcessEventAppendRequest.new("run.finished", {"by": me}),
+                    lease=lease,
+                )
+            except errors.LeaseFenced:
+                await bus.redis.rpush(f"testlog:{namespace}:fenced", f"{me}|{record.id}")
+                raise
+            return AwaitSuccess(value=me)
+
+        recovery = bus.recovery(
+            stem, runner=runner, lease_ttl_ms=1500, renew_every_ms=300, fleet_liveness=True
+        )
+        await recovery.register()
+        print("ready", flush=True)
+        await recovery.run(every_s=0.1)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

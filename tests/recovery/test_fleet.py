@@ -1,0 +1,154 @@
+"""Workers as OS processes: SIGKILL mid-work, a restarted incarnation as death
+evidence, and a SIGSTOPped worker fenced when it resumes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import uuid
+
+import msgspec
+import pytest
+
+from lash_streams.model import AbandonWriter, StatusAbandoned, StatusCompleted
+
+from ..conformance.fixtures import ob_reg, plain, rr_reg
+
+pytestmark = pytest.mark.slow
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TYPES = [plain("run.started"), plain("run.finished")]
+
+
+async def start_worker(url, namespace, owner_id):
+    incarnation = uuid.uuid4().hex[:8]
+    env = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.recovery._worker", url, namespace, owner_id, incarnation,
+        stdout=asyncio.subprocess.PIPE, env=env, cwd=ROOT,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    assert (await asyncio.wait_for(proc.stdout.readline(), 30)).strip() == b"ready"
+    return proc, f"{owner_id}/{incarnation}"
+
+
+async def runs_in_progress(bus, pids):
+    """Per process, who has started and not finished."""
+    busy = {}
+    for pid in pids:
+        open_runs = []
+        for event in await bus.events_after(pid, 0):
+            if event.event_type == "run.started":
+                open_runs.append(event.payload["by"])
+            elif event.event_type == "run.finished":
+                open_runs.remove(event.payload["by"])
+        busy[pid] = open_runs
+    return busy
+
+
+async def test_fleet_recovery_with_killed_and_paused_workers(real_bus, namespace):
+    bus, url = real_bus
+    owner_bound = [f"ob-{i}" for i in range(4)]
+    rerunnable = [f"rr-{i}" for i in range(4)]
+    for pid in owner_bound:
+        await bus.register_process(msgspec.structs.replace(ob_reg(pid), event_types=TYPES))
+    for pid in rerunnable:
+        await bus.register_process(msgspec.structs.replace(rr_reg(pid), event_types=TYPES))
+    pids = owner_bound + rerunnable
+    victim, victim_id = await start_worker(url, namespace, "w1")
+    # Let the victim start work on every row it can get.
+    await asyncio.sleep(0.5)
+    victim.send_signal(signal.SIGKILL)
+    await victim.wait()
+    killed_mid_run = {pid for pid, who in (await runs_in_progress(bus, pids)).items() if who}
+    assert killed_mid_run, "the victim should have been mid-run"
+    # w1 comes back as a new incarnation: proof the old one is dead.
+    reborn, _ = await start_worker(url, namespace, "w1")
+    helper, _ = await start_worker(url, namespace, "w2")
+    workers = [reborn, helper]
+    try:
+
+        async def all_terminal() -> bool:
+            for pid in pids:
+                record = await bus.get_process(pid)
+                if not record.is_terminal():
+                    return False
+            return True
+
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 60
+        while not await all_terminal():
+            assert loop.time() < deadline, await runs_in_progress(bus, pids)
+            await asyncio.sleep(0.1)
+        for pid in owner_bound:
+            status = (await bus.get_process(pid)).status
+            if pid in killed_mid_run:
+                assert isinstance(status, StatusAbandoned)
+                evidence = status.await_output.evidence
+                assert evidence.writer is AbandonWriter.SWEEP
+                assert f"{evidence.owner.owner_id}".startswith("w1:recovery:")
+            else:
+                assert isinstance(status, StatusCompleted)
+        for pid in rerunnable:
+            assert isinstance((await bus.get_process(pid)).status, StatusCompleted)
+        # Never two live owners at once: every run but the dead one's finished
+        # before the next one started.
+        for pid in pids:
+            current = None
+            for event in await bus.events_after(pid, 0):
+                by = event.payload.get("by") if isinstance(event.payload, dict) else None
+                if event.event_type == "run.started":
+                    assert current is None or current == victim_id, (pid, current, by)
+                    current = by
+                elif event.event_type == "run.finished":
+                    assert by == current
+                    current = None
+    finally:
+        for proc in workers:
+            if proc.returncode is None:
+                proc.kill()
+            await proc.wait()
+
+
+async def test_paused_worker_is_fenced_when_it_resumes(real_bus, namespace):
+    bus, url = real_bus
+    await bus.register_process(msgspec.structs.replace(rr_reg("slow"), event_types=TYPES))
+    paused, paused_id = await start_worker(url, namespace, "p1")
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 20
+    while not (await runs_in_progress(bus, ["slow"]))["slow"]:
+        assert loop.time() < deadline
+        await asyncio.sleep(0.02)
+    paused.send_signal(signal.SIGSTOP)
+    other, other_id = await start_worker(url, namespace, "p2")
+    try:
+        deadline = loop.time() + 30
+        while not (await bus.get_process("slow")).is_terminal():
+            assert loop.time() < deadline
+            await asyncio.sleep(0.1)
+        status = (await bus.get_process("slow")).status
+        assert status == StatusCompleted(await_output=status.await_output)
+        assert status.await_output.value == other_id
+        paused.send_signal(signal.SIGCONT)
+        fenced_key = f"testlog:{namespace}:fenced"
+        deadline = loop.time() + 20
+        while not await bus.redis.llen(fenced_key):
+            assert loop.time() < deadline, "the resumed worker was not fenced"
+            await asyncio.sleep(0.1)
+        assert (await bus.redis.lrange(fenced_key, 0, -1)) == [f"{paused_id}|slow".encode()]
+        terminals = [e for e in await bus.events_after("slow", 0) if e.semantics.terminal]
+        assert len(terminals) == 1
+        finished_by = [
+            e.payload["by"]
+            for e in await bus.events_after("slow", 0)
+            if e.event_type == "run.finished"
+        ]
+        assert finished_by == [other_id]
+        await bus.redis.delete(fenced_key)
+    finally:
+        for proc in (paused, other):
+            if proc.returncode is None:
+                proc.send_signal(signal.SIGCONT)
+                proc.kill()
+            await proc.wait()
