@@ -13,7 +13,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -25,6 +25,8 @@ from lash_streams.model import DurabilityTier
 from lash_streams.store.retry import RetryPolicy
 
 _SOCKET_TIMEOUT_S = 10.0
+_MAX_CONNECTIONS = 64
+_POOL_WAIT_S = 30.0
 # Longer than the longest XREAD BLOCK slice (5 s) plus a round trip.
 _BLOCKING_SOCKET_TIMEOUT_S = 15.0
 
@@ -39,7 +41,15 @@ def _client(url: str, *, cluster: bool, socket_timeout: float) -> Any:
     }
     if cluster:
         return RedisCluster.from_url(url.replace("redis+cluster://", "redis://"), **options)
-    return Redis.from_url(url, **options)
+    # A blocking pool: a burst of concurrent calls (a sweep over many rows, an
+    # asyncio.gather of appends) waits for a free connection instead of failing.
+    pool = BlockingConnectionPool.from_url(
+        url,
+        max_connections=_MAX_CONNECTIONS,
+        timeout=_POOL_WAIT_S,
+        **{k: v for k, v in options.items() if k != "retry"},
+    )
+    return Redis(connection_pool=pool, retry=options["retry"])
 
 
 async def _durability(client: Any) -> DurabilityTier:
