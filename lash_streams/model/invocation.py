@@ -1,23 +1,10 @@
-"""Runtime lineage: ``RuntimeInvocation`` and ``CausalRef`` (envelope.rs, causal.rs),
-plus ``SessionScope`` (model.rs), which events and process records both embed; it is
-defined here, the leaf module, and re-exported by ``process``."""
+"""Runtime lineage: ``RuntimeInvocation`` and ``CausalRef`` (envelope.rs, causal.rs)."""
 
 from __future__ import annotations
 
 import enum
 
-from lash_streams.model._codec import U64, Wire
-
-
-class SessionScope(Wire, frozen=True, kw_only=True):
-    session_id: str
-    agent_frame_id: str | None = None
-
-    def id(self) -> str:
-        """ID-2: ``session:<sid>``, or ``session:<sid>/frame:<fid>`` for a non-empty frame."""
-        if self.agent_frame_id:
-            return f"session:{self.session_id}/frame:{self.agent_frame_id}"
-        return f"session:{self.session_id}"
+from lash_streams.model._base import Wire
 
 
 class RuntimeEffectKind(enum.Enum):
@@ -37,8 +24,8 @@ class RuntimeEffectKind(enum.Enum):
 class RuntimeScope(Wire, frozen=True, kw_only=True):
     session_id: str
     turn_id: str | None = None
-    turn_index: U64 | None = None
-    protocol_iteration: U64 | None = None
+    turn_index: int | None = None
+    protocol_iteration: int | None = None
 
 
 class RuntimeReplay(Wire, frozen=True, kw_only=True):
@@ -56,7 +43,7 @@ class SubjectProcess(Wire, frozen=True, kw_only=True, tag_field="type", tag="pro
 
 class SubjectProcessEvent(Wire, frozen=True, kw_only=True, tag_field="type", tag="process_event"):
     process_id: str
-    sequence: U64
+    sequence: int
     event_type: str
 
 
@@ -101,7 +88,7 @@ class CausalProcess(Wire, frozen=True, kw_only=True, tag_field="type", tag="proc
 
 class CausalProcessEvent(Wire, frozen=True, kw_only=True, tag_field="type", tag="process_event"):
     process_id: str
-    sequence: U64
+    sequence: int
 
 
 class CausalTriggerOccurrence(
@@ -161,7 +148,6 @@ __all__ = [
     "RuntimeReplay",
     "RuntimeScope",
     "RuntimeSubject",
-    "SessionScope",
     "SubjectEffect",
     "SubjectProcess",
     "SubjectProcessEvent",
