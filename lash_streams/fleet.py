@@ -187,6 +187,8 @@ class FleetConsumer:
                     )
                 )
                 entries = reply[0][1] if reply else []
+        except TRANSIENT:
+            raise  # next() backs off and retries
         except ResponseError as err:
             if "NOGROUP" not in str(err) and "requires the key to exist" not in str(err):
                 raise

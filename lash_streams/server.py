@@ -220,9 +220,16 @@ class LocalServer:
 class LocalCluster:
     """N masters of one binary joined into a Redis Cluster on loopback."""
 
-    def __init__(self, masters: int = 3, *, binary: str | None = None) -> None:
+    def __init__(
+        self,
+        masters: int = 3,
+        *,
+        binary: str | None = None,
+        persistence: Persistence | str = "none",
+    ) -> None:
         self.binary = binary or shutil.which("redis-server") or valkey_binary()
         self.masters = masters
+        self.persistence = persistence
         self.nodes: list[LocalServer] = []
 
     @property
@@ -238,6 +245,7 @@ class LocalCluster:
             node = LocalServer(
                 binary=self.binary,
                 port=port,
+                persistence=self.persistence,
                 extra_args=["--cluster-enabled", "yes", "--cluster-node-timeout", "2000"],
             )
             node.extra_args += ["--cluster-config-file", str(node.data_dir / "nodes.conf")]
@@ -255,6 +263,22 @@ class LocalCluster:
                 return self
             time.sleep(0.05)
         self.stop()
+        raise EmbeddedServerError("local cluster did not reach cluster_state:ok")
+
+    def restart(self, timeout: float = 30.0) -> LocalCluster:
+        """Restart every node in place (same ports, folders and cluster config;
+        data survives only with AOF) and wait for ``cluster_state:ok``."""
+        for node in self.nodes:
+            node.restart()
+        self._wait_ok(timeout)
+        return self
+
+    def _wait_ok(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all(b"cluster_state:ok" in _command(n.port, "CLUSTER", "INFO") for n in self.nodes):
+                return
+            time.sleep(0.05)
         raise EmbeddedServerError("local cluster did not reach cluster_state:ok")
 
     def stop(self) -> None:

@@ -17,6 +17,7 @@ process-scoped marker that drives ``wake_events_after`` (RX-9). Pass
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -176,6 +177,12 @@ class WakeConsumer:
                 self._next_claim = loop.time() + max(self.claim_idle_ms / 2000, 0.05)
             if not self._buffer:
                 await self._read(">", block=block_ms or self.block_ms)
+        except TRANSIENT:
+            # The server is restarting or unreachable, or a cluster re-forms
+            # (CLUSTERDOWN is a ResponseError too, so this clause comes first).
+            await asyncio.sleep(0.2)
+            with contextlib.suppress(*TRANSIENT, ResponseError):
+                await self.ensure_groups()
         except ResponseError as err:
             # A restarted server without persistence (or a deleted stream) lost
             # the group; fakeredis words the same condition differently.
@@ -183,8 +190,6 @@ class WakeConsumer:
                 raise
             await self.ensure_groups()
             self._own_pending_read = False
-        except TRANSIENT:
-            await asyncio.sleep(0.2)  # the server is restarting or unreachable
 
     async def _read(self, cursor: str, *, block: int | None) -> None:
         for stream, entries in await self._xreadgroup(cursor, block):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from redis.exceptions import BusyLoadingError
+from redis.exceptions import BusyLoadingError, ClusterDownError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from tenacity import (
@@ -27,7 +27,16 @@ from lash_streams.errors import ConnectionFailed, WriteOutcomeUnknown
 
 T = TypeVar("T")
 
-TRANSIENT = (RedisConnectionError, RedisTimeoutError, BusyLoadingError, ConnectionResetError)
+# Faults that pass: a dropped connection, a server still loading its data, a
+# cluster re-forming after a restart or failover.
+TRANSIENT = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    BusyLoadingError,
+    ConnectionResetError,
+    ClusterDownError,
+    TryAgainError,
+)
 
 
 class RetryPolicy:

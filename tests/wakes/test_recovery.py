@@ -8,11 +8,12 @@ import signal
 import subprocess
 import sys
 import textwrap
+from typing import Any
 
 import pytest
 
 import lash_streams as ls
-from lash_streams.server import LocalServer
+from lash_streams.server import LocalCluster, LocalServer
 
 from ..conformance.fixtures import reg, req, scope, wake
 
@@ -85,10 +86,16 @@ async def test_relay_after_delivery_but_before_clearing_the_intent_dedupes(bus):
 
 
 @pytest.mark.parametrize("persistence", ["none", "aof"])
-async def test_consumers_recover_from_a_server_restart(persistence, namespace):
-    server = LocalServer(persistence=persistence).start()
+@pytest.mark.parametrize("topology", ["single", "cluster"])
+async def test_consumers_recover_from_a_server_restart(topology, persistence, namespace):
+    if topology == "cluster":
+        server: Any = LocalCluster(persistence=persistence).start()
+        url = server.url.replace("redis://", "redis+cluster://")
+    else:
+        server = LocalServer(persistence=persistence).start()
+        url = server.url
     try:
-        bus = await ls.connect(server.url, namespace=namespace)
+        bus = await ls.connect(url, namespace=namespace)
         await bus.register_process(reg("p", wake("w")))
         consumer = bus.wake_consumer(group="g", consumer="c", scopes=[scope("s")], block_ms=100)
         await consumer.ensure_groups()
