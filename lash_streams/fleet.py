@@ -192,7 +192,7 @@ class FleetConsumer:
         except ResponseError as err:
             if "NOGROUP" not in str(err) and "requires the key to exist" not in str(err):
                 raise
-            await self.ensure_group()
+            await self.ensure_group()  # a transient fault here is retried by next()
             return None
         for entry_id, fields in entries:
             eid = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)

@@ -188,8 +188,9 @@ class WakeConsumer:
             # the group; fakeredis words the same condition differently.
             if "NOGROUP" not in str(err) and "requires the key to exist" not in str(err):
                 raise
-            await self.ensure_groups()
             self._own_pending_read = False
+            with contextlib.suppress(*TRANSIENT):
+                await self.ensure_groups()
 
     async def _read(self, cursor: str, *, block: int | None) -> None:
         for stream, entries in await self._xreadgroup(cursor, block):

@@ -10,15 +10,11 @@ from lash_streams.model.lease import *  # noqa: F403
 from lash_streams.model.lease import __all__ as _lease
 from lash_streams.model.process import *  # noqa: F403
 from lash_streams.model.process import __all__ as _process
-from lash_streams.model.scope import SessionScope
-from lash_streams.model.selectors import *  # noqa: F403
-from lash_streams.model.selectors import __all__ as _selectors
 from lash_streams.model.tool import *  # noqa: F403
 from lash_streams.model.tool import __all__ as _tool
 
 __all__ = [
     "JsonValue",
-    "SessionScope",
     "canonical_json",
     "decode",
     "encode",
@@ -27,6 +23,6 @@ __all__ = [
     *_invocation,
     *_lease,
     *_process,
-    *_selectors,
     *_tool,
 ]
+__all__ = sorted(set(__all__))

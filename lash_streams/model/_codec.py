@@ -1,32 +1,97 @@
 """serde_json-compatible JSON for the wire model.
 
 lash's serde_json has no ``preserve_order``: JSON objects (``serde_json::Value``
-maps, ``BTreeMap``) serialize with sorted keys, while structs keep declaration
-order. ``order="deterministic"`` gives exactly that. Enum representations msgspec
-lacks (externally and adjacently tagged) are plain classes handled by the
-``enc_hook``/``dec_hook`` pair registered here by each model module.
+maps, ``BTreeMap``) serialize with keys sorted by code point while structs keep
+declaration order; ``order="deterministic"`` gives exactly that. msgspec's string
+escaping (``\\n \\t \\r \\b \\f``, other controls as lowercase ``\\u00XX``; ``/``, DEL
+and non-ASCII verbatim) and float text (shortest round-trip, ``1e20``, ``1.0``,
+``0.00001``, ``1e-6``) already equal serde_json's; ``tests/model`` pins both.
+
+The enum representations msgspec lacks (externally and adjacently tagged) are
+plain :class:`HookValue` classes that each model module teaches this codec
+through :func:`register_hook`.
 """
 
 from __future__ import annotations
 
+import types
 from collections.abc import Callable
-from typing import Any, TypeAlias, TypeVar
+from typing import Annotated, Any, TypeAlias, TypeVar
 
 import msgspec
 
 from lash_streams.errors import DecodeError
 
-#: Any JSON value (serde_json::Value).
+#: Any JSON value (``serde_json::Value``).
 JsonValue: TypeAlias = Any
 
+#: Rust's unsigned integers: serde rejects negatives and overflow on decode.
+#: msgspec bounds must fit an int64, so ``U64`` checks only the sign.
+U64: TypeAlias = Annotated[int, msgspec.Meta(ge=0)]
+U32: TypeAlias = Annotated[int, msgspec.Meta(ge=0, le=2**32 - 1)]
+
 T = TypeVar("T")
+
+
+class Wire(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """A lash wire struct. ``None``-defaulted fields are omitted when ``None``
+    (serde ``skip_serializing_if = "Option::is_none"``); fields declared with
+    :func:`always` are written even when they hold their default."""
+
+
+def always(factory: Callable[[], T]) -> T:
+    """A serde ``#[serde(default)]`` field without ``skip_serializing_if``:
+    filled in when missing on decode, yet always written.
+
+    ``omit_defaults`` drops a field equal to a literal default and even an empty
+    ``list``/``dict`` from a builtin factory; an opaque factory is never compared,
+    so wrapping it keeps such a field on the wire."""
+
+    def make() -> T:
+        return factory()
+
+    result: Any = msgspec.field(default_factory=make)
+    return result  # type: ignore[no-any-return]
+
+
+class HookValue:
+    """Base of the hook-encoded enum variants: immutable, and equal/hashable by
+    their serde JSON, so ``SelConst(1) != SelConst(1.0)`` like serde_json's
+    ``Number`` and ``SelConst(True) != SelConst(1)`` unlike Python."""
+
+    __slots__ = ()
+
+    def __init__(self, **values: Any) -> None:
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return _ENCODER.encode(self) == _ENCODER.encode(other)
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, _ENCODER.encode(self)))
+
+    def __repr__(self) -> str:
+        names: tuple[str, ...] = type(self).__slots__
+        args = ", ".join(f"{name}={getattr(self, name)!r}" for name in names)
+        return f"{type(self).__name__}({args})"
+
 
 _encoders: dict[type, Callable[[Any], Any]] = {}
 _decoders: dict[type, Callable[[Any], Any]] = {}
 
 
 def register_hook(cls: type, encode: Callable[[Any], Any], decode: Callable[[Any], Any]) -> None:
-    """Teach the codec a custom enum representation (base class + hooks)."""
+    """Teach the codec a custom enum representation (its base class + hooks).
+    ``decode`` raises ``ValueError`` (see :func:`fail`) on a malformed value."""
     _encoders[cls] = encode
     _decoders[cls] = decode
 
@@ -36,7 +101,7 @@ def _enc_hook(obj: Any) -> Any:
         hook = _encoders.get(cls)
         if hook is not None:
             return hook(obj)
-    raise NotImplementedError(f"cannot encode {type(obj).__name__}")
+    raise NotImplementedError(f"cannot encode {type(obj).__name__} as lash JSON")
 
 
 def _dec_hook(tp: type, obj: Any) -> Any:
@@ -47,6 +112,8 @@ def _dec_hook(tp: type, obj: Any) -> Any:
 
 
 _ENCODER = msgspec.json.Encoder(enc_hook=_enc_hook, order="deterministic")
+_DECODERS: dict[Any, msgspec.json.Decoder[Any]] = {}
+_AT = " - at `$"
 
 
 def encode(obj: Any) -> bytes:
@@ -55,11 +122,48 @@ def encode(obj: Any) -> bytes:
 
 
 def canonical_json(value: Any) -> bytes:
-    """GEN-3 canonical JSON (sorted keys, compact): the same encoder."""
+    """GEN-3 canonical JSON (sorted keys, compact, UTF-8): the same encoder."""
     return _ENCODER.encode(value)
 
 
-_DECODERS: dict[Any, msgspec.json.Decoder[Any]] = {}
+def to_builtins(obj: Any) -> Any:
+    """A model value as plain JSON builtins (the decoded serde JSON)."""
+    return msgspec.json.decode(_ENCODER.encode(obj))
+
+
+def fail(message: str, at: str = "") -> ValueError:
+    """A hook's decode error; ``at`` is the path inside the hooked value
+    (``".Busy.holder"``), joined to msgspec's outer path by :func:`decode`."""
+    return ValueError(f"{message}{_AT}{at}`" if at else message)
+
+
+def convert(obj: Any, tp: type[T], at: str = "") -> T:
+    """Already-decoded JSON into ``tp``, for use inside decode hooks."""
+    try:
+        result: T = msgspec.convert(obj, tp, dec_hook=_dec_hook)
+    except msgspec.ValidationError as err:
+        message, path = _split_path(str(err))
+        raise fail(message, at + path) from None
+    return result
+
+
+def _split_path(text: str) -> tuple[str, str]:
+    """Peel msgspec's `` - at `$...` `` suffixes (outermost last) into one path."""
+    path = ""
+    while True:
+        head, sep, tail = text.rpartition(_AT)
+        if not sep or not tail.endswith("`") or "`" in tail[:-1]:
+            return text, path
+        path += tail[:-1]
+        text = head
+
+
+def _type_name(tp: Any) -> str:
+    if isinstance(tp, types.UnionType):
+        return " | ".join(_type_name(arg) for arg in tp.__args__)
+    if isinstance(tp, type) and not isinstance(tp, types.GenericAlias):
+        return tp.__name__
+    return str(tp).replace("lash_streams.model.", "").replace("typing.", "")
 
 
 def _decoder(tp: Any) -> msgspec.json.Decoder[Any]:
@@ -70,27 +174,33 @@ def _decoder(tp: Any) -> msgspec.json.Decoder[Any]:
 
 
 def decode(data: bytes | str, tp: type[T]) -> T:
-    """Decode lash JSON into ``tp``; malformed input raises ``DecodeError``."""
+    """Decode lash JSON into ``tp``. Malformed JSON, wrong types, missing
+    fields and unknown enum tags raise ``errors.DecodeError`` naming the type
+    and the JSON path, never a msgspec error."""
     try:
         result: T = _decoder(tp).decode(data)
-    except (msgspec.ValidationError, msgspec.DecodeError) as err:
-        name = getattr(tp, "__name__", repr(tp))
-        raise DecodeError(f"cannot decode {name}: {err}") from None
-    except (ValueError, TypeError, KeyError) as err:
-        name = getattr(tp, "__name__", repr(tp))
-        raise DecodeError(f"cannot decode {name}: {err}") from None
-    return result
-
-
-def convert(obj: Any, tp: type[T]) -> T:
-    """Builtins (already-decoded JSON) into ``tp``, for the hooks themselves."""
-    try:
-        result: T = msgspec.convert(obj, tp, dec_hook=_dec_hook)
     except msgspec.ValidationError as err:
-        raise ValueError(str(err)) from None
+        message, path = _split_path(str(err))
+        raise DecodeError(f"cannot decode {_type_name(tp)} at `${path}`: {message}") from None
+    except msgspec.DecodeError as err:
+        raise DecodeError(f"cannot decode {_type_name(tp)}: {err}") from None
+    except (ValueError, TypeError, KeyError) as err:  # defensive: a hook bug
+        raise DecodeError(f"cannot decode {_type_name(tp)}: {err}") from None
     return result
 
 
-def to_builtins(obj: Any) -> Any:
-    """A model value as plain JSON builtins (dict keys in wire order)."""
-    return msgspec.json.decode(encode(obj))
+__all__ = [
+    "U32",
+    "U64",
+    "HookValue",
+    "JsonValue",
+    "Wire",
+    "always",
+    "canonical_json",
+    "convert",
+    "decode",
+    "encode",
+    "fail",
+    "register_hook",
+    "to_builtins",
+]

@@ -1,10 +1,23 @@
-"""Runtime lineage: ``RuntimeInvocation`` and ``CausalRef`` (envelope.rs, causal.rs)."""
+"""Runtime lineage: ``RuntimeInvocation`` and ``CausalRef`` (envelope.rs, causal.rs),
+plus ``SessionScope`` (model.rs), which events and process records both embed; it is
+defined here, the leaf module, and re-exported by ``process``."""
 
 from __future__ import annotations
 
 import enum
 
-from lash_streams.model._base import Wire
+from lash_streams.model._codec import U64, Wire
+
+
+class SessionScope(Wire, frozen=True, kw_only=True):
+    session_id: str
+    agent_frame_id: str | None = None
+
+    def id(self) -> str:
+        """ID-2: ``session:<sid>``, or ``session:<sid>/frame:<fid>`` for a non-empty frame."""
+        if self.agent_frame_id:
+            return f"session:{self.session_id}/frame:{self.agent_frame_id}"
+        return f"session:{self.session_id}"
 
 
 class RuntimeEffectKind(enum.Enum):
@@ -24,8 +37,8 @@ class RuntimeEffectKind(enum.Enum):
 class RuntimeScope(Wire, frozen=True, kw_only=True):
     session_id: str
     turn_id: str | None = None
-    turn_index: int | None = None
-    protocol_iteration: int | None = None
+    turn_index: U64 | None = None
+    protocol_iteration: U64 | None = None
 
 
 class RuntimeReplay(Wire, frozen=True, kw_only=True):
@@ -43,7 +56,7 @@ class SubjectProcess(Wire, frozen=True, kw_only=True, tag_field="type", tag="pro
 
 class SubjectProcessEvent(Wire, frozen=True, kw_only=True, tag_field="type", tag="process_event"):
     process_id: str
-    sequence: int
+    sequence: U64
     event_type: str
 
 
@@ -88,7 +101,7 @@ class CausalProcess(Wire, frozen=True, kw_only=True, tag_field="type", tag="proc
 
 class CausalProcessEvent(Wire, frozen=True, kw_only=True, tag_field="type", tag="process_event"):
     process_id: str
-    sequence: int
+    sequence: U64
 
 
 class CausalTriggerOccurrence(
@@ -148,6 +161,7 @@ __all__ = [
     "RuntimeReplay",
     "RuntimeScope",
     "RuntimeSubject",
+    "SessionScope",
     "SubjectEffect",
     "SubjectProcess",
     "SubjectProcessEvent",

@@ -4,8 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from lash_streams.model._base import Wire, always
-from lash_streams.model._codec import convert, register_hook
+import msgspec
+
+from lash_streams.model._codec import (
+    U32,
+    U64,
+    HookValue,
+    Wire,
+    always,
+    convert,
+    fail,
+    register_hook,
+)
 
 PROCESS_LEASE_SCHEMA_VERSION = 2
 
@@ -13,7 +23,7 @@ PROCESS_LEASE_SCHEMA_VERSION = 2
 class LivenessLocalProcess(Wire, frozen=True, kw_only=True, tag_field="kind", tag="local_process"):
     host_id: str
     boot_id: str
-    pid: int
+    pid: U32
     process_start: str
 
 
@@ -39,13 +49,17 @@ class LeaseOwnerIdentity(Wire, frozen=True, kw_only=True):
 
 
 class ProcessLease(Wire, frozen=True, kw_only=True):
-    schema_version: int
+    """LS-1. ``schema_version`` (:data:`PROCESS_LEASE_SCHEMA_VERSION`) has no
+    default: serde requires it on decode, and a default would either be omitted
+    by ``omit_defaults`` or make decoding lenient."""
+
+    schema_version: U32
     process_id: str
     owner: LeaseOwnerIdentity
     lease_token: str
-    fencing_token: int
-    claimed_at_epoch_ms: int
-    expires_at_epoch_ms: int
+    fencing_token: U64
+    claimed_at_epoch_ms: U64
+    expires_at_epoch_ms: U64
 
 
 class ProcessLeaseCompletion(Wire, frozen=True, kw_only=True):
@@ -57,58 +71,50 @@ class ProcessLeaseCompletion(Wire, frozen=True, kw_only=True):
         return cls(process_id=lease.process_id, lease_token=lease.lease_token)
 
 
-class ProcessLeaseClaimOutcome:
-    """Externally tagged with Rust's variant names: ``{"Acquired": lease}`` or
-    ``{"Busy": {"holder": lease}}``. Contention is an outcome, never an error."""
+class ProcessLeaseClaimOutcome(HookValue):
+    """Externally tagged with Rust's variant names (no rename): ``{"Acquired": lease}``
+    or ``{"Busy": {"holder": lease}}``. Contention is an outcome, never an error."""
 
     __slots__ = ()
 
 
 class LeaseAcquired(ProcessLeaseClaimOutcome):
     __slots__ = ("lease",)
+    lease: ProcessLease
 
     def __init__(self, lease: ProcessLease) -> None:
-        self.lease = lease
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, LeaseAcquired) and other.lease == self.lease
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return f"LeaseAcquired({self.lease!r})"
+        super().__init__(lease=lease)
 
 
 class LeaseBusy(ProcessLeaseClaimOutcome):
     __slots__ = ("holder",)
+    holder: ProcessLease
 
     def __init__(self, holder: ProcessLease) -> None:
-        self.holder = holder
+        super().__init__(holder=holder)
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, LeaseBusy) and other.holder == self.holder
 
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return f"LeaseBusy(holder={self.holder!r})"
+class _Busy(msgspec.Struct):
+    holder: ProcessLease
 
 
 def _encode_outcome(obj: ProcessLeaseClaimOutcome) -> Any:
     if isinstance(obj, LeaseAcquired):
         return {"Acquired": obj.lease}
-    assert isinstance(obj, LeaseBusy)
-    return {"Busy": {"holder": obj.holder}}
+    if isinstance(obj, LeaseBusy):
+        return {"Busy": _Busy(obj.holder)}
+    raise TypeError(f"not a lease claim outcome: {obj!r}")
 
 
 def _decode_outcome(obj: Any) -> ProcessLeaseClaimOutcome:
-    if isinstance(obj, dict) and len(obj) == 1:
-        ((tag, body),) = obj.items()
-        if tag == "Acquired":
-            return LeaseAcquired(convert(body, ProcessLease))
-        if tag == "Busy" and isinstance(body, dict) and "holder" in body:
-            return LeaseBusy(convert(body["holder"], ProcessLease))
-    raise ValueError('lease claim outcome must be {"Acquired": ...} or {"Busy": {"holder": ...}}')
+    if not isinstance(obj, dict) or len(obj) != 1:
+        raise fail('expected {"Acquired": lease} or {"Busy": {"holder": lease}}')
+    ((tag, body),) = obj.items()
+    if tag == "Acquired":
+        return LeaseAcquired(convert(body, ProcessLease, ".Acquired"))
+    if tag == "Busy":
+        return LeaseBusy(convert(body, _Busy, ".Busy").holder)
+    raise fail(f"unknown variant `{tag}`, expected one of `Acquired`, `Busy`")
 
 
 register_hook(ProcessLeaseClaimOutcome, _encode_outcome, _decode_outcome)

@@ -7,8 +7,7 @@ from typing import Any
 
 import msgspec
 
-from lash_streams.model._base import Wire, always
-from lash_streams.model._codec import JsonValue
+from lash_streams.model._codec import U64, JsonValue, Wire, always, canonical_json
 from lash_streams.model.events import (
     ProcessAwaitOutput,
     ProcessEventType,
@@ -16,9 +15,8 @@ from lash_streams.model.events import (
     ProcessTerminalState,
     default_process_event_types,
 )
-from lash_streams.model.invocation import CausalRef
+from lash_streams.model.invocation import CausalRef, SessionScope
 from lash_streams.model.lease import LeaseOwnerIdentity
-from lash_streams.model.scope import SessionScope
 
 
 class OriginatorHost(Wire, frozen=True, kw_only=True, tag_field="type", tag="host"):
@@ -47,7 +45,9 @@ class ProcessProvenance(Wire, frozen=True, kw_only=True):
 
 
 class InputToolCall(Wire, frozen=True, kw_only=True, tag_field="type", tag="tool_call"):
-    """``call`` is lash's ``PreparedToolCall``, carried as its exact JSON bytes."""
+    """``call`` is lash's ``PreparedToolCall``, carried as its exact JSON bytes
+    (its struct field order is lash's, which re-sorting would break); build it
+    from compact serde JSON, since the bytes are written back verbatim."""
 
     call: msgspec.Raw
 
@@ -176,7 +176,7 @@ class WaitSignal(Wire, frozen=True, kw_only=True, tag_field="kind", tag="signal"
     name: str
     event_type: str
     key: str
-    ordinal: int
+    ordinal: U64
 
 
 WaitKind = WaitSignal
@@ -184,17 +184,17 @@ WaitKind = WaitSignal
 
 class WaitState(Wire, frozen=True, kw_only=True):
     kind: WaitKind
-    since_ms: int
+    since_ms: U64
 
 
 class ProcessStarted(Wire, frozen=True, kw_only=True):
     owner: LeaseOwnerIdentity
-    started_at_ms: int
+    started_at_ms: U64
 
 
 class AbandonRequest(Wire, frozen=True, kw_only=True):
     requested_by: str
-    requested_at_ms: int
+    requested_at_ms: U64
     reason: str | None = None
 
 
@@ -243,22 +243,26 @@ class ProcessListFilter(Wire, frozen=True, kw_only=True):
         label = status_label(record.status)
         if self.status != ProcessStatusFilter.ANY and self.status.value != label:
             return False
-        if self.definition is not None and record.identity.definition != self.definition:
+        # serde_json Value equality: 1, 1.0 and true are all different.
+        if self.definition is not None and (
+            record.identity.definition is None
+            or canonical_json(record.identity.definition) != canonical_json(self.definition)
+        ):
             return False
         return self.waiting is None or (record.wait is not None) == self.waiting
 
 
 class ProcessSessionDeleteReport(Wire, frozen=True, kw_only=True):
     session_id: str
-    revoked_handle_count: int
-    deleted_wake_count: int
+    revoked_handle_count: U64
+    deleted_wake_count: U64
     orphaned_process_ids: list[str]
     preserved_process_ids: list[str]
 
 
 class ProcessPruneReport(Wire, frozen=True, kw_only=True):
-    pruned_processes: int
-    pruned_events: int
+    pruned_processes: U64
+    pruned_events: U64
 
 
 class DurabilityTier(enum.Enum):
@@ -280,8 +284,8 @@ class ProcessRecord(Wire, frozen=True, kw_only=True):
     provenance: ProcessProvenance
     env_ref: str | None = None
     wake_target: SessionScope | None = None
-    created_at_ms: int = always(_zero)
-    updated_at_ms: int = always(_zero)
+    created_at_ms: U64 = always(_zero)
+    updated_at_ms: U64 = always(_zero)
     external_ref: ProcessExternalRef | None = None
     first_started: ProcessStarted | None = None
     abandon_request: AbandonRequest | None = None
@@ -322,6 +326,7 @@ __all__ = [
     "ProcessStatus",
     "ProcessStatusFilter",
     "RecoveryDisposition",
+    "SessionScope",
     "StatusAbandoned",
     "StatusCancelled",
     "StatusCompleted",

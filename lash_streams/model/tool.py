@@ -1,4 +1,13 @@
-"""Tool output types the await mapping needs (lash-sansio ``tool_output.rs``)."""
+"""Tool output types the await mapping needs (lash-sansio ``tool_output.rs``).
+
+lash's ``ToolValue`` (success values, ``raw``, ``finish`` values) is JSON whose
+objects holding the reserved key ``$lash_tool_value`` travel escaped as
+``{"$lash_tool_value": "object", "entries": {...}}`` (attachments as
+``{"$lash_tool_value": "attachment", "ref": ...}``). These positions hold that
+*wire* JSON: decoding normalizes it as serde would, and
+:func:`tool_value_from_json` escapes a plain JSON value the way lash's
+``ToolValue::from(serde_json::Value)`` does before it is serialized.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +16,56 @@ from typing import Any
 
 import msgspec
 
-from lash_streams.model._base import Wire
-from lash_streams.model._codec import JsonValue, convert, register_hook
+from lash_streams.model._codec import (
+    U32,
+    U64,
+    HookValue,
+    JsonValue,
+    Wire,
+    convert,
+    fail,
+    register_hook,
+)
+
+TOOL_VALUE_TAG = "$lash_tool_value"
+
+
+def tool_value_from_json(value: JsonValue) -> JsonValue:
+    """The wire JSON of ``ToolValue::from(value)``: every object holding the
+    reserved key is escaped (so an attachment-shaped object stays an object)."""
+    if isinstance(value, list):
+        return [tool_value_from_json(item) for item in value]
+    if isinstance(value, dict):
+        entries = {key: tool_value_from_json(item) for key, item in value.items()}
+        return (
+            {TOOL_VALUE_TAG: "object", "entries": entries} if TOOL_VALUE_TAG in entries else entries
+        )
+    return value
+
+
+def tool_value_normalize(value: JsonValue, at: str = "") -> JsonValue:
+    """Wire ToolValue JSON as serde re-serializes it after decoding: a needless
+    escape collapses to the plain object; unknown or malformed reserved tags are
+    rejected (``ValueError``)."""
+    if isinstance(value, list):
+        return [tool_value_normalize(item, f"{at}[{i}]") for i, item in enumerate(value)]
+    if not isinstance(value, dict):
+        return value
+    if TOOL_VALUE_TAG not in value:
+        return {key: tool_value_normalize(item, f"{at}.{key}") for key, item in value.items()}
+    tag = value[TOOL_VALUE_TAG]
+    if tag == "attachment" and len(value) == 2 and isinstance(value.get("ref"), dict):
+        return value
+    if tag == "object" and len(value) == 2 and isinstance(value.get("entries"), dict):
+        entries = tool_value_normalize(value["entries"], f"{at}.entries")
+        return (
+            {TOOL_VALUE_TAG: "object", "entries": entries} if TOOL_VALUE_TAG in entries else entries
+        )
+    if not isinstance(tag, str):
+        raise fail("reserved tool value tag must be a string", at)
+    if tag in ("attachment", "object"):
+        raise fail(f"malformed {tag} tool value", at)
+    raise fail(f"unknown reserved tool value tag `{tag}`", at)
 
 
 class ToolFailureClass(enum.Enum):
@@ -35,14 +92,20 @@ class RetryNever(Wire, frozen=True, kw_only=True, tag_field="type", tag="never")
 
 
 class RetrySafe(Wire, frozen=True, kw_only=True, tag_field="type", tag="safe"):
-    after_ms: int | None = None
+    after_ms: U64 | None = None
 
 
 class RetryExhausted(Wire, frozen=True, kw_only=True, tag_field="type", tag="exhausted"):
-    attempts: int
+    attempts: U32
 
 
 ToolRetryDisposition = RetryNever | RetrySafe | RetryExhausted
+
+
+def _normalize_raw(obj: Any, name: str) -> None:
+    value = getattr(obj, name)
+    if value is not None:
+        msgspec.structs.force_setattr(obj, name, tool_value_normalize(value, f".{name}"))
 
 
 class ToolFailure(Wire, frozen=True, kw_only=True):
@@ -53,8 +116,12 @@ class ToolFailure(Wire, frozen=True, kw_only=True):
     retry: ToolRetryDisposition
     raw: JsonValue | None = None
 
+    def __post_init__(self) -> None:
+        _normalize_raw(self, "raw")
+
     @classmethod
     def tool(cls, class_: ToolFailureClass, code: str, message: str) -> ToolFailure:
+        """lash ``ToolFailure::tool``: source ``tool``, retry ``never``."""
         return cls(
             class_=class_,
             code=code,
@@ -69,8 +136,12 @@ class ToolCancellation(Wire, frozen=True, kw_only=True):
     source: ToolFailureSource
     raw: JsonValue | None = None
 
+    def __post_init__(self) -> None:
+        _normalize_raw(self, "raw")
+
     @classmethod
     def runtime(cls, message: str) -> ToolCancellation:
+        """lash ``ToolCancellation::runtime``: source ``cancellation``."""
         return cls(message=message, source=ToolFailureSource.CANCELLATION)
 
 
@@ -78,12 +149,16 @@ class ControlSwitchAgentFrame(
     Wire, frozen=True, kw_only=True, tag_field="type", tag="switch_agent_frame"
 ):
     frame_id: str
+    # skip_serializing_if = "Vec::is_empty": omit_defaults drops an empty list.
     initial_nodes: list[JsonValue] = msgspec.field(default_factory=list)
     task: str | None = None
 
 
 class ControlFinish(Wire, frozen=True, kw_only=True, tag_field="type", tag="finish"):
     value: JsonValue
+
+    def __post_init__(self) -> None:
+        msgspec.structs.force_setattr(self, "value", tool_value_normalize(self.value, ".value"))
 
 
 class ControlFail(Wire, frozen=True, kw_only=True, tag_field="type", tag="fail"):
@@ -93,55 +168,34 @@ class ControlFail(Wire, frozen=True, kw_only=True, tag_field="type", tag="fail")
 ToolControl = ControlSwitchAgentFrame | ControlFinish | ControlFail
 
 
-class ToolCallOutcome:
-    """Adjacently tagged: ``{"status": "...", "payload": ...}``."""
+class ToolCallOutcome(HookValue):
+    """Adjacently tagged: ``{"status": "success"|"failure"|"cancelled", "payload": ...}``."""
 
     __slots__ = ()
 
 
 class OutcomeSuccess(ToolCallOutcome):
     __slots__ = ("value",)
+    value: JsonValue
 
     def __init__(self, value: JsonValue) -> None:
-        self.value = value
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, OutcomeSuccess) and other.value == self.value
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return f"OutcomeSuccess({self.value!r})"
+        super().__init__(value=tool_value_normalize(value, ".payload"))
 
 
 class OutcomeFailure(ToolCallOutcome):
     __slots__ = ("failure",)
+    failure: ToolFailure
 
     def __init__(self, failure: ToolFailure) -> None:
-        self.failure = failure
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, OutcomeFailure) and other.failure == self.failure
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return f"OutcomeFailure({self.failure!r})"
+        super().__init__(failure=failure)
 
 
 class OutcomeCancelled(ToolCallOutcome):
     __slots__ = ("cancellation",)
+    cancellation: ToolCancellation
 
     def __init__(self, cancellation: ToolCancellation) -> None:
-        self.cancellation = cancellation
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, OutcomeCancelled) and other.cancellation == self.cancellation
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return f"OutcomeCancelled({self.cancellation!r})"
+        super().__init__(cancellation=cancellation)
 
 
 class _Adjacent(msgspec.Struct):
@@ -149,26 +203,30 @@ class _Adjacent(msgspec.Struct):
     payload: Any
 
 
-def _encode_outcome(obj: ToolCallOutcome) -> Any:
+def _encode_outcome(obj: ToolCallOutcome) -> _Adjacent:
     if isinstance(obj, OutcomeSuccess):
         return _Adjacent("success", obj.value)
     if isinstance(obj, OutcomeFailure):
         return _Adjacent("failure", obj.failure)
-    assert isinstance(obj, OutcomeCancelled)
-    return _Adjacent("cancelled", obj.cancellation)
+    if isinstance(obj, OutcomeCancelled):
+        return _Adjacent("cancelled", obj.cancellation)
+    raise TypeError(f"not a tool call outcome: {obj!r}")
 
 
 def _decode_outcome(obj: Any) -> ToolCallOutcome:
-    if not isinstance(obj, dict) or "status" not in obj or "payload" not in obj:
-        raise ValueError('tool call outcome must be {"status": ..., "payload": ...}')
+    if not isinstance(obj, dict):
+        raise fail(f'expected {{"status": ..., "payload": ...}}, got `{type(obj).__name__}`')
+    for key in ("status", "payload"):
+        if key not in obj:
+            raise fail(f"tool call outcome missing field `{key}`")
     status, payload = obj["status"], obj["payload"]
     if status == "success":
         return OutcomeSuccess(payload)
     if status == "failure":
-        return OutcomeFailure(convert(payload, ToolFailure))
+        return OutcomeFailure(convert(payload, ToolFailure, ".payload"))
     if status == "cancelled":
-        return OutcomeCancelled(convert(payload, ToolCancellation))
-    raise ValueError(f"unknown tool call outcome status `{status}`")
+        return OutcomeCancelled(convert(payload, ToolCancellation, ".payload"))
+    raise fail(f"unknown tool call outcome status `{status}`", ".status")
 
 
 register_hook(ToolCallOutcome, _encode_outcome, _decode_outcome)
@@ -180,6 +238,7 @@ class ToolCallOutput(Wire, frozen=True, kw_only=True):
 
 
 __all__ = [
+    "TOOL_VALUE_TAG",
     "ControlFail",
     "ControlFinish",
     "ControlSwitchAgentFrame",
@@ -197,4 +256,6 @@ __all__ = [
     "ToolFailureClass",
     "ToolFailureSource",
     "ToolRetryDisposition",
+    "tool_value_from_json",
+    "tool_value_normalize",
 ]

@@ -125,7 +125,9 @@ async def test_consumers_recover_from_a_server_restart(topology, persistence, na
             await bus.append_event(
                 "p", req("w", {"wake_input": f"b{i}"}, key=f"b{i}", target=scope("s"))
             )
-        await _until(lambda: sum(x.startswith("b") for x in got) == 3)
+        await _until(lambda: sum(x.startswith("b") for x in got) == 3 or task.done())
+        if task.done():
+            task.result()  # surface the consumer's failure
         assert sorted(x for x in got if x.startswith("b")) == ["b0", "b1", "b2"]
         task.cancel()
         await consumer.aclose()

@@ -64,6 +64,7 @@ json_value = st.recursive(
     max_leaves=12,
 )
 u64 = st.integers(min_value=0, max_value=2**63)
+u32 = st.integers(min_value=0, max_value=2**32 - 1)  # lash's pid is a u32
 
 selectors = st.recursive(
     st.just(SelPayload())
@@ -79,7 +80,7 @@ dedupe = (
     | st.builds(DedupeSelector, selectors)
 )
 liveness = st.just(LivenessOpaque()) | st.builds(
-    LivenessLocalProcess, host_id=text, boot_id=text, pid=u64, process_start=text
+    LivenessLocalProcess, host_id=text, boot_id=text, pid=u32, process_start=text
 )
 owners = st.builds(LeaseOwnerIdentity, owner_id=text, incarnation_id=text, liveness=liveness)
 classes = st.sampled_from(list(ToolFailureClass))
