@@ -35,7 +35,7 @@ class Bus(AwaitOps):
                 await close()
         if self._owned_server is not None:
             server, self._owned_server = self._owned_server, None
-            server.stop()
+            await server.astop()
 
     async def __aenter__(self) -> Bus:
         return self

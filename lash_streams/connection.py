@@ -86,7 +86,7 @@ async def _open(
         from lash_streams.server import LocalServer
 
         server = LocalServer(data_dir=data_dir, persistence=persistence)
-        server.start()
+        await server.astart()
         url = server.url
     is_cluster = bool(cluster) or url.startswith("redis+cluster://")
     client = _client(url, cluster=is_cluster, socket_timeout=_SOCKET_TIMEOUT_S)

