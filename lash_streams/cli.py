@@ -121,6 +121,15 @@ async def _demo(url: str | None, namespace: str) -> None:
         console.print(f"terminal output: {encode(output).decode()}")
 
 
+def _register_operator_commands() -> None:
+    from lash_streams.cli_ops import register
+
+    register(app)
+
+
+_register_operator_commands()
+
+
 def main() -> None:  # pragma: no cover
     app()
 

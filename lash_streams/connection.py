@@ -81,6 +81,9 @@ async def _open(
     retry: RetryPolicy | None = None,
     wake_dedupe_window_ms: int | None = None,
 ) -> Bus:
+    from lash_streams.store.keys import validate_namespace
+
+    validate_namespace(namespace)  # before any connection or server exists
     server = None
     if url is None:
         from lash_streams.server import LocalServer

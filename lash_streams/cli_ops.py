@@ -1,0 +1,194 @@
+"""Operator commands of the ``lash-streams`` CLI: inspect, ls, sweep, prune.
+
+Each needs a server (``--url`` or ``LASH_STREAMS_URL``): an embedded server
+would be empty. Every read command takes ``--json``. Errors print one line and
+exit non-zero: 1 for a lash error (unknown process, bad id), 2 when the server
+cannot be reached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+import lash_streams as ls
+from lash_streams.errors import BackendError, LashStreamsError
+from lash_streams.model import (
+    LeaseOwnerIdentity,
+    ProcessListFilter,
+    ProcessStatusFilter,
+    encode,
+    status_label,
+    to_builtins,
+)
+
+console = Console()
+err_console = Console(stderr=True)
+
+RequiredUrl = Annotated[
+    str,
+    typer.Option("--url", envvar="LASH_STREAMS_URL", help="Redis URL of the bus."),
+]
+Namespace = Annotated[str, typer.Option("--namespace", help="Key namespace.")]
+Json = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+def run(url: str, namespace: str, action: Callable[[ls.Bus], Awaitable[Any]]) -> Any:
+    async def main() -> Any:
+        async with ls.connect(url, namespace=namespace) as bus:
+            return await action(bus)
+
+    try:
+        return asyncio.run(main())
+    except BackendError as err:
+        err_console.print(f"[red]cannot reach the server[/red] at {url}: {err}")
+        raise typer.Exit(2) from None
+    except LashStreamsError as err:
+        err_console.print(f"[red]{err.kind}[/red]: {err}")
+        raise typer.Exit(1) from None
+
+
+def emit_json(value: Any) -> None:
+    sys.stdout.write(encode(value).decode() + "\n")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def inspect(
+        process_id: str, url: RequiredUrl, namespace: Namespace = "lash", json: Json = False
+    ) -> None:
+        """Record, status, lease, disposition, abandon request, last events."""
+
+        async def action(bus: ls.Bus) -> dict[str, Any]:
+            record = await bus.get_process(process_id)
+            if record is None:
+                raise ls.errors.UnknownProcess(process_id)
+            lease = await bus.get_process_lease(process_id)
+            events = await bus.recent_events(process_id, 10)
+            pending = await bus.wake_events_after(process_id, 0)
+            now = await bus.server_time_ms()
+            return {
+                "record": to_builtins(record),
+                "status": status_label(record.status),
+                "lease": to_builtins(lease) if lease else None,
+                "lease_live": bool(lease and lease.expires_at_epoch_ms > now),
+                "recent_events": [to_builtins(e) for e in events],
+                "pending_wake_sequences": [e.sequence for e in pending],
+            }
+
+        out = run(url, namespace, action)
+        if json:
+            emit_json(out)
+            return
+        record = out["record"]
+        console.print(
+            f"[bold]{process_id}[/bold]  status [cyan]{out['status']}[/cyan]  "
+            f"disposition {record['disposition']}"
+        )
+        lease = out["lease"]
+        if lease:
+            state = "live" if out["lease_live"] else "expired"
+            console.print(
+                f"lease: {lease['owner']['owner_id']} fencing {lease['fencing_token']} "
+                f"expires {lease['expires_at_epoch_ms']} ({state})"
+            )
+        else:
+            console.print("lease: none")
+        if record.get("abandon_request"):
+            console.print(f"abandon request: {record['abandon_request']}")
+        table = Table(title="recent events")
+        for column in ("seq", "type", "payload"):
+            table.add_column(column)
+        for event in out["recent_events"]:
+            table.add_row(
+                str(event["sequence"]), event["event_type"], encode(event["payload"]).decode()
+            )
+        console.print(table)
+        console.print(f"pending wakes: {out['pending_wake_sequences']}")
+
+    @app.command("ls")
+    def list_processes(
+        url: RequiredUrl,
+        namespace: Namespace = "lash",
+        status: Annotated[
+            str, typer.Option(help="running|completed|failed|cancelled|abandoned|any")
+        ] = "running",
+        waiting: Annotated[bool | None, typer.Option("--waiting/--not-waiting")] = None,
+        json: Json = False,
+    ) -> None:
+        """Processes with lash's list filters."""
+        try:
+            flt = ProcessListFilter(status=ProcessStatusFilter(status), waiting=waiting)
+        except ValueError:
+            err_console.print(f"[red]invalid status[/red] `{status}`")
+            raise typer.Exit(1) from None
+
+        async def action(bus: ls.Bus) -> list[Any]:
+            return [to_builtins(r) for r in await bus.list_processes(flt)]
+
+        rows = run(url, namespace, action)
+        if json:
+            emit_json(rows)
+            return
+        table = Table(title=f"{len(rows)} processes")
+        for column in ("id", "status", "disposition", "updated_at_ms"):
+            table.add_column(column)
+        for r in rows:
+            table.add_row(r["id"], r["status"]["state"], r["disposition"], str(r["updated_at_ms"]))
+        console.print(table)
+
+    @app.command()
+    def sweep(
+        url: RequiredUrl,
+        namespace: Namespace = "lash",
+        owner: Annotated[str, typer.Option(help="Sweeper identity.")] = "cli-sweeper",
+        json: Json = False,
+    ) -> None:
+        """One recovery sweep (no runner: rows it would run end failed)."""
+
+        async def action(bus: ls.Bus) -> dict[str, Any]:
+            import uuid
+
+            stem = LeaseOwnerIdentity.opaque(owner, uuid.uuid4().hex)
+            report = await bus.recovery(stem).sweep_once()
+            return {
+                "examined": report.examined,
+                "ran": report.ran,
+                "abandoned": report.abandoned,
+                "skipped": report.skipped,
+                "failed": report.failed,
+            }
+
+        out = run(url, namespace, action)
+        if json:
+            emit_json(out)
+        else:
+            console.print(out)
+
+    @app.command()
+    def prune(
+        url: RequiredUrl,
+        older_than: Annotated[float, typer.Option(help="Seconds since the last update.")],
+        namespace: Namespace = "lash",
+        json: Json = False,
+    ) -> None:
+        """Delete terminal processes not updated for --older-than seconds."""
+
+        async def action(bus: ls.Bus) -> dict[str, Any]:
+            cutoff = await bus.server_time_ms() - int(older_than * 1000)
+            report = await bus.prune_terminal_processes(cutoff)
+            return to_builtins(report)  # type: ignore[no-any-return]
+
+        out = run(url, namespace, action)
+        if json:
+            emit_json(out)
+        else:
+            console.print(
+                f"pruned {out['pruned_processes']} processes, {out['pruned_events']} events"
+            )

@@ -1,0 +1,86 @@
+"""The CLI: every command, with --json, and its bad inputs (a subset of issue 6)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+import lash_streams as ls
+from lash_streams.cli import app
+from lash_streams.model import ProcessEventAppendRequest
+
+from .conformance.fixtures import S, reg, rr_reg
+
+runner = CliRunner()
+
+
+@pytest.fixture
+async def seeded(standalone_servers, namespace):
+    url = next(iter(standalone_servers.values()))
+    async with ls.connect(url, namespace=namespace) as bus:
+        await bus.register_process(reg("live"))
+        await bus.append_event("live", ProcessEventAppendRequest.new("process.waiting", {"n": 1}))
+        await bus.register_process(reg("done"))
+        await bus.complete_process("done", S(1))
+        await bus.register_process(rr_reg("orphan"))
+    return url, namespace
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def test_demo_runs_on_the_embedded_server():
+    result = invoke("demo")
+    assert result.exit_code == 0, result.output
+    assert "process.completed" in result.output and '"answer":42' in result.output
+
+
+def test_inspect_ls_sweep_prune(seeded):
+    url, ns = seeded
+    result = invoke("inspect", "live", "--url", url, "--namespace", ns, "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["status"] == "running" and data["recent_events"][0]["sequence"] == 1
+    assert invoke("inspect", "live", "--url", url, "--namespace", ns).exit_code == 0
+    listed = json.loads(invoke("ls", "--url", url, "--namespace", ns, "--json").output)
+    assert [r["id"] for r in listed] == ["live", "orphan"]
+    every = json.loads(
+        invoke("ls", "--url", url, "--namespace", ns, "--status", "any", "--json").output
+    )
+    assert [r["id"] for r in every] == ["done", "live", "orphan"]
+    assert invoke("ls", "--url", url, "--namespace", ns).exit_code == 0
+    swept = json.loads(invoke("sweep", "--url", url, "--namespace", ns, "--json").output)
+    assert swept["ran"] == ["orphan"] and swept["skipped"] == ["live"]
+    pruned = json.loads(
+        invoke("prune", "--url", url, "--namespace", ns, "--older-than", "0", "--json").output
+    )
+    assert pruned["pruned_processes"] >= 1
+
+
+def test_unknown_process_is_a_clean_error(seeded):
+    url, ns = seeded
+    result = invoke("inspect", "nope", "--url", url, "--namespace", ns)
+    assert result.exit_code == 1
+    assert "unknown_process" in result.output and "Traceback" not in result.output
+
+
+def test_wrong_namespace_shows_nothing(seeded):
+    url, _ = seeded
+    result = invoke("ls", "--url", url, "--namespace", "no-such-ns", "--json")
+    assert result.exit_code == 0 and json.loads(result.output) == []
+    bad = invoke("ls", "--url", url, "--namespace", "bad namespace!")
+    assert bad.exit_code == 1 and "namespace" in bad.output
+
+
+def test_unreachable_server_is_a_clean_error():
+    result = invoke("ls", "--url", "redis://127.0.0.1:1/0")
+    assert result.exit_code == 2
+    assert "cannot reach" in result.output and "Traceback" not in result.output
+
+
+def test_bad_status_filter():
+    result = invoke("ls", "--url", "redis://127.0.0.1:1/0", "--status", "sleeping")
+    assert result.exit_code == 1 and "invalid status" in result.output
