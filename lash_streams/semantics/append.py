@@ -1,7 +1,10 @@
-"""Planning an append (EV-2 steps 2, 4-8) and completing a process (CP-1).
+"""Planning an append (EV-2 steps 2 and 4..8), replays (EV-6) and completing
+a process (CP-1).
 
 The replay lookup (step 3) and the commit (step 9) need the store's current
-state atomically, so the store's script does them; everything here is pure.
+state atomically, so the store's script does them; everything here is pure and
+is computed against the record's immutable event types, for the candidate
+sequence ``last + 1`` the script then checks.
 """
 
 from __future__ import annotations
@@ -9,37 +12,90 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from lash_streams.errors import AlreadyTerminal, ReplayKeyRequired, UndeclaredEventType
+import msgspec
+
+from lash_streams.errors import (
+    AlreadyTerminal,
+    InvalidPayload,
+    ReplayKeyRequired,
+    UndeclaredEventType,
+)
 from lash_streams.model import (
     ProcessAwaitOutput,
     ProcessEvent,
     ProcessEventAppendRequest,
+    ProcessEventType,
     ProcessRecord,
     ProcessStatus,
+    ProcessTerminalState,
+    ProcessWakeDelivery,
     RuntimeReplay,
-    SystemTime,
     process_event_invocation,
     status_from_terminal,
     terminal_state_of,
+    to_builtins,
 )
 from lash_streams.semantics.canonical import payload_hash
 from lash_streams.semantics.materialize import materialize_semantics
 from lash_streams.semantics.schema import validate_payload
 from lash_streams.semantics.signals import CANCEL_REQUESTED
+from lash_streams.semantics.wake import build_wake_delivery, resolve_wake_target
 
-_TERMINAL_EVENT_TYPES = {
-    "completed": "process.completed",
-    "failed": "process.failed",
-    "cancelled": "process.cancelled",
-    "abandoned": "process.abandoned",
+TERMINAL_EVENT_TYPES = {
+    ProcessTerminalState.COMPLETED: "process.completed",
+    ProcessTerminalState.FAILED: "process.failed",
+    ProcessTerminalState.CANCELLED: "process.cancelled",
+    ProcessTerminalState.ABANDONED: "process.abandoned",
 }
 
 
 @dataclass(frozen=True, slots=True)
 class AppendPlan:
+    """The event an append inserts at ``event.sequence`` if the store finds no
+    replay match, with what the commit (EV-2 step 9) needs besides."""
+
     event: ProcessEvent
     payload_hash: str
+    #: The terminal status projection (EV-12), or ``None`` for a non-terminal event.
     status_update: ProcessStatus | None
+    #: WK-5/WK-7 against the target resolved when planning.
+    wake_delivery: ProcessWakeDelivery | None
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status_update is not None
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayPlan:
+    """EV-6: what a replayed append returns and (rarely) repairs."""
+
+    event: ProcessEvent
+    repair_status: ProcessStatus | None
+    wake_delivery: ProcessWakeDelivery | None
+
+
+def request_payload_hash(request: ProcessEventAppendRequest, process_id: str) -> str:
+    """EV-2 step 2. lash's payloads are serde Values and always hash; a Python
+    payload may hold something JSON cannot (a lone surrogate, a set, ...)."""
+    try:
+        return payload_hash(request.event_type, request.payload)
+    except (msgspec.EncodeError, UnicodeEncodeError, TypeError, OverflowError) as err:
+        raise InvalidPayload(
+            f"invalid `{request.event_type}` payload: not encodable as JSON: {err}",
+            process_id=process_id,
+        ) from None
+
+
+def declared_event_type(record: ProcessRecord, event_type: str) -> ProcessEventType:
+    """EV-2 step 4 (ET-3): exact name match against the record's own list."""
+    for declared in record.event_types:
+        if declared.name == event_type:
+            return declared
+    raise UndeclaredEventType(
+        f"process `{record.id}` emitted undeclared event type `{event_type}`",
+        process_id=record.id,
+    )
 
 
 def plan_append(
@@ -49,17 +105,13 @@ def plan_append(
     sequence: int,
     occurred_at_ms: int,
 ) -> AppendPlan:
-    """The event an append would insert at ``sequence``, or the typed error
-    lash raises, in lash's order (EV-2)."""
+    """EV-2 steps 2 and 4..8 for candidate ``sequence``, raising the typed
+    error lash raises, in lash's order. Assumes step 3 found no replay match."""
     pid = record.id
-    digest = payload_hash(request.event_type, request.payload)
-    declared = next((t for t in record.event_types if t.name == request.event_type), None)
-    if declared is None:
-        raise UndeclaredEventType(
-            f"process `{pid}` emitted undeclared event type `{request.event_type}`",
-            process_id=pid,
-        )
+    digest = request_payload_hash(request, pid)
+    declared = declared_event_type(record, request.event_type)
     needs_key = declared.semantics.terminal is not None or request.event_type == CANCEL_REQUESTED
+    # EV-4 quirk: an empty key counts as absent here, yet is stored as given.
     if needs_key and (request.replay is None or request.replay.key == ""):
         raise ReplayKeyRequired(
             f"process `{pid}` event `{request.event_type}` requires a deterministic replay key",
@@ -71,7 +123,7 @@ def plan_append(
     semantics = materialize_semantics(pid, sequence, request.payload, declared.semantics)
     if semantics.terminal is not None and record.is_terminal():
         raise AlreadyTerminal(f"process `{pid}` is already terminal", process_id=pid)
-    event = ProcessEvent(
+    event = ProcessEvent.new(
         process_id=pid,
         sequence=sequence,
         event_type=request.event_type,
@@ -83,28 +135,48 @@ def plan_append(
             request.replay.key if request.replay is not None else None,
         ),
         semantics=semantics,
-        occurred_at=SystemTime.from_ms(occurred_at_ms),
+        occurred_at_ms=occurred_at_ms,
     )
-    status = status_from_terminal(semantics.terminal) if semantics.terminal else None
-    return AppendPlan(event=event, payload_hash=digest, status_update=status)
+    target = resolve_wake_target(record, request.wake_target_scope)
+    return AppendPlan(
+        event=event,
+        payload_hash=digest,
+        status_update=(
+            status_from_terminal(semantics.terminal) if semantics.terminal is not None else None
+        ),
+        wake_delivery=build_wake_delivery(record, event, target),
+    )
 
 
 def repair_status(record: ProcessRecord, stored: ProcessEvent) -> ProcessStatus | None:
     """EV-6: a replayed terminal event re-applies its status to a record that
-    (inconsistently) is still running."""
+    is (inconsistently) still running; ``None`` otherwise."""
     if stored.semantics.terminal is None or record.is_terminal():
         return None
     return status_from_terminal(stored.semantics.terminal)
 
 
-def complete_request(process_id: str, output: ProcessAwaitOutput) -> ProcessEventAppendRequest:
-    """CP-1: the default terminal type for the output's state, keyed per type."""
-    event_type = _TERMINAL_EVENT_TYPES[terminal_state_of(output).value]
-    payload: dict[str, Any] = {"await_output": output}
-    from lash_streams.model import to_builtins
+def replay_plan(
+    record: ProcessRecord, stored: ProcessEvent, request: ProcessEventAppendRequest
+) -> ReplayPlan:
+    """EV-6: the stored event as is, the repair status, and the wake delivery
+    re-materialized from the stored wake against the *current* target
+    resolution (this request's scope, else the record's wake target)."""
+    target = resolve_wake_target(record, request.wake_target_scope)
+    return ReplayPlan(
+        event=stored,
+        repair_status=repair_status(record, stored),
+        wake_delivery=build_wake_delivery(record, stored, target),
+    )
 
+
+def complete_request(process_id: str, output: ProcessAwaitOutput) -> ProcessEventAppendRequest:
+    """CP-1: the default terminal type for the output's state (AO-2), payload
+    ``{"await_output": output}``, replay key ``process:<pid>:terminal:<type>``."""
+    event_type = TERMINAL_EVENT_TYPES[terminal_state_of(output)]
+    payload: dict[str, Any] = {"await_output": to_builtins(output)}
     return ProcessEventAppendRequest(
         event_type=event_type,
-        payload=to_builtins(payload),
+        payload=payload,
         replay=RuntimeReplay(key=f"process:{process_id}:terminal:{event_type}"),
     )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from lash_streams.errors import DecodeError, SelectorError
 from lash_streams.model import (
     AbandonEvidence,
@@ -25,18 +27,45 @@ from lash_streams.model import (
     ProcessWakeSpec,
     ToolFailureClass,
 )
-from lash_streams.model._codec import decode as decode_json
-from lash_streams.model._codec import encode
+from lash_streams.model._codec import decode, encode
 from lash_streams.semantics.selectors import is_truthy, select_value, stringify
 
+# serde's derived visitors also read an internally tagged enum from a JSON
+# array: the tag first, then the variant's fields in declaration order, where
+# trailing `#[serde(default)]` fields may be left out and extra elements fail.
+# (field names, how many are required)
+_SEQ_FIELDS: dict[str, tuple[tuple[str, ...], int]] = {
+    "success": (("value", "control"), 1),
+    "failure": (("class", "code", "message", "raw", "control"), 3),
+    "cancelled": (("message", "raw", "control"), 1),
+    "abandoned": (("evidence", "control"), 1),
+}
 
-def _as_await_output(value: Any) -> ProcessAwaitOutput | None:
-    """TM-2: a selected value that is a serialized await output is used as is."""
-    if not isinstance(value, dict) or "type" not in value:
+
+def _seq_as_map(value: list[Any]) -> dict[str, Any] | None:
+    if not value or not isinstance(value[0], str) or value[0] not in _SEQ_FIELDS:
+        return None
+    names, required = _SEQ_FIELDS[value[0]]
+    rest = value[1:]
+    if not required <= len(rest) <= len(names):
+        return None
+    return {"type": value[0], **dict(zip(names, rest, strict=False))}
+
+
+def parse_await_output(value: Any) -> ProcessAwaitOutput | None:
+    """TM-2: ``value`` read as a serialized await output the way
+    ``serde_json::from_value::<ProcessAwaitOutput>`` reads it (unknown fields
+    ignored, the top-level array form accepted), or ``None``."""
+    if isinstance(value, list):
+        mapped = _seq_as_map(value)
+        if mapped is None:
+            return None
+        value = mapped
+    if not isinstance(value, dict) or not isinstance(value.get("type"), str):
         return None
     try:
-        output: ProcessAwaitOutput = decode_json(encode(value), ProcessAwaitOutput)  # type: ignore[arg-type]
-    except DecodeError:
+        output: ProcessAwaitOutput = decode(encode(value), ProcessAwaitOutput)  # type: ignore[arg-type]
+    except (DecodeError, msgspec.EncodeError, UnicodeEncodeError):
         return None
     return output
 
@@ -53,26 +82,30 @@ def _from_raw(state: ProcessTerminalState, value: Any) -> ProcessAwaitOutput:
         )
     if state is ProcessTerminalState.CANCELLED:
         return AwaitCancelled(message=stringify(value), raw=value)
-    # Quirk kept (TM-2): a raw value under an abandoned terminal carries no
-    # evidence, so lash synthesizes a minimal owner-drain marker.
+    # Quirk kept (TM-2): a raw value under a producer-declared abandoned
+    # terminal carries no evidence, so lash records a minimal owner-drain marker.
     return AwaitAbandoned(evidence=AbandonEvidence(writer=AbandonWriter.OWNER_DRAIN, epoch_ms=0))
 
 
 def materialize_terminal(payload: Any, spec: ProcessTerminalSpec) -> ProcessTerminalSemantics:
+    """TM-2/TM-3. The state is always the declared one, even when the selected
+    value parses as an await output of another variant (TM-4 quirk)."""
     if spec.await_output is not None:
         selected = select_value(payload, spec.await_output)
-        output = _as_await_output(selected) or _from_raw(spec.state, selected)
+        output = parse_await_output(selected)
+        if output is None:
+            output = _from_raw(spec.state, selected)
     elif spec.state is ProcessTerminalState.COMPLETED:
         output = AwaitSuccess(value=payload)
     else:
         raise SelectorError("failed or cancelled terminal events must declare await output")
-    # TM-4 (quirk kept): the declared state wins over the parsed output's variant.
     return ProcessTerminalSemantics(state=spec.state, await_output=output)
 
 
 def materialize_wake(
     process_id: str, sequence: int, payload: Any, spec: ProcessWakeSpec
 ) -> ProcessWake | None:
+    """WK-2/WK-3: ``None`` when ``when`` selects a falsy value (SEL-8)."""
     if spec.when is not None and not is_truthy(select_value(payload, spec.when)):
         return None
     wake_input = stringify(select_value(payload, spec.input))
@@ -81,15 +114,21 @@ def materialize_wake(
         dedupe = f"{process_id}:{sequence}"
     elif isinstance(key, DedupeSelector):
         dedupe = stringify(select_value(payload, key.selector))
-    else:
-        assert isinstance(key, DedupeConst)
+    elif isinstance(key, DedupeConst):
         dedupe = key.value
+    else:
+        raise TypeError(f"not a wake dedupe key: {key!r}")
     return ProcessWake(input=wake_input, dedupe_key=dedupe)
 
 
 def materialize_semantics(
     process_id: str, sequence: int, payload: Any, spec: ProcessEventSemanticsSpec
 ) -> ProcessEventSemantics:
-    terminal = materialize_terminal(payload, spec.terminal) if spec.terminal else None
-    wake = materialize_wake(process_id, sequence, payload, spec.wake) if spec.wake else None
+    """EV-2 step 7: terminal first, then wake, so a terminal selector error wins."""
+    terminal = materialize_terminal(payload, spec.terminal) if spec.terminal is not None else None
+    wake = (
+        materialize_wake(process_id, sequence, payload, spec.wake)
+        if spec.wake is not None
+        else None
+    )
     return ProcessEventSemantics(terminal=terminal, wake=wake)

@@ -1,4 +1,4 @@
-"""Registration preparation (RG-2, RG-3, RG-4)."""
+"""Registration preparation (RG-2, RG-3, RG-4) and storable ids."""
 
 from __future__ import annotations
 
@@ -15,10 +15,32 @@ from lash_streams.model import (
 )
 from lash_streams.semantics.canonical import stable_sha256_hex
 
+#: Longest storable id in UTF-8 bytes. lash has no limit; Redis keys embed ids,
+#: so a bound keeps every key (and the cluster hash tag) reasonably small.
+
+# Rust's `str::trim` strips Unicode White_Space; Python's `str.strip` also
+# strips U+001C..U+001F, which would make "\x1c" an empty id here but not in lash.
+_WHITE_SPACE = frozenset(
+    "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+    "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+
+
+def _blank(text: str) -> bool:
+    """``text.trim().is_empty()`` in Rust."""
+    return all(ch in _WHITE_SPACE for ch in text)
+
+
+def validate_storable_id(kind: str, value: object) -> bytes:
+    """The UTF-8 bytes of an id that can be stored, else ``InvalidId`` (one
+    rule for the whole package: :func:`lash_streams.ids.id_bytes`)."""
+    return id_bytes(kind, value)  # type: ignore[arg-type]
+
 
 def with_default_event_types(registration: ProcessRegistration) -> ProcessRegistration:
-    """RG-2: declared types first, then every missing default in ET-2 order."""
-    declared = {t.name for t in registration.event_types}
+    """RG-2: declared types first, in their order; then each default (ET-2
+    order) whose name is not declared, so a declaration overrides a default."""
+    declared = {event_type.name for event_type in registration.event_types}
     missing = [t for t in default_process_event_types() if t.name not in declared]
     if not missing:
         return registration
@@ -26,33 +48,32 @@ def with_default_event_types(registration: ProcessRegistration) -> ProcessRegist
 
 
 def validate_registration(registration: ProcessRegistration) -> None:
-    """RG-3, with lash's messages."""
+    """RG-3 in lash's order and with lash's messages."""
     pid = registration.id
-    if not pid.strip():
+    if _blank(pid):
         raise InvalidRegistration("process id must be a non-empty string")
-    id_bytes("process id", pid)
-    needs_env = isinstance(registration.input, (InputToolCall, InputEngine))
-    if needs_env and registration.env_ref is None:
-        raise InvalidRegistration(
-            f"process `{pid}` requires a captured execution env", process_id=pid
-        )
-    if not needs_env and registration.env_ref is not None:
+    if isinstance(registration.input, (InputToolCall, InputEngine)):
+        if registration.env_ref is None:
+            raise InvalidRegistration(
+                f"process `{pid}` requires a captured execution env", process_id=pid
+            )
+    elif registration.env_ref is not None:
         raise InvalidRegistration(
             f"process `{pid}` must not capture an execution env for this input kind",
             process_id=pid,
         )
     seen: set[str] = set()
     for event_type in registration.event_types:
-        if not event_type.name.strip():
+        name = event_type.name
+        if _blank(name):
             raise InvalidRegistration(
                 f"process `{pid}` declares an empty event type", process_id=pid
             )
-        if event_type.name in seen:
+        if name in seen:
             raise InvalidRegistration(
-                f"process `{pid}` declares duplicate event type `{event_type.name}`",
-                process_id=pid,
+                f"process `{pid}` declares duplicate event type `{name}`", process_id=pid
             )
-        seen.add(event_type.name)
+        seen.add(name)
         terminal = event_type.semantics.terminal
         if (
             terminal is not None
@@ -60,15 +81,28 @@ def validate_registration(registration: ProcessRegistration) -> None:
             and terminal.await_output is None
         ):
             raise InvalidRegistration(
-                f"terminal event `{event_type.name}` for process `{pid}` must declare await output",
+                f"terminal event `{name}` for process `{pid}` must declare await output",
                 process_id=pid,
             )
-    if registration.wake_target is not None:
-        id_bytes("wake target session id", registration.wake_target.session_id)
 
 
 def prepare_registration(registration: ProcessRegistration) -> tuple[ProcessRegistration, str]:
-    """RG-2 then RG-3, and the registration hash over the prepared value (RG-4)."""
+    """RG-2, RG-3, then the storable-id checks this adapter adds, and the
+    registration hash over the prepared value (RG-4). The hash digests the
+    serde JSON, so it is sensitive to ``event_types`` order exactly as lash's."""
     prepared = with_default_event_types(registration)
     validate_registration(prepared)
-    return prepared, stable_sha256_hex(prepared)
+    validate_storable_id("process id", prepared.id)
+    if prepared.wake_target is not None:
+        validate_storable_id("wake target session id", prepared.wake_target.session_id)
+        if prepared.wake_target.agent_frame_id is not None:
+            validate_storable_id("wake target agent frame id", prepared.wake_target.agent_frame_id)
+    try:
+        digest = stable_sha256_hex(prepared)
+    except (UnicodeEncodeError, msgspec.EncodeError) as err:
+        # lash's registration is all Rust Strings: valid UTF-8 by construction.
+        raise InvalidRegistration(
+            f"process `{prepared.id}` registration cannot be encoded: {err}",
+            process_id=prepared.id,
+        ) from None
+    return prepared, digest

@@ -1,20 +1,33 @@
-"""Wake ids, deliveries and turn text (WK-5..WK-7, WK-10)."""
+"""Wake ids, deliveries and wake turn text (WK-5..WK-7, WK-10)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from lash_streams.model import ProcessEvent, ProcessRecord, ProcessWakeDelivery, SessionScope
+from lash_streams.model._codec import encode
 from lash_streams.semantics.canonical import stable_sha256_hex
+from lash_streams.semantics.selectors import resolve_pointer, stringify
 
 
 def wake_id(target_scope_id: str, dedupe_key: str) -> str:
-    """WK-6: depends only on the target scope id and the dedupe key."""
+    """WK-6: ``"wake:" + sha256(canonical([target_scope_id, dedupe_key]))``."""
     return "wake:" + stable_sha256_hex([target_scope_id, dedupe_key])
+
+
+def resolve_wake_target(
+    record: ProcessRecord, request_scope: SessionScope | None
+) -> SessionScope | None:
+    """WK-5: the request's scope, else the record's current wake target."""
+    return request_scope if request_scope is not None else record.wake_target
 
 
 def build_wake_delivery(
     record: ProcessRecord, event: ProcessEvent, target: SessionScope | None
 ) -> ProcessWakeDelivery | None:
-    """WK-7/WK-8: a delivery iff the event materialized a wake and a target resolved."""
+    """WK-7/WK-8: a delivery iff the event materialized a wake and a target
+    resolved. Works for inserts and replays alike (EV-6): everything comes from
+    the event as stored, and ``created_at_ms`` is its ``occurred_at``."""
     wake = event.semantics.wake
     if wake is None or target is None:
         return None
@@ -37,6 +50,19 @@ def build_wake_delivery(
 def wake_turn_text(delivery: ProcessWakeDelivery) -> str:
     """WK-10: the model-visible text of a wake turn."""
     return (
-        f"Background process wake\nProcess: {delivery.process_id}\n"
-        f"Event: {delivery.event_type} #{delivery.sequence}\nWake input:\n{delivery.input}"
+        "Background process wake\n"
+        f"Process: {delivery.process_id}\n"
+        f"Event: {delivery.event_type} #{delivery.sequence}\n"
+        f"Wake input:\n{delivery.input}"
     )
+
+
+def wake_input_from_event_payload(payload: Any) -> str:
+    """lash's helper for free-form wake payloads: ``/text``, else ``/value``
+    (stringified), else the whole payload as JSON -- a string payload included,
+    which therefore comes out quoted."""
+    for pointer in ("/text", "/value"):
+        found, value = resolve_pointer(payload, pointer)
+        if found:
+            return stringify(value)
+    return encode(payload).decode("utf-8")
