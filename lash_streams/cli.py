@@ -122,9 +122,10 @@ async def _demo(url: str | None, namespace: str) -> None:
 
 
 def _register_operator_commands() -> None:
-    from lash_streams.cli_ops import register
+    from lash_streams.cli_ops import register, register_watch
 
     register(app)
+    register_watch(app)
 
 
 _register_operator_commands()

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
+import msgspec
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -23,6 +24,7 @@ from lash_streams.model import (
     LeaseOwnerIdentity,
     ProcessListFilter,
     ProcessStatusFilter,
+    SessionScope,
     encode,
     status_label,
     to_builtins,
@@ -192,3 +194,111 @@ def register(app: typer.Typer) -> None:
             console.print(
                 f"pruned {out['pruned_processes']} processes, {out['pruned_events']} events"
             )
+
+
+def register_watch(app: typer.Typer) -> None:
+    @app.command()
+    def tail(
+        url: RequiredUrl,
+        process_id: Annotated[
+            str | None, typer.Argument(help="Follow this process's events.")
+        ] = None,
+        scope: Annotated[
+            str | None, typer.Option(help="Follow this scope's wakes (session id).")
+        ] = None,
+        namespace: Namespace = "lash",
+        after: Annotated[int, typer.Option(help="Start after this sequence.")] = 0,
+        limit: Annotated[int | None, typer.Option(help="Stop after this many items.")] = None,
+        json: Json = False,
+    ) -> None:
+        """Follow a process's events, or a scope's wakes, live."""
+        if (process_id is None) == (scope is None):
+            err_console.print("[red]give a PROCESS_ID or --scope, not both[/red]")
+            raise typer.Exit(1)
+
+        async def action(bus: ls.Bus) -> None:
+            seen = 0
+            if process_id is not None:
+                if await bus.get_process(process_id) is None:
+                    raise ls.errors.UnknownProcess(process_id)
+                async for event in bus.tail_events(process_id, after):
+                    _print_item(to_builtins(event), json, f"#{event.sequence} {event.event_type}")
+                    seen += 1
+                    if limit is not None and seen >= limit:
+                        return
+                return
+            stream = bus.keys.wake_stream(SessionScope(session_id=str(scope)).id())
+            last = "0-0"
+            while limit is None or seen < limit:
+                reply = await bus.blocking.xread({stream: last}, count=100, block=1000)
+                for _, entries in reply or []:
+                    for entry_id, fields in entries:
+                        last = entry_id
+                        delivery = msgspec.json.decode(fields[b"d"])
+                        _print_item(
+                            delivery, json, f"{delivery['wake_id'][:18]}… {delivery['input']}"
+                        )
+                        seen += 1
+
+        run(url, namespace, action)
+
+    @app.command()
+    def doctor(url: RequiredUrl, namespace: Namespace = "lash", json: Json = False) -> None:
+        """Server version, features, persistence, memory policy, with advice."""
+
+        async def action(bus: ls.Bus) -> dict[str, Any]:
+            info = await bus.redis.info()
+            config: dict[str, Any] = {}
+            for name in ("maxmemory-policy", "appendonly", "appendfsync", "notify-keyspace-events"):
+                try:
+                    config.update(await bus.redis.config_get(name))
+                except Exception:
+                    config[name] = None
+            return {"info": info, "config": config, "durability": bus.durability_tier().value}
+
+        out = run(url, namespace, action)
+        info, config = out["info"], {k: _text(v) for k, v in out["config"].items()}
+        valkey = info.get("valkey_version")
+        server = f"valkey {valkey}" if valkey else f"redis {info.get('redis_version')}"
+        report = {
+            "server": server,
+            "cluster": bool(info.get("cluster_enabled")),
+            "durability_tier": out["durability"],
+            "maxmemory_policy": config.get("maxmemory-policy"),
+            "appendonly": config.get("appendonly"),
+            "appendfsync": config.get("appendfsync"),
+            "xreadgroup_claim": False,
+            "advice": _advice(config),
+        }
+        if json:
+            emit_json(report)
+            return
+        for key, value in report.items():
+            if key != "advice":
+                console.print(f"{key}: {value}")
+        for line in report["advice"]:
+            console.print(f"[yellow]advice[/yellow]: {line}")
+
+
+def _text(value: Any) -> Any:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _advice(config: dict[str, Any]) -> list[str]:
+    advice = []
+    if config.get("maxmemory-policy") not in (None, "noeviction"):
+        advice.append("set maxmemory-policy noeviction: evicting process keys loses durable state")
+    if config.get("appendonly") == "no":
+        advice.append("enable AOF (appendonly yes): without it a restart loses every process")
+    elif config.get("appendfsync") not in (None, "always"):
+        advice.append(
+            "appendfsync always is needed for the durable tier (RX-13); everysec can lose ~1 s"
+        )
+    return advice
+
+
+def _print_item(value: Any, as_json: bool, text: str) -> None:
+    if as_json:
+        emit_json(value)
+    else:
+        console.print(text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -84,3 +85,38 @@ def test_unreachable_server_is_a_clean_error():
 def test_bad_status_filter():
     result = invoke("ls", "--url", "redis://127.0.0.1:1/0", "--status", "sleeping")
     assert result.exit_code == 1 and "invalid status" in result.output
+
+
+def test_tail_process_and_scope(seeded):
+    url, ns = seeded
+    result = invoke("tail", "live", "--url", url, "--namespace", ns, "--limit", "1", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["event_type"] == "process.waiting"
+    missing = invoke("tail", "nope", "--url", url, "--namespace", ns, "--limit", "1")
+    assert missing.exit_code == 1 and "unknown_process" in missing.output
+    both = invoke("tail", "live", "--scope", "s", "--url", url)
+    assert both.exit_code == 1
+
+
+async def test_tail_scope_shows_wakes(standalone_servers, namespace):
+    from .conformance.fixtures import req, scope, wake
+
+    url = next(iter(standalone_servers.values()))
+    async with ls.connect(url, namespace=namespace) as bus:
+        await bus.register_process(reg("w", wake("ping")))
+        await bus.append_event("w", req("ping", {"wake_input": "hello"}, target=scope("room")))
+    args = ["tail", "--scope", "room", "--url", url, "--namespace", namespace, "--limit", "1"]
+    result = await asyncio.to_thread(invoke, *args, "--json")  # the CLI runs its own loop
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["input"] == "hello"
+
+
+def test_doctor_reports_and_advises(standalone_servers):
+    url = next(iter(standalone_servers.values()))
+    result = invoke("doctor", "--url", url, "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["maxmemory_policy"] == "noeviction"
+    assert report["durability_tier"] == "inline"
+    assert any("AOF" in line or "appendfsync" in line for line in report["advice"])
+    assert invoke("doctor", "--url", "redis://127.0.0.1:1/0").exit_code == 2
