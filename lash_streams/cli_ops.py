@@ -254,7 +254,17 @@ def register_watch(app: typer.Typer) -> None:
                     config.update(await bus.redis.config_get(name))
                 except Exception:
                     config[name] = None
-            return {"info": info, "config": config, "durability": bus.durability_tier().value}
+            try:
+                docs = await bus.redis.execute_command("COMMAND", "DOCS", "XREADGROUP")
+                claim = "claim" in repr(docs).lower()
+            except Exception:  # COMMAND DOCS needs Redis 7 or Valkey
+                claim = False
+            return {
+                "info": info,
+                "config": config,
+                "durability": bus.durability_tier().value,
+                "claim": claim,
+            }
 
         out = run(url, namespace, action)
         info, config = out["info"], {k: _text(v) for k, v in out["config"].items()}
@@ -267,7 +277,8 @@ def register_watch(app: typer.Typer) -> None:
             "maxmemory_policy": config.get("maxmemory-policy"),
             "appendonly": config.get("appendonly"),
             "appendfsync": config.get("appendfsync"),
-            "xreadgroup_claim": False,
+            # Detected, not used yet: consumers reclaim with XAUTOCLAIM everywhere.
+            "xreadgroup_claim": out["claim"],
             "advice": _advice(config),
         }
         if json:
