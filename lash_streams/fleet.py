@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from redis.exceptions import ResponseError
 
 from lash_streams.store.retry import TRANSIENT
-from lash_streams.wakes import WakeConsumer, WakeMessage
+from lash_streams.wakes import WakeConsumer, WakeMessage, group_lost
 
 if TYPE_CHECKING:
     from lash_streams.bus import Bus
@@ -190,7 +190,7 @@ class FleetConsumer:
         except TRANSIENT:
             raise  # next() backs off and retries
         except ResponseError as err:
-            if "NOGROUP" not in str(err) and "requires the key to exist" not in str(err):
+            if not group_lost(err):
                 raise
             await self.ensure_group()  # a transient fault here is retried by next()
             return None

@@ -184,9 +184,7 @@ class WakeConsumer:
             with contextlib.suppress(*TRANSIENT, ResponseError):
                 await self.ensure_groups()
         except ResponseError as err:
-            # A restarted server without persistence (or a deleted stream) lost
-            # the group; fakeredis words the same condition differently.
-            if "NOGROUP" not in str(err) and "requires the key to exist" not in str(err):
+            if not group_lost(err):
                 raise
             self._own_pending_read = False
             with contextlib.suppress(*TRANSIENT):
@@ -278,6 +276,12 @@ class WakeConsumer:
         await self.bus.retry.idempotent(
             "ack wake", lambda: self.bus.redis.xack(stream, self.group, entry_id)
         )
+
+
+def group_lost(err: ResponseError) -> bool:
+    """The stream or its group is gone (server restarted without persistence,
+    stream deleted); fakeredis words the same condition differently."""
+    return "NOGROUP" in str(err) or "requires the key to exist" in str(err)
 
 
 def _text(value: Any) -> str:

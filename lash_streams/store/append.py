@@ -225,6 +225,8 @@ class AppendOps(DeliveryOps):
         request: ProcessEventAppendRequest,
         stored_wake_target: bytes,
     ) -> ProcessEventAppendResult:
+        if event.semantics.wake is None:
+            return ProcessEventAppendResult(event=event)  # no wake, no delivery (WK-8)
         # WK-5 / EV-6: the request's scope, else the record's current target.
         target = request.wake_target_scope
         if target is None and stored_wake_target:

@@ -10,6 +10,7 @@ dedupe window, so a delivery repeated by a retry or by the relay lands once.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from lash_streams.model import ProcessEvent, ProcessWakeDelivery, SessionScope
@@ -46,54 +47,54 @@ class DeliveryOps(ProcessOps):
     async def deliver_wake(
         self, delivery: ProcessWakeDelivery, outbox_id: str | bytes | None = None
     ) -> bool:
-        """Deliver to the scope's wake stream; True when new, False when the
-        wake id was already delivered within the window. Then clear the intent."""
-        notice = {"scope": delivery.target_scope_id}
-        fleet = self.keys.fleet_stream
+        """Deliver to the scope's wake stream, then clear the intent; True when
+        new, False when the wake id was already delivered within the window."""
+        return (await self.deliver_wakes([(delivery, outbox_id)]))[0]
 
-        async def run() -> Any:
-            # The fleet notice goes first: a writer dying between the two leaves
-            # a notice for a scope with nothing new (harmless), never a wake no
-            # fleet pod hears of (docs/fleet.md).
-            if self.cluster:
-                await self.redis.xadd(fleet, notice)
-                return await self._deliver_call(delivery)
+    async def deliver_wakes(
+        self, items: Sequence[tuple[ProcessWakeDelivery, str | bytes | None]]
+    ) -> list[bool]:
+        """Deliver many wakes. Per wake, in this order: the fleet notice (a
+        writer dying after it leaves a notice for a scope with nothing new,
+        never a wake no fleet pod hears of, docs/wakes.md), the delivery, and
+        clearing the intent. One pipelined round trip on a single node; on a
+        cluster the keys live on different nodes, so one step at a time."""
+        if not items:
+            return []
+
+        async def pipelined() -> list[Any]:
             pipe = self.redis.pipeline(transaction=False)
-            pipe.xadd(fleet, notice)
-            await self._deliver_call(delivery, client=pipe)
-            replies: list[Any] = await pipe.execute()
-            return replies[1]
-
-        reply = await self.retry.idempotent(f"deliver wake {delivery.wake_id}", run)
-        if outbox_id:
-            outbox = self.keys.process(delivery.process_id).outbox
-            await self.command("clear wake intent", "xdel", outbox, outbox_id)
-        return text(reply[0]) == "NEW"
-
-    async def deliver_wakes(self, items: list[tuple[ProcessWakeDelivery, bytes]]) -> None:
-        """Many deliveries in two round trips (notices + deliveries, then the
-        intents cleared); on a cluster, one at a time."""
-        if self.cluster or len(items) < 2:
             for delivery, outbox_id in items:
-                await self.deliver_wake(delivery, outbox_id)
-            return
-
-        async def run() -> None:
-            pipe = self.redis.pipeline(transaction=False)
-            for delivery, _ in items:
                 pipe.xadd(self.keys.fleet_stream, {"scope": delivery.target_scope_id})
                 await self._deliver_call(delivery, client=pipe)
-            await pipe.execute()
+                if outbox_id:
+                    pipe.xdel(self.keys.process(delivery.process_id).outbox, outbox_id)
+            replies: list[Any] = await pipe.execute()
+            return replies
 
-        await self.retry.idempotent(f"deliver {len(items)} wakes", run)
-
-        async def clear() -> None:
-            pipe = self.redis.pipeline(transaction=False)
+        async def stepwise() -> list[Any]:
+            replies: list[Any] = []
             for delivery, outbox_id in items:
-                pipe.xdel(self.keys.process(delivery.process_id).outbox, outbox_id)
-            await pipe.execute()
+                replies.append(
+                    await self.redis.xadd(
+                        self.keys.fleet_stream, {"scope": delivery.target_scope_id}
+                    )
+                )
+                replies.append(await self._deliver_call(delivery))
+                if outbox_id:
+                    outbox = self.keys.process(delivery.process_id).outbox
+                    replies.append(await self.redis.xdel(outbox, outbox_id))
+            return replies
 
-        await self.retry.idempotent("clear wake intents", clear)
+        run = stepwise if self.cluster else pipelined
+        replies = await self.retry.idempotent(f"deliver {len(items)} wake(s)", run)
+        # The deliver script's reply follows each notice's.
+        results: list[bool] = []
+        position = 1
+        for _, outbox_id in items:
+            results.append(text(replies[position][0]) == "NEW")
+            position += 3 if outbox_id else 2
+        return results
 
     async def relay_outbox(self, process_id: str) -> int:
         """Finish every pending delivery intent of one process; returns how many
@@ -104,14 +105,14 @@ class DeliveryOps(ProcessOps):
         )
         delivered = 0
         fields = await self.record_fields(process_id) if entries else {}
+        record = self.record_from_fields(fields) if fields else None
         for entry_id, entry in entries:
             seq = int(entry[b"seq"])
             events = await self.command("read event", "xrange", keys.events, f"{seq}-0", f"{seq}-0")
-            if not fields or not events:
+            if record is None or not events:
                 await self.command("drop orphan intent", "xdel", keys.outbox, entry_id)
                 continue
             event = decode(events[0][1][b"e"], ProcessEvent)
-            record = self.record_from_fields(fields)
             delivery = build_wake_delivery(record, event, decode(entry[b"scope"], SessionScope))
             if delivery is None:
                 await self.command("drop empty intent", "xdel", keys.outbox, entry_id)
