@@ -9,6 +9,7 @@ cannot be reached.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
@@ -122,9 +123,13 @@ def register(app: typer.Typer) -> None:
             str, typer.Option(help="running|completed|failed|cancelled|abandoned|any")
         ] = "running",
         waiting: Annotated[bool | None, typer.Option("--waiting/--not-waiting")] = None,
+        scope: Annotated[
+            str | None,
+            typer.Option(help="Only processes whose wake target is this session id."),
+        ] = None,
         json: Json = False,
     ) -> None:
-        """Processes with lash's list filters."""
+        """Processes with lash's list filters (and their wake target's session)."""
         try:
             flt = ProcessListFilter(status=ProcessStatusFilter(status), waiting=waiting)
         except ValueError:
@@ -132,7 +137,11 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(1) from None
 
         async def action(bus: ls.Bus) -> list[Any]:
-            return [to_builtins(r) for r in await bus.list_processes(flt)]
+            return [
+                to_builtins(r)
+                for r in await bus.list_processes(flt)
+                if scope is None or (r.wake_target and r.wake_target.session_id == scope)
+            ]
 
         rows = run(url, namespace, action)
         if json:
@@ -150,28 +159,45 @@ def register(app: typer.Typer) -> None:
         url: RequiredUrl,
         namespace: Namespace = "lash",
         owner: Annotated[str, typer.Option(help="Sweeper identity.")] = "cli-sweeper",
+        every: Annotated[
+            float | None,
+            typer.Option(min=0.05, help="Sweep every this many seconds (until Ctrl-C)."),
+        ] = None,
+        rounds: Annotated[
+            int, typer.Option(min=0, help="With --every: stop after this many (0: never).")
+        ] = 0,
         json: Json = False,
     ) -> None:
-        """One recovery sweep (no runner: rows it would run end failed)."""
+        """Recovery sweeps, once or --every N seconds (no runner: rows it would
+        run end failed). One report per sweep."""
 
-        async def action(bus: ls.Bus) -> dict[str, Any]:
+        async def action(bus: ls.Bus) -> None:
             import uuid
 
             stem = LeaseOwnerIdentity.opaque(owner, uuid.uuid4().hex)
-            report = await bus.recovery(stem).sweep_once()
-            return {
-                "examined": report.examined,
-                "ran": report.ran,
-                "abandoned": report.abandoned,
-                "skipped": report.skipped,
-                "failed": report.failed,
-            }
+            recovery = bus.recovery(stem)
+            done = 0
+            while True:
+                report = await recovery.sweep_once()
+                out = {
+                    "examined": report.examined,
+                    "ran": report.ran,
+                    "abandoned": report.abandoned,
+                    "skipped": report.skipped,
+                    "failed": report.failed,
+                }
+                if json:
+                    emit_json(out)
+                else:
+                    console.print(out)
+                done += 1
+                if every is None or done == rounds:
+                    return
+                await bus.relay_pending()
+                await asyncio.sleep(every)
 
-        out = run(url, namespace, action)
-        if json:
-            emit_json(out)
-        else:
-            console.print(out)
+        with contextlib.suppress(KeyboardInterrupt):
+            run(url, namespace, action)
 
     @app.command()
     def prune(

@@ -33,12 +33,6 @@ def invoke(*args: str):
     return runner.invoke(app, list(args))
 
 
-def test_demo_runs_on_the_embedded_server():
-    result = invoke("demo")
-    assert result.exit_code == 0, result.output
-    assert "process.completed" in result.output and '"answer":42' in result.output
-
-
 def test_inspect_ls_sweep_prune(seeded):
     url, ns = seeded
     result = invoke("inspect", "live", "--url", url, "--namespace", ns, "--json")
@@ -120,3 +114,69 @@ def test_doctor_reports_and_advises(standalone_servers):
     assert report["durability_tier"] == "inline"
     assert any("AOF" in line or "appendfsync" in line for line in report["advice"])
     assert invoke("doctor", "--url", "redis://127.0.0.1:1/0").exit_code == 2
+
+
+OPERATOR_COMMANDS = [
+    ["inspect", "live"],
+    ["ls"],
+    ["tail", "live", "--limit", "1"],
+    ["sweep"],
+    ["prune", "--older-than", "0"],
+    ["doctor"],
+]
+
+
+@pytest.mark.parametrize("command", OPERATOR_COMMANDS, ids=lambda c: c[0])
+def test_every_command_reports_an_unreachable_server_in_one_line(command):
+    result = invoke(*command, "--url", "redis://127.0.0.1:1/0")
+    assert result.exit_code == 2, result.output
+    assert "cannot reach the server" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("command", OPERATOR_COMMANDS[:-1], ids=lambda c: c[0])
+def test_every_command_rejects_an_invalid_namespace(seeded, command):
+    url, _ = seeded
+    result = invoke(*command, "--url", url, "--namespace", "bad namespace!")
+    assert result.exit_code == 1, result.output
+    assert "namespace" in result.output and "Traceback" not in result.output
+
+
+def test_wrong_namespace_is_an_unknown_process_or_nothing(seeded):
+    url, _ = seeded
+    other = ["--url", url, "--namespace", "not-this-one"]
+    for command in (["inspect", "live"], ["tail", "live", "--limit", "1"]):
+        result = invoke(*command, *other)
+        assert result.exit_code == 1 and "unknown_process" in result.output, result.output
+    assert json.loads(invoke("sweep", *other, "--json").output)["examined"] == 0
+    pruned = json.loads(invoke("prune", "--older-than", "0", *other, "--json").output)
+    assert pruned["pruned_processes"] == 0
+
+
+def test_sweep_every_runs_rounds(seeded):
+    url, ns = seeded
+    result = invoke(
+        "sweep", "--url", url, "--namespace", ns, "--every", "0.05", "--rounds", "3", "--json"
+    )
+    assert result.exit_code == 0, result.output
+    reports = [json.loads(line) for line in result.output.splitlines()]
+    assert len(reports) == 3
+    assert reports[0]["ran"] == ["orphan"] and reports[-1]["examined"] == 1
+    assert invoke("sweep", "--url", url, "--every", "0").exit_code == 2
+
+
+async def test_ls_filters_by_scope(standalone_servers, namespace):
+    from .conformance.fixtures import scope
+
+    url = next(iter(standalone_servers.values()))
+    async with ls.connect(url, namespace=namespace) as bus:
+        import msgspec
+
+        await bus.register_process(
+            msgspec.structs.replace(reg("scoped"), wake_target=scope("room"))
+        )
+        await bus.register_process(reg("unscoped"))
+    args = ["ls", "--url", url, "--namespace", namespace, "--json"]
+    rows = json.loads((await asyncio.to_thread(invoke, *args, "--scope", "room")).output)
+    assert [r["id"] for r in rows] == ["scoped"]
+    rows = json.loads((await asyncio.to_thread(invoke, *args)).output)
+    assert [r["id"] for r in rows] == ["scoped", "unscoped"]
