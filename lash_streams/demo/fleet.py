@@ -128,7 +128,7 @@ class Director:
         m, what, pid = child.member, str(line.get("what")), str(line.get("process", ""))
         short = pid.split("-", 1)[-1]
         if what == "ready":
-            m.state = "ready"
+            m.state = "up"
             child.ready.set()
         elif what == "exited":
             m.state = "exited"

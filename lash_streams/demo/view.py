@@ -117,8 +117,8 @@ class DemoState:
         for column in ("member", "pid", "state", "did"):
             table.add_column(column, no_wrap=column != "did")
         for m in self.members.values():
-            style = {"killed": "bold red", "ready": "green", "exited": "dim"}.get(m.state, "")
+            style = {"killed": "bold red", "up": "green", "exited": "dim"}.get(m.state, "")
             state = f"[{style}]{m.state}[/{style}]" if style else m.state
-            did = ", ".join(f"{n} {what}" for what, n in sorted(m.did.items()))
+            did = ", ".join(f"{what} {n}" for what, n in sorted(m.did.items()))
             table.add_row(m.name, str(m.pid or ""), state, did)
         return table
