@@ -74,7 +74,7 @@ class Bus(AwaitOps):
     def fleet_consumer(
         self, *, group: str, pod: str, lease_ms: int = 10_000, block_ms: int = 500
     ) -> FleetConsumer:
-        """Wakes of every scope, shared by the pods of ``group`` (docs/fleet.md)."""
+        """Wakes of every scope, shared by the pods of ``group`` (docs/wakes.md)."""
         return FleetConsumer(self, group=group, pod=pod, lease_ms=lease_ms, block_ms=block_ms)
 
     def recovery(

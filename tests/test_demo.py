@@ -1,7 +1,7 @@
 """``lash-streams demo`` (issue 6): the fleet runs as OS processes, one worker is
 SIGKILLed and the sweeper writes ``abandoned{sweep}`` for its started
-owner-bound job (SW-9, LV-2) while its rerunnable job is re-run elsewhere
-(SW-7); every wake is consumed (WK-7). Checked from a pipe, live under tmux,
+owner-bound job (SW-7 reclaim on LV-2 evidence, SW-11) while its rerunnable
+job is re-run elsewhere (SW-9); every wake is consumed (WK-7). Checked from a pipe, live under tmux,
 and against a server given by URL; bad input ends cleanly."""
 
 from __future__ import annotations
