@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -146,13 +147,40 @@ class Recovery:
         return report
 
     async def run(self, every_s: float, *, stop: asyncio.Event | None = None) -> None:
-        """Sweep (and relay pending wake intents) every ``every_s`` seconds."""
+        """Drive recovery every ``every_s`` seconds (and relay pending wake intents)
+        until ``stop`` is set.
+
+        As lash's ``drive_pending_processes``, every row is recovered on a task of
+        its own and a pass never waits for the runs it starts: a run that awaits a
+        child process registered after the pass began would otherwise hold up the
+        very pass that has to claim the child, and one long run would stop every
+        other row's recovery. Rows already in flight here are not started again
+        (their live lease would refuse the claim anyway). On stop, in-flight runs
+        are cancelled: each releases its lease and writes no terminal, so another
+        worker can take the row at once (and ``shutdown()`` can drain)."""
         stop = stop or asyncio.Event()
-        while not stop.is_set():
-            await self.sweep_once()
-            await self.bus.relay_pending()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), every_s)
+        inflight: dict[str, asyncio.Task[str]] = {}
+
+        def finished(pid: str, task: asyncio.Task[str]) -> None:
+            inflight.pop(pid, None)
+            if not task.cancelled() and task.exception() is not None:
+                log.warning("recovery of %s failed: %s", pid, task.exception())
+
+        try:
+            while not stop.is_set():
+                for row in await self.bus.list_non_terminal():
+                    if row.id not in inflight:
+                        task = asyncio.create_task(self.recover(row))
+                        inflight[row.id] = task
+                        task.add_done_callback(functools.partial(finished, row.id))
+                await self.bus.relay_pending()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), every_s)
+        finally:
+            tasks = list(inflight.values())
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def recover(self, record: ProcessRecord) -> str:
         bus, pid = self.bus, record.id
@@ -262,7 +290,16 @@ class Recovery:
         try:
             output = await run
         except asyncio.CancelledError:
-            output = None
+            if _stopping():
+                # The worker is stopping, not the process: hand the row back
+                # (no terminal) so another owner can take it now.
+                run.cancel()
+                with contextlib.suppress(asyncio.CancelledError, errors.LashStreamsError):
+                    await self.bus.complete_process_lease(
+                        ProcessLeaseCompletion.from_lease(holder.lease)
+                    )
+                raise
+            output = None  # the run itself was cancelled: lease lost or cancel requested
         finally:
             renewer.cancel()
             watcher.cancel()
@@ -351,6 +388,12 @@ class _LeaseHolder:
                 return
             except errors.BackendError:
                 continue  # keep trying until the lease itself says it is gone
+
+
+def _stopping() -> bool:
+    """Whether the current task itself is being cancelled (not just a task it awaited)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 def _recovery_failure(message: str) -> AwaitFailure:

@@ -120,15 +120,7 @@ async def sweeper(bus: ls.Bus, name: str, step_s: float, every_s: float) -> None
     )
     await recovery.register()
     report("ready")
-    while not stop.is_set():
-        sweep = await recovery.sweep_once()
-        for pid in sweep.abandoned:
-            report("abandoned", process=pid)
-        for pid in sweep.ran:
-            report("reran", process=pid)
-        await bus.relay_pending()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), every_s)
+    await recovery.run(every_s, stop=stop)
     await recovery.shutdown()
     report("exited")
 

@@ -4,8 +4,8 @@
 
 It registers its incarnation (fleet liveness) and sweeps every 100 ms; its
 runner brackets the work with fenced ``run.started``/``run.finished`` events.
-A fenced write it attempts after losing its lease is logged to
-``testlog:<namespace>:fenced``.
+A run stopped by its lease (a fenced write refused, or a refused renewal
+cancelling it) is logged to ``testlog:<namespace>:fenced``.
 """
 
 from __future__ import annotations
@@ -42,7 +42,10 @@ async def main() -> None:
                     ProcessEventAppendRequest.new("run.finished", {"by": me}),
                     lease=lease,
                 )
-            except errors.LeaseFenced:
+            except (errors.LeaseFenced, asyncio.CancelledError):
+                # Either way the lease stopped this owner: its write was refused
+                # (RX-12), or its renewal was and the run was cancelled before the
+                # write (SW-13). Which comes first after a SIGCONT is a race.
                 await bus.redis.rpush(f"testlog:{namespace}:fenced", f"{me}|{record.id}")
                 raise
             return AwaitSuccess(value=me)
