@@ -148,10 +148,6 @@ class Director:
             self.say(
                 f"{m.name} woke [blue]{line.get('session')}[/blue] for {short}#{line.get('seq')}"
             )
-        elif what == "abandoned":
-            m.did["abandoned"] += 1
-        elif what == "reran":
-            m.did["re-ran"] += 1
 
     async def wait_ready(self, names: list[str]) -> None:
         async with asyncio.timeout(30):
@@ -191,6 +187,8 @@ class Director:
                 status, by = js.outcome()
                 whose = "owner" if status.startswith("abandoned") else "by"
                 self.say(f"{js.job.short} is [bold]{status}[/bold] ({whose} {by})")
+                if status == "abandoned{sweep}" and "sweeper" in state.members:
+                    state.members["sweeper"].did["abandoned"] += 1
             self.unacked += len(await bus.wake_events_after(js.job.id, 0))
             js.lease = await bus.get_process_lease(js.job.id)
             last = await bus.recent_events(js.job.id, 1)
