@@ -28,8 +28,9 @@ lint: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/lash-streams demo
 
+# The benchmark harness (docs/benchmarks.md); BENCH_ARGS=--quick for a short run.
 bench: $(STAMP)
-	$(PY) -m bench.append
+	$(VENV)/bin/lash-streams bench --output bench-results $(BENCH_ARGS)
 
 # Which servers the suite will use (binary versions).
 servers: $(STAMP)

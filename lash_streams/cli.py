@@ -63,10 +63,12 @@ def demo(
 
 
 def _register_operator_commands() -> None:
+    from lash_streams.bench.cli import register_bench
     from lash_streams.cli_ops import register, register_watch
 
     register(app)
     register_watch(app)
+    register_bench(app)
 
 
 _register_operator_commands()

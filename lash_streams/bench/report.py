@@ -1,0 +1,280 @@
+"""Results as JSON, a markdown report (ratios against raw redis-py and
+FastStream measured in the same run) and PNG plots."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from lash_streams.bench.measure import BUCKET_S
+
+
+def _get(data: dict[str, Any], *path: str) -> Any:
+    for key in path:
+        if not isinstance(data, dict) or key not in data:
+            return None
+        data = data[key]
+    return data
+
+
+def _num(value: float | None, digits: int = 0) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def _ratio(ours: float | None, base: float | None) -> str:
+    return "-" if not ours or not base else f"{ours / base:.2f}x"
+
+
+def headline(
+    results: dict[str, Any],
+) -> list[tuple[str, float | None, float | None, float | None, int]]:
+    """(measure, ours, raw redis-py, FastStream, digits)."""
+
+    def g(*path: str) -> float | None:
+        value = _get(results, *path)
+        return None if value is None else float(value)
+
+    rows: list[tuple[str, float | None, float | None, float | None, int]] = [
+        (
+            "appends/s, one call each",
+            g("appends", "append_event", "per_s"),
+            g("baselines", "raw_xadd", "per_s"),
+            g("baselines", "faststream", "publish", "per_s"),
+            0,
+        ),
+        (
+            "appends/s with a replay key",
+            g("appends", "append_event_keyed", "per_s"),
+            g("baselines", "raw_xadd", "per_s"),
+            None,
+            0,
+        ),
+        (
+            "appends/s, batches of 100",
+            g("appends", "append_events", "per_s"),
+            g("baselines", "raw_xadd_pipelined", "per_s"),
+            None,
+            0,
+        ),
+        (
+            "wakes/s, drained by the consumer group",
+            g("wakes", "drain", "per_s"),
+            g("baselines", "raw_group_drain", "per_s"),
+            g("baselines", "faststream", "drained", "per_s"),
+            0,
+        ),
+        (
+            "append -> wake round trips/s",
+            g("wakes", "latency", "per_s"),
+            g("baselines", "raw_round_trip", "per_s"),
+            g("baselines", "faststream", "round_trip", "per_s"),
+            0,
+        ),
+    ]
+    for p, label in (("p50_ms", "p50"), ("p99_ms", "p99"), ("p999_ms", "p99.9")):
+        rows.append(
+            (
+                f"append -> wake latency {label} ms (lower is better)",
+                g("wakes", "latency", p),
+                g("baselines", "raw_round_trip", p),
+                g("baselines", "faststream", "round_trip", p),
+                3,
+            )
+        )
+    return rows
+
+
+def markdown(results: dict[str, Any]) -> str:
+    meta = results["meta"]
+    cfg = meta["config"]
+    lines = [
+        "# lash-streams bench",
+        "",
+        f"Server: {meta['server']} (redis_version {meta['redis_version']}), {meta['persistence']}. "
+        f"Machine: {meta['machine']}, {meta['cpus']} CPUs, Python {meta['python']}. "
+        f"Payload {cfg['payload_bytes']} bytes, {cfg['duration_s']} s per throughput phase, "
+        f"{cfg['samples']} one-at-a-time samples, {cfg['processes']} processes, "
+        f"{cfg['consumers']} consumers. Baselines measured in the same run on the same server.",
+        "",
+        "| measure | lash-streams | raw redis-py | vs raw | FastStream | vs FastStream |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, ours, raw, fs, digits in headline(results):
+        lines.append(
+            f"| {name} | {_num(ours, digits)} | {_num(raw, digits)} | {_ratio(ours, raw)} "
+            f"| {_num(fs, digits)} | {_ratio(ours, fs)} |"
+        )
+    lines += [
+        "",
+        "Raw redis-py is `XADD` for appends (pipelined by 100 against our batches), "
+        "`XADD` -> `XREADGROUP BLOCK` -> `XACK` for round trips, and pipelined `XADD` "
+        "drained by the same number of group consumers for wakes/s. FastStream is "
+        "`RedisBroker.publish` to a stream and a `StreamSub` consumer-group subscriber.",
+    ]
+    producers = results.get("producers")
+    if producers:
+        lines += [
+            "",
+            "## Producer processes (appends/s, all producers together)",
+            "",
+            "| producers | append_event | raw XADD | vs raw |",
+            "|---:|---:|---:|---:|",
+        ]
+        for o, r in zip(producers["ours"], producers["raw"], strict=True):
+            lines.append(
+                f"| {o['producers']} | {_num(o['per_s'])} | {_num(r['per_s'])} "
+                f"| {_ratio(o['per_s'], r['per_s'])} |"
+            )
+    scale = results.get("scale")
+    if scale:
+        lines += [
+            "",
+            "## Registered processes (each leased by a live holder)",
+            "",
+            "| processes | register/s | append p50 ms | append p99 ms | sweep s "
+            "| commands/row | bytes/process |",
+            "|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for row in scale:
+            lines.append(
+                f"| {row['processes']:,} | {_num(row['register_per_s'])} "
+                f"| {row['append']['p50_ms']:.3f} | {row['append']['p99_ms']:.3f} "
+                f"| {row['sweep_s']:.2f} | {row['sweep_commands_per_row']:.2f} "
+                f"| {_num(row['bytes_per_process'])} |"
+            )
+    memory = results.get("memory")
+    if memory:
+        ours_info = memory["ours_info_bytes_per_event"]
+        raw_info = memory["raw_info_bytes_per_event"]
+        lines += [
+            "",
+            "## Memory per event",
+            "",
+            f"{memory['events']:,} events of {memory['payload_json_bytes']} JSON bytes.",
+            "",
+            "| | lash-streams | raw XADD | vs raw |",
+            "|---|---:|---:|---:|",
+            f"| `MEMORY USAGE`, bytes/event | {_num(memory['ours_bytes_per_event'])} "
+            f"| {_num(memory['raw_bytes_per_event'])} "
+            f"| {_ratio(memory['ours_bytes_per_event'], memory['raw_bytes_per_event'])} |",
+            f"| `INFO used_memory` delta, bytes/event | {_num(ours_info)} "
+            f"| {_num(raw_info)} | {_ratio(ours_info, raw_info)} |",
+        ]
+    recovery = results.get("recovery")
+    if recovery:
+        lines += [
+            "",
+            "## Recovery after SIGKILL of a worker (recovery drive every 100 ms)",
+            "",
+            "| death evidence | lease TTL ms | rerunnable re-run, ms | owner-bound abandoned, ms |",
+            "|---|---:|---:|---:|",
+        ]
+        for row in recovery:
+            abandoned = row["abandoned_ms"]
+            never = "never (no evidence, by design)"
+            lines.append(
+                f"| {row['evidence']} | {row['lease_ttl_ms']} | {_num(row['rerun_ms'])} "
+                f"| {_num(abandoned) if abandoned is not None else never} |"
+            )
+    lines += ["", f"Run took {meta['wall_s']:.1f} s.", ""]
+    return "\n".join(lines)
+
+
+def _legend(ax: Any) -> None:
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize="small")
+
+
+def plots(results: dict[str, Any], out: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    series = {
+        "raw XADD": _get(results, "baselines", "raw_xadd", "series"),
+        "raw XADD pipelined": _get(results, "baselines", "raw_xadd_pipelined", "series"),
+        "FastStream publish": _get(results, "baselines", "faststream", "publish", "series"),
+        "append_event": _get(results, "appends", "append_event", "series"),
+        "append_events (100)": _get(results, "appends", "append_events", "series"),
+        "wake appends (100)": _get(results, "wakes", "appended", "series"),
+    }
+    fig, ax = plt.subplots(figsize=(9, 5))
+    for label, points in series.items():
+        if points:
+            ax.plot([BUCKET_S * (i + 1) for i in range(len(points))], points, label=label)
+    ax.set(title="Throughput over time", xlabel="seconds into the phase", ylabel="items/s")
+    ax.set_yscale("log")
+    _legend(ax)
+    fig.tight_layout()
+    written.append(out / "throughput.png")
+    fig.savefig(written[-1], dpi=110)
+    plt.close(fig)
+
+    curves = {
+        "append_event -> wake consumer": _get(results, "wakes", "latency", "curve"),
+        "raw XADD -> XREADGROUP": _get(results, "baselines", "raw_round_trip", "curve"),
+        "FastStream publish -> subscriber": _get(
+            results, "baselines", "faststream", "round_trip", "curve"
+        ),
+    }
+    fig, ax = plt.subplots(figsize=(9, 5))
+    ax.set_xscale("log")
+    for label, points in curves.items():
+        if points:
+            nines = [1 / (1 - p / 100) for p, _ in points]
+            ax.plot(nines, [ms for _, ms in points], marker="o", label=label)
+            ax.set_xticks(nines, [f"p{p:g}" for p, _ in points])
+    ax.minorticks_off()
+    ax.set(title="Round-trip latency percentiles", xlabel="percentile", ylabel="ms")
+    _legend(ax)
+    fig.tight_layout()
+    written.append(out / "latency.png")
+    fig.savefig(written[-1], dpi=110)
+    plt.close(fig)
+
+    producers, scale = results.get("producers"), results.get("scale")
+    if producers or scale:
+        fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
+        if producers:
+            for mode, label in (("ours", "append_event"), ("raw", "raw XADD")):
+                rows = producers[mode]
+                left.plot(
+                    [r["producers"] for r in rows],
+                    [r["per_s"] for r in rows],
+                    marker="o",
+                    label=label,
+                )
+            left.set(title="Producer processes", xlabel="producers", ylabel="appends/s (all)")
+            _legend(left)
+        if scale:
+            xs = [r["processes"] for r in scale]
+            right.plot(
+                xs, [r["append"]["p50_ms"] for r in scale], marker="o", label="append p50 ms"
+            )
+            right.plot(
+                xs, [r["append"]["p99_ms"] for r in scale], marker="o", label="append p99 ms"
+            )
+            right.plot(
+                xs,
+                [r["sweep_s"] * 1000 / r["processes"] for r in scale],
+                marker="o",
+                label="sweep ms/row",
+            )
+            right.set_xscale("log")
+            right.set(title="Registered processes", xlabel="processes", ylabel="ms")
+            _legend(right)
+        fig.tight_layout()
+        written.append(out / "scale.png")
+        fig.savefig(written[-1], dpi=110)
+        plt.close(fig)
+    return written
+
+
+def write(results: dict[str, Any], out: Path) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (out / "results.md").write_text(markdown(results))
+    return [out / "results.json", out / "results.md", *plots(results, out)]
