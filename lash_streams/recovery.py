@@ -177,14 +177,38 @@ class Recovery:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), every_s)
         finally:
-            tasks = list(inflight.values())
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            # Cancel until every run has handed its row back: on Python 3.11 a
+            # cancel that lands while redis-py is inside asyncio.wait_for can be
+            # dropped (CPython gh-86296), and the run would go on unstopped.
+            pending = set(inflight.values())
+            while pending:
+                for task in pending:
+                    task.cancel()
+                _, pending = await asyncio.wait(pending, timeout=0.25)
 
     async def recover(self, record: ProcessRecord) -> str:
-        bus, pid = self.bus, record.id
         attempt = self.attempt_identity()
+        try:
+            return await self._recover(record, attempt)
+        except asyncio.CancelledError:
+            # Stopped: hand back whatever this attempt holds, including a claim
+            # whose reply the cancel cut off.
+            await self._hand_back(record.id, attempt)
+            raise
+
+    async def _hand_back(self, pid: str, attempt: LeaseOwnerIdentity) -> None:
+        async def release() -> None:
+            lease = await self.bus.get_process_lease(pid)
+            if lease is not None and lease.owner.same_incarnation(attempt):
+                await self.bus.complete_process_lease(ProcessLeaseCompletion.from_lease(lease))
+
+        task = asyncio.ensure_future(release())
+        # Shielded: a repeated stop request must not cut the release short.
+        with contextlib.suppress(asyncio.CancelledError, errors.LashStreamsError):
+            await asyncio.shield(task)
+
+    async def _recover(self, record: ProcessRecord, attempt: LeaseOwnerIdentity) -> str:
+        bus, pid = self.bus, record.id
         if record.disposition is RecoveryDisposition.EXTERNALLY_OWNED:
             if record.abandon_request is None:
                 return "skipped"  # SW-5
@@ -294,10 +318,7 @@ class Recovery:
                 # The worker is stopping, not the process: hand the row back
                 # (no terminal) so another owner can take it now.
                 run.cancel()
-                with contextlib.suppress(asyncio.CancelledError, errors.LashStreamsError):
-                    await self.bus.complete_process_lease(
-                        ProcessLeaseCompletion.from_lease(holder.lease)
-                    )
+                await self._hand_back(pid, holder.lease.owner)
                 raise
             output = None  # the run itself was cancelled: lease lost or cancel requested
         finally:
