@@ -54,5 +54,5 @@ def observed() -> Iterator[Observed]:
 @pytest.fixture
 async def obs_bus(backend: Backend, namespace: str) -> AsyncIterator[Bus]:
     """A bus on each standalone server the session has."""
-    async with ls.connect(backend.connect_url, namespace=namespace) as bus:
-        yield bus
+    async with ls.connect(backend.connect_url, namespace=namespace) as opened:
+        yield opened
