@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import ResponseError
 
+from lash_streams import observability as obs
 from lash_streams.store.retry import TRANSIENT
 from lash_streams.wakes import WakeConsumer, WakeMessage, group_lost
 
@@ -120,6 +121,8 @@ class FleetConsumer:
             self._renewed_at = loop.time()
         else:
             # Lost the scope (paused past the lease): hand everything back.
+            if obs.hooks is not None:
+                obs.hooks.lease_lost("fleet_scope")
             await self._scope.aclose()
             self._scope = None
             self._notice = None

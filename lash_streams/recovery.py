@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from lash_streams import errors
+from lash_streams import observability as obs
 from lash_streams.model import (
     AbandonEvidence,
     AbandonWriter,
@@ -132,6 +133,11 @@ class Recovery:
 
     async def sweep_once(self) -> SweepReport:
         """One pass over every running row; rows are independent (SW-3)."""
+        if obs.hooks is not None:
+            return await obs.hooks.sweep(self._sweep_once())
+        return await self._sweep_once()
+
+    async def _sweep_once(self) -> SweepReport:
         report = SweepReport()
         rows = await self.bus.list_non_terminal()
         report.examined = len(rows)
@@ -163,11 +169,18 @@ class Recovery:
 
         def finished(pid: str, task: asyncio.Task[str]) -> None:
             inflight.pop(pid, None)
-            if not task.cancelled() and task.exception() is not None:
-                log.warning("recovery of %s failed: %s", pid, task.exception())
+            if task.cancelled():
+                return
+            error = task.exception()
+            if error is not None:
+                log.warning("recovery of %s failed: %s", pid, error)
+            if obs.hooks is not None:
+                obs.hooks.row_recovered("failed" if error is not None else task.result())
 
         try:
             while not stop.is_set():
+                if obs.hooks is not None:
+                    obs.hooks.sweep_pass()
                 for row in await self.bus.list_non_terminal():
                     if row.id not in inflight:
                         task = asyncio.create_task(self.recover(row))
@@ -354,11 +367,16 @@ class Recovery:
         try:
             lease = await self.bus.renew_process_lease(lease, self.lease_ttl_ms)
         except errors.LeaseExpired:
+            if obs.hooks is not None:
+                obs.hooks.lease_lost("terminal")
             return False
         try:
             await self.bus.complete_process(pid, output, lease=lease)
         except (errors.ReplayConflict, errors.AlreadyTerminal, errors.LeaseFenced) as err:
             log.info("terminal for %s not written: %s", pid, err)
+        else:
+            if obs.hooks is not None:
+                obs.hooks.terminal_written(output)
         await self.bus.complete_process_lease(ProcessLeaseCompletion.from_lease(lease))
         return True
 
@@ -405,6 +423,8 @@ class _LeaseHolder:
                 )
             except errors.LeaseExpired:
                 self.lost = True
+                if obs.hooks is not None:
+                    obs.hooks.lease_lost("run")
                 run.cancel()
                 return
             except errors.BackendError:

@@ -25,15 +25,19 @@ from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import ResponseError
 
+from lash_streams import observability as obs
 from lash_streams.model import ProcessWakeDelivery, SessionScope
 from lash_streams.model._codec import decode
 from lash_streams.store.retry import TRANSIENT
 
 if TYPE_CHECKING:
     from lash_streams.bus import Bus
+    from lash_streams.observability.metrics import Metrics
 
 #: Dead-letter streams keep at most about this many entries per scope.
 DEAD_LETTER_CAP = 10_000
+#: With metrics on, a consumer samples its group's backlog this often (seconds).
+BACKLOG_SAMPLE_S = 5.0
 _HAND_BACK_IDLE_MS = 10**9
 
 
@@ -85,6 +89,9 @@ class WakeConsumer:
         self._in_flight: dict[tuple[str, str], WakeMessage] = {}
         self._own_pending_read = False
         self._next_claim = 0.0
+        # The first sample waits a period too: a fleet pod's short drains never pay for one.
+        self._next_sample: float | None = None
+        self.backlog_sample_s = BACKLOG_SAMPLE_S
         self._closed = False
 
     # -- lifecycle ---------------------------------------------------------------
@@ -117,6 +124,8 @@ class WakeConsumer:
         if self._closed:
             return
         self._closed = True
+        if obs.hooks is not None and obs.hooks.metrics is not None:
+            obs.hooks.metrics.wake_backlog_gone(self.group, self.streams)
         pending = list(self._in_flight.values()) + self._buffer
         self._in_flight.clear()
         self._buffer.clear()
@@ -175,6 +184,8 @@ class WakeConsumer:
             if loop.time() >= self._next_claim:
                 await self._reclaim()
                 self._next_claim = loop.time() + max(self.claim_idle_ms / 2000, 0.05)
+            if obs.hooks is not None and obs.hooks.metrics is not None:
+                await self._sample_backlog(obs.hooks.metrics, loop.time())
             if not self._buffer:
                 await self._read(">", block=block_ms or self.block_ms)
         except TRANSIENT:
@@ -239,6 +250,33 @@ class WakeConsumer:
                     scope_id, entry_id, fields, await self._attempts(stream, entry_id)
                 )
 
+    async def _sample_backlog(self, metrics: Metrics, now: float) -> None:
+        """Set the group's lag, pending and oldest-pending-age gauges from
+        ``XINFO GROUPS`` (and ``XPENDING`` when something is pending)."""
+        if self._next_sample is None:
+            self._next_sample = now + self.backlog_sample_s
+        if now < self._next_sample:
+            return
+        self._next_sample = now + self.backlog_sample_s
+        server_ms = await self.bus.server_time_ms()
+        for stream in self.streams:
+            try:
+                groups = await self.bus.redis.xinfo_groups(stream)
+                info = next((g for g in groups if _text(g["name"]) == self.group), None)
+                if info is None:
+                    continue
+                pending = int(info["pending"])
+                oldest_s = 0.0
+                if pending:
+                    summary = await self.bus.redis.xpending(stream, self.group)
+                    if summary["min"] is not None:
+                        oldest_s = max(0, server_ms - _id(summary["min"])[0]) / 1000
+            except ResponseError:
+                continue  # a sample must never stop consumption; the read handles a lost group
+            # Redis answers a null lag when it cannot tell (entries deleted mid-stream).
+            lag = float("nan") if info.get("lag") is None else float(info["lag"])
+            metrics.wake_backlog(self.group, stream, lag, pending, oldest_s)
+
     async def _accept(self, scope_id: str, entry_id: Any, fields: Any, attempts: int) -> None:
         eid = _text(entry_id)
         if (scope_id, eid) in self._in_flight or any(
@@ -267,6 +305,8 @@ class WakeConsumer:
             approximate=True,
         )
         await self._ack_raw(stream, entry_id)
+        if obs.hooks is not None:
+            obs.hooks.dead_lettered(self.group)
 
     async def _ack(self, message: WakeMessage) -> None:
         self._in_flight.pop((message.scope_id, message.entry_id), None)

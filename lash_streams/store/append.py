@@ -15,6 +15,7 @@ from typing import Any
 
 import msgspec
 
+from lash_streams import observability as obs
 from lash_streams.errors import (
     AlreadyTerminal,
     BackendError,
@@ -66,6 +67,18 @@ class AppendOps(DeliveryOps):
 
         With ``lease`` the write is fenced (RX-12): it lands only while that
         lease is the process's current, live acquisition, else ``LeaseFenced``."""
+        if obs.hooks is not None:
+            return await obs.hooks.append(
+                self._append_event(process_id, request, lease),
+                process_id,
+                request.event_type,
+                lease is not None,
+            )
+        return await self._append_event(process_id, request, lease)
+
+    async def _append_event(
+        self, process_id: str, request: ProcessEventAppendRequest, lease: ProcessLease | None
+    ) -> ProcessEventAppendResult:
         state = await self.state(process_id)
         for attempt in range(_MAX_CAS_ROUNDS):
             outcome = await self._try_append(process_id, request, state, lease)
@@ -190,10 +203,16 @@ class AppendOps(DeliveryOps):
             state.seq = seq
             if plan.status_update is not None:
                 state.terminal = True
+            if obs.hooks is not None:
+                obs.hooks.append_settled("appended")
             return self._result(state, event, request, wt)
         if status == "REPLAY":
+            if obs.hooks is not None:
+                obs.hooks.append_settled("replayed")
             return self._result(state, decode(reply[2], ProcessEvent), request, reply[4])
         if status == "CONFLICT":
+            if obs.hooks is not None:
+                obs.hooks.append_settled("conflict")
             key = request.replay.key if request.replay is not None else ""
             raise ReplayConflict(
                 f"process `{process_id}` event replay key `{key}` conflicts with an existing event",
@@ -252,6 +271,8 @@ class AppendOps(DeliveryOps):
             return None
         seq_text, _, stored_hash = text(stored).partition("|")
         if stored_hash != payload_hash(request.event_type, request.payload):
+            if obs.hooks is not None:
+                obs.hooks.append_settled("conflict")
             raise ReplayConflict(
                 f"process `{process_id}` event replay key `{replay_key}` conflicts with an "
                 "existing event",
@@ -262,6 +283,8 @@ class AppendOps(DeliveryOps):
             lambda: self.redis.xrange(keys.events, f"{seq_text}-0", f"{seq_text}-0"),
         )
         state = await self.state(process_id)
+        if obs.hooks is not None:
+            obs.hooks.append_settled("replayed")
         return self._result(state, _event_from_entry(entries[0]), request, wt or b"")
 
     async def send_signal(

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from lash_streams import observability as obs
 from lash_streams.model import ProcessEvent, ProcessWakeDelivery, SessionScope
 from lash_streams.model._codec import decode, encode
 from lash_streams.semantics.wake import build_wake_delivery
@@ -61,7 +62,13 @@ class DeliveryOps(ProcessOps):
         cluster the keys live on different nodes, so one step at a time."""
         if not items:
             return []
+        if obs.hooks is not None:
+            return await obs.hooks.deliver(self._deliver_wakes(items), items)
+        return await self._deliver_wakes(items)
 
+    async def _deliver_wakes(
+        self, items: Sequence[tuple[ProcessWakeDelivery, str | bytes | None]]
+    ) -> list[bool]:
         async def pipelined() -> list[Any]:
             pipe = self.redis.pipeline(transaction=False)
             for delivery, outbox_id in items:

@@ -12,6 +12,7 @@ import secrets
 from collections.abc import Callable
 from typing import Any
 
+from lash_streams import observability as obs
 from lash_streams.errors import LeaseExpired, UnknownProcess
 from lash_streams.model import (
     LeaseAcquired,
@@ -69,6 +70,8 @@ class LeaseOps(BatchOps):
             self.retry.idempotent(what, call) if idempotent else self.retry.once(what, call)
         )
         status = text(reply[0])
+        if obs.hooks is not None:
+            obs.hooks.lease_claimed(args[4], status)
         if status == "NOPROC":
             raise UnknownProcess(process_id)
         lease = _lease(process_id, reply)
@@ -134,7 +137,10 @@ class LeaseOps(BatchOps):
             f"renew lease of `{lease.process_id}`",
             lambda: self.scripts.renew_lease(keys=[key], args=args),
         )
-        if text(reply[0]) != "OK":
+        renewed = text(reply[0]) == "OK"
+        if obs.hooks is not None:
+            obs.hooks.lease_renewed(renewed)
+        if not renewed:
             raise LeaseExpired(lease.process_id)
         import msgspec
 

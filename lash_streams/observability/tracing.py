@@ -1,0 +1,44 @@
+"""OpenTelemetry tracer (the ``otel`` extra, ``opentelemetry-api``).
+
+Only the API is a dependency: spans go wherever the application's SDK sends
+them, and without an SDK the API itself records nothing. ``opentelemetry`` is
+imported only when tracing is enabled.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Tracer, TracerProvider
+
+#: The instrumentation scope every span of this library carries.
+SCOPE = "lash_streams"
+
+APPEND = "lash_streams.append"
+DELIVER_WAKE = "lash_streams.deliver_wake"
+SWEEP = "lash_streams.sweep"
+
+
+def available() -> bool:
+    """Whether the ``otel`` extra is installed."""
+    try:
+        from opentelemetry import trace  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def tracer(provider: TracerProvider | None = None) -> Tracer:
+    """The library's tracer, from ``provider`` or the global provider (which
+    may be set after this call: the API's proxy tracer follows it)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from opentelemetry import trace
+
+    try:
+        # Not lash_streams.__version__: tracing is set up while that package imports.
+        ours: str | None = version("lash-streams")
+    except PackageNotFoundError:
+        ours = None
+    return trace.get_tracer(SCOPE, ours, tracer_provider=provider)
