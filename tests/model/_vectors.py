@@ -26,6 +26,8 @@ from lash_streams.model import (
     DedupeEventIdentity,
     DedupeSelector,
     LashSchema,
+    LeaseOwnerIdentity,
+    LivenessOpaque,
     OutcomeCancelled,
     OutcomeFailure,
     OutcomeSuccess,
@@ -270,6 +272,18 @@ INVOCATION: list[V] = [
         '{"session_id":"s","agent_frame_id":"f"}',
     ),
     ("invocation-s-ev-02", S_EV_02_INVOCATION, RuntimeInvocation, S_EV_02_INVOCATION_JSON),
+    (
+        "invocation-effect-subject-no-replay",
+        RuntimeInvocation(
+            scope=RuntimeScope(session_id="s", turn_id="t", turn_index=0, protocol_iteration=2),
+            subject=SubjectEffect(effect_id="e", kind=RuntimeEffectKind.TOOL_ATTEMPT),
+            caused_by=CausalEffect(session_id="s", effect_id="e0"),
+        ),
+        RuntimeInvocation,
+        '{"scope":{"session_id":"s","turn_id":"t","turn_index":0,"protocol_iteration":2},'
+        '"subject":{"type":"effect","effect_id":"e","kind":"tool_attempt"},'
+        '"caused_by":{"type":"effect","session_id":"s","effect_id":"e0"}}',
+    ),
 ]
 
 SELECTORS: list[V] = [
@@ -277,9 +291,9 @@ SELECTORS: list[V] = [
     ("sel-pointer-newtype", SelPointer("/x"), ProcessValueSelector, '{"pointer":"/x"}'),
     (
         "sel-const-value-sorted",
-        SelConst({"b": 1, "a": None}),
+        SelConst({"z": 1, "a": [True, None]}),
         ProcessValueSelector,
-        '{"const":{"a":null,"b":1}}',
+        '{"const":{"a":[true,null],"z":1}}',
     ),
     ("sel-present", SelPresent("/p"), ProcessValueSelector, '{"present":"/p"}'),
     (
@@ -305,6 +319,14 @@ SELECTORS: list[V] = [
 ]
 
 EVENTS: list[V] = [
+    # unit variants of snake_case enums, on their own
+    ("enum-terminal-state", ProcessTerminalState.COMPLETED, ProcessTerminalState, '"completed"'),
+    (
+        "enum-abandon-writer",
+        AbandonWriter.RECONCILED_REQUEST,
+        AbandonWriter,
+        '"reconciled_request"',
+    ),
     (
         "terminal-spec-skip",
         ProcessTerminalSpec(state=ProcessTerminalState.COMPLETED),
@@ -318,6 +340,21 @@ EVENTS: list[V] = [
         '{"input":"payload","dedupe_key":"event_identity"}',
     ),
     ("semantics-spec-empty", ProcessEventSemanticsSpec(), ProcessEventSemanticsSpec, "{}"),
+    (
+        "event-type-terminal-schema",
+        ProcessEventType(
+            name="job.failed",
+            payload_schema=LashSchema(schema={"type": "object"}),
+            semantics=ProcessEventSemanticsSpec(
+                terminal=ProcessTerminalSpec(
+                    state=ProcessTerminalState.FAILED, await_output=SelPointer("/error")
+                )
+            ),
+        ),
+        ProcessEventType,
+        '{"name":"job.failed","payload_schema":{"schema":{"type":"object"}},"semantics":'
+        '{"terminal":{"state":"failed","await_output":{"pointer":"/error"}}}}',
+    ),
     ("schema-any", LashSchema.any(), LashSchema, '{"schema":{}}'),
     (
         "default-event-types",
@@ -330,6 +367,12 @@ EVENTS: list[V] = [
         AwaitSuccess(value={"k": 1}),
         ProcessAwaitOutput,
         '{"type":"success","value":{"k":1}}',
+    ),
+    (
+        "await-success-null-written",
+        AwaitSuccess(value=None),
+        ProcessAwaitOutput,
+        '{"type":"success","value":null}',
     ),
     (
         "await-failure-class-rename",
@@ -355,6 +398,23 @@ EVENTS: list[V] = [
         ProcessAwaitOutput,
         '{"type":"abandoned","evidence":{"writer":"reconciled_request","owner":{"owner_id":"w1",'
         '"incarnation_id":"w1:incarnation","liveness":{"kind":"opaque"}},"epoch_ms":9}}',
+    ),
+    (
+        "await-abandoned-owner-and-control",
+        AwaitAbandoned(
+            evidence=AbandonEvidence(
+                writer=AbandonWriter.OWNER_DRAIN,
+                owner=LeaseOwnerIdentity(
+                    owner_id="w1", incarnation_id="w1:1", liveness=LivenessOpaque()
+                ),
+                epoch_ms=1,
+            ),
+            control=ControlFinish(value=1),
+        ),
+        ProcessAwaitOutput,
+        '{"type":"abandoned","evidence":{"writer":"owner_drain","owner":{"owner_id":"w1",'
+        '"incarnation_id":"w1:1","liveness":{"kind":"opaque"}},"epoch_ms":1},'
+        '"control":{"type":"finish","value":1}}',
     ),
     (
         "abandon-evidence-skip-owner",

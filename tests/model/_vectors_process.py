@@ -42,6 +42,7 @@ from lash_streams.model import (
     ProcessSessionDeleteReport,
     ProcessStarted,
     ProcessStatus,
+    RecoveryDisposition,
     SessionScope,
     StatusAbandoned,
     StatusCancelled,
@@ -121,6 +122,28 @@ PROCESS: list[V] = [
         '{"kind":"engine","label":"L","definition":{"a":2,"b":1}}',
     ),
     ("reg-fixture", reg("proc-1"), ProcessRegistration, reg_json("proc-1")),
+    (
+        "reg-tool-call-bytes-kept-env-ref",
+        ProcessRegistration(
+            id="p",
+            input=InputToolCall(call=msgspec.Raw(b'{"zeta":1,"alpha":2}')),
+            disposition=RecoveryDisposition.RERUNNABLE,
+            identity=ProcessIdentity(kind="tool", label="t"),
+            event_types=[],
+            provenance=HOST,
+            env_ref="e",
+        ),
+        ProcessRegistration,
+        '{"id":"p","input":{"type":"tool_call","call":{"zeta":1,"alpha":2}},"disposition":'
+        '"rerunnable","identity":{"kind":"tool","label":"t"},"event_types":[],"provenance":'
+        '{"originator":{"type":"host"}},"env_ref":"e"}',
+    ),
+    (
+        "enum-recovery-disposition",
+        RecoveryDisposition.EXTERNALLY_OWNED,
+        RecoveryDisposition,
+        '"externally_owned"',
+    ),
     ("status-running-unit", StatusRunning(), ProcessStatus, '{"state":"running"}'),
     (
         "status-completed",

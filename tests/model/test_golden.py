@@ -28,7 +28,10 @@ from lash_streams.model import (
     LeaseOwnerIdentity,
     LivenessLocalProcess,
     OriginatorSession,
+    ProcessEvent,
     ProcessEventAppendRequest,
+    ProcessEventAppendResult,
+    ProcessEventSemantics,
     ProcessExternalRef,
     ProcessIdentity,
     ProcessListFilter,
@@ -164,6 +167,20 @@ def test_record_defaults_on_decode() -> None:
         '"provenance":{"originator":{"type":"host"}},"created_at_ms":0,"updated_at_ms":0,'
         '"status":{"state":"running"}}'
     )
+    engine = decode(
+        '{"id":"x","registration_hash":"h","input":{"type":"engine","kind":"k"},'
+        '"disposition":"rerunnable","identity":{"kind":"k"},"provenance":{"originator":'
+        '{"type":"session","scope":{"session_id":"s"}}}}',
+        ProcessRecord,
+    )
+    assert engine.input == InputEngine(kind="k", payload=None)
+    assert engine.provenance.originator == OriginatorSession(scope=SessionScope(session_id="s"))
+    assert encode(engine).decode() == (
+        '{"id":"x","registration_hash":"h","input":{"type":"engine","kind":"k","payload":null},'
+        '"disposition":"rerunnable","identity":{"kind":"k"},"event_types":[],"provenance":'
+        '{"originator":{"type":"session","scope":{"session_id":"s"}}},"created_at_ms":0,'
+        '"updated_at_ms":0,"status":{"state":"running"}}'
+    )
 
 
 def test_registration_event_types_default_and_always_written() -> None:
@@ -240,6 +257,31 @@ def test_s_ev_02_invocation_and_wake_id() -> None:
     ) == (S_EV_02_INVOCATION)
     digest = hashlib.sha256(canonical_json([S_EV_02_DELIVERY.target_scope_id, "proc-provenance:1"]))
     assert S_EV_02_DELIVERY.wake_id == "wake:" + digest.hexdigest()
+
+
+def test_append_result_omits_absent_delivery() -> None:
+    """EV-5: an invocation stamped without a replay key skips ``replay``; an append
+    result without a wake delivery skips ``wake_delivery``."""
+    event = ProcessEvent(
+        process_id="p",
+        sequence=1,
+        event_type="x",
+        payload={},
+        invocation=process_event_invocation("p", 1, "x", None),
+        semantics=ProcessEventSemantics(
+            terminal=ProcessTerminalSemantics(
+                state=ProcessTerminalState.COMPLETED, await_output=AwaitSuccess(value={})
+            )
+        ),
+        occurred_at=SystemTime.from_ms(0),
+    )
+    assert encode(ProcessEventAppendResult(event=event)).decode() == (
+        '{"event":{"process_id":"p","sequence":1,"event_type":"x","payload":{},"invocation":'
+        '{"scope":{"session_id":"runtime"},"subject":{"type":"process_event","process_id":"p",'
+        '"sequence":1,"event_type":"x"},"caused_by":{"type":"process","process_id":"p"}},'
+        '"semantics":{"terminal":{"state":"completed","await_output":{"type":"success",'
+        '"value":{}}}},"occurred_at":{"secs_since_epoch":0,"nanos_since_epoch":0}}}'
+    )
 
 
 def test_reg_fixture_helpers() -> None:

@@ -357,6 +357,7 @@ def test_round_trip(data: st.DataObject, strategy: st.SearchStrategy[Any], tp: A
     value = data.draw(strategy)
     wire = encode(value)
     decoded = decode(wire, tp)
+    assert decoded == value
     assert encode(decoded) == wire
     assert decode(wire.decode(), tp) == decoded
 
@@ -380,6 +381,14 @@ BAD: list[tuple[str, bytes, Any, str]] = [
     ),
     ("internal-tag", b'{"state":"paused"}', ProcessStatus, "at `$.state`: Invalid value 'paused'"),
     ("internal-tag-missing", b'{"value":1}', ProcessAwaitOutput, "missing required field `type`"),
+    (
+        "internal-variant-field-missing",
+        b'{"type":"success"}',
+        ProcessAwaitOutput,
+        "at `$`: Object missing required field `value`",
+    ),
+    ("array-for-object", b"[1,2]", LeaseOwnerIdentity, "at `$`: Expected `object`, got `array`"),
+    ("invalid-utf8", b"\xff\xfe", ProcessEvent, "cannot decode ProcessEvent: JSON is malformed"),
     (
         "snake-case-enum",
         b'"ExternallyOwned"',
@@ -428,7 +437,12 @@ BAD: list[tuple[str, bytes, Any, str]] = [
         ToolCallOutput,
         "missing field `payload`",
     ),
-    ("lease-variant", b'{"Stolen":{}}', ProcessLeaseClaimOutcome, "unknown variant `Stolen`"),
+    (
+        "lease-variant",
+        b'{"Stolen":{}}',
+        ProcessLeaseClaimOutcome,
+        "at `$`: unknown variant `Stolen`, expected one of `Acquired`, `Busy`",
+    ),
     ("lease-lowercase", b'{"acquired":{}}', ProcessLeaseClaimOutcome, "unknown variant `acquired`"),
     (
         "lease-busy-path",

@@ -91,13 +91,19 @@ def test_rg_4_hash_is_deterministic_and_order_sensitive() -> None:
 
 
 @pytest.mark.parametrize(
-    "value",
-    ["\ud800", "a\udfffb", "x" * (MAX_ID_BYTES + 1), "é" * (MAX_ID_BYTES // 2 + 1)],
+    ("value", "message"),
+    [
+        ("\ud800", "UTF-8"),
+        ("\udcff", "UTF-8"),
+        ("a\udfffb", "UTF-8"),
+        ("x" * (MAX_ID_BYTES + 1), "513 bytes"),
+        ("é" * (MAX_ID_BYTES // 2 + 1), "514 bytes"),
+    ],
 )
-def test_ids_that_cannot_be_stored(value: str) -> None:
+def test_ids_that_cannot_be_stored(value: str, message: str) -> None:
     """Storable ids (adapter rule): valid UTF-8 (no lone surrogates), at most
     512 UTF-8 bytes -- checked both directly and at registration."""
-    with pytest.raises(errors.InvalidId):
+    with pytest.raises(errors.InvalidId, match=message):
         validate_storable_id("process id", value)
     with pytest.raises(errors.InvalidId):
         prepare_registration(reg(value))
@@ -110,6 +116,7 @@ def test_storable_ids_at_the_limit_and_wake_targets() -> None:
         validate_storable_id("process id", "é" * (MAX_ID_BYTES // 2))
         == ("é" * (MAX_ID_BYTES // 2)).encode()
     )
+    assert validate_storable_id("process id", "ok") == b"ok"
     with pytest.raises(errors.InvalidId, match="must be a string"):
         validate_storable_id("process id", b"bytes")
     bad_frame = SessionScope(session_id="s", agent_frame_id="\udc80")

@@ -78,6 +78,7 @@ def test_sel_6_present_counts_null_and_never_errors() -> None:
         ("/list/+1", False, None),
         ("/list/-1", False, None),
         ("/list/", False, None),
+        ("/list/-", False, None),  # RFC 6901 "-" (past the end) never resolves
         ("/list/１", False, None),  # non-ASCII digit
         ("/0", True, "zero"),  # objects take digits as keys
         ("a~1b", False, None),  # must start with "/"
@@ -103,6 +104,7 @@ def test_sel_7_stringify() -> None:
     assert stringify({"b": 1, "a": [1.5, None, True]}) == '{"a":[1.5,null,true],"b":1}'
     assert stringify(7) == "7"
     assert stringify(1.0) == "1.0"
+    assert stringify(1.5) == "1.5"
     assert stringify(None) == "null"
     assert stringify("é") == "é"
 
