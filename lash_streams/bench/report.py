@@ -95,7 +95,9 @@ def markdown(results: dict[str, Any]) -> str:
         f"Machine: {meta['machine']}, {meta['cpus']} CPUs, Python {meta['python']}. "
         f"Payload {cfg['payload_bytes']} bytes, {cfg['duration_s']} s per throughput phase, "
         f"{cfg['samples']} one-at-a-time samples, {cfg['processes']} processes, "
-        f"{cfg['consumers']} consumers. Baselines measured in the same run on the same server.",
+        f"{cfg['consumers']} consumers. Metrics {'on' if meta.get('metrics') else 'off'}, "
+        f"tracing {'on' if meta.get('tracing') else 'off'}. "
+        "Baselines measured in the same run on the same server.",
         "",
         "| measure | lash-streams | raw redis-py | vs raw | FastStream | vs FastStream |",
         "|---|---:|---:|---:|---:|---:|",

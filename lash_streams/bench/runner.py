@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 import lash_streams as ls
+from lash_streams import observability as obs
 from lash_streams.bench import baselines, fleet, growth, ours
 from lash_streams.bench.config import BenchConfig
 from lash_streams.bench.env import machine_facts, server_facts
@@ -59,6 +60,9 @@ async def _phases(bus: ls.Bus, url: str, cfg: BenchConfig, console: Console) -> 
                 "sections": list(cfg.sections),
             },
             "server_time_ms": await bus.server_time_ms(),
+            # Our paths pay for these when they are on (docs/observability.md).
+            "metrics": obs.metrics_enabled(),
+            "tracing": obs.tracing_enabled(),
         }
     }
     b: dict[str, Any] = out.setdefault("baselines", {})
