@@ -108,6 +108,12 @@ class DecodeError(LashStreamsError):
     kind = "decode_error"
 
 
+class ConsumerClosed(LashStreamsError):
+    """``next()`` on a wake consumer that was closed (iteration just stops)."""
+
+    kind = "consumer_closed"
+
+
 # -- leases (LS-*) -------------------------------------------------------------
 
 

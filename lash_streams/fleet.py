@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from redis.exceptions import ResponseError
 
 from lash_streams import observability as obs
+from lash_streams.errors import ConsumerClosed
 from lash_streams.store.retry import TRANSIENT
 from lash_streams.wakes import WakeConsumer, WakeMessage, group_lost
 
@@ -84,14 +85,16 @@ class FleetConsumer:
 
     async def __anext__(self) -> WakeMessage:
         while True:
-            message = await self.next(timeout=None)
+            try:
+                message = await self.next(timeout=None)
+            except ConsumerClosed:
+                raise StopAsyncIteration from None
             if message is not None:
                 return message
-            if self._closed:
-                raise StopAsyncIteration
 
     async def next(self, timeout: float | None = 1.0) -> WakeMessage | None:
-        """The next wake of any scope this pod holds, or None after ``timeout``."""
+        """The next wake of any scope this pod holds, or None after ``timeout``;
+        ``errors.ConsumerClosed`` once the consumer is closed."""
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         while not self._closed:
@@ -110,7 +113,8 @@ class FleetConsumer:
                     await asyncio.sleep(0.2)
             if deadline is not None and loop.time() >= deadline:
                 return None
-        return None
+        # Raised, not None: a polling loop must not spin on a closed consumer.
+        raise ConsumerClosed(f"fleet consumer `{self.pod}` of `{self.group}` is closed")
 
     async def _renew_if_due(self) -> None:
         loop = asyncio.get_running_loop()

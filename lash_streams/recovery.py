@@ -357,7 +357,7 @@ class Recovery:
         """CN-4: any cancel request, even one older than the run, cancels it."""
         with contextlib.suppress(errors.LashStreamsError):
             await self.bus.await_event(pid, "process.cancel_requested", 0)
-            run.cancel()
+            await _cancel_until_done(run)
 
     async def _fenced_terminal(
         self, pid: str, lease: ProcessLease, output: ProcessAwaitOutput
@@ -425,10 +425,18 @@ class _LeaseHolder:
                 self.lost = True
                 if obs.hooks is not None:
                     obs.hooks.lease_lost("run")
-                run.cancel()
+                await _cancel_until_done(run)
                 return
             except errors.BackendError:
                 continue  # keep trying until the lease itself says it is gone
+
+
+async def _cancel_until_done(task: asyncio.Task[ProcessAwaitOutput]) -> None:
+    """Cancel ``task`` until it ends: on Python 3.11 a cancel that lands while
+    redis-py is inside asyncio.wait_for can be dropped (CPython gh-86296)."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait([task], timeout=0.25)
 
 
 def _stopping() -> bool:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from redis.exceptions import ResponseError
 
 from lash_streams import observability as obs
+from lash_streams.errors import ConsumerClosed
 from lash_streams.model import ProcessWakeDelivery, SessionScope
 from lash_streams.model._codec import decode
 from lash_streams.store.retry import TRANSIENT
@@ -159,18 +160,24 @@ class WakeConsumer:
         return message
 
     async def next(self, timeout: float | None = None) -> WakeMessage | None:
-        """The next delivery, or None after ``timeout`` seconds without one.
+        """The next delivery, or None after ``timeout`` seconds without one;
+        ``errors.ConsumerClosed`` once the consumer is closed.
 
         Waiting is bounded by shortening the server-side block, never by
         cancelling a read, so no delivery is lost mid-reply."""
+        if self._closed:
+            # Raised, not None: a polling loop must not spin on a closed consumer.
+            raise ConsumerClosed(f"wake consumer `{self.consumer}` of `{self.group}` is closed")
         if timeout is None:
             return await self.__anext__()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while not self._buffer:
             remaining_ms = int((deadline - loop.time()) * 1000)
-            if remaining_ms <= 0 or self._closed:
+            if remaining_ms <= 0:
                 return None
+            if self._closed:
+                raise ConsumerClosed(f"wake consumer `{self.consumer}` of `{self.group}` is closed")
             await self._fill(block_ms=min(self.block_ms, remaining_ms))
         return await self.__anext__()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 
 import lash_streams as ls
+from lash_streams.errors import ConsumerClosed
 from lash_streams.server import LocalCluster, LocalServer
 
 from ..conformance.fixtures import reg, req, scope, wake
@@ -103,7 +105,7 @@ async def test_consumers_recover_from_a_server_restart(topology, persistence, na
 
         async def consume() -> None:
             while True:
-                message = await consumer.next(timeout=0.2)
+                message = await consumer.next(timeout=0.2)  # raises once closed
                 if message is not None:
                     got.append(message.delivery.input)
                     await message.ack()
@@ -129,8 +131,9 @@ async def test_consumers_recover_from_a_server_restart(topology, persistence, na
         if task.done():
             task.result()  # surface the consumer's failure
         assert sorted(x for x in got if x.startswith("b")) == ["b0", "b1", "b2"]
-        task.cancel()
-        await consumer.aclose()
+        await consumer.aclose()  # its loop ends with ConsumerClosed
+        with contextlib.suppress(ConsumerClosed):
+            await task
         await bus.aclose()
     finally:
         server.stop()

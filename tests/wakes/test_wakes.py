@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import msgspec
+import pytest
 
+from lash_streams import errors
 from lash_streams.model import (
     DedupeConst,
     LashSchema,
@@ -113,15 +115,34 @@ async def test_dead_consumer_deliveries_move_after_idle_time(bus, reopen):
     assert held is not None  # read, never acknowledged: the consumer "dies"
     other = await reopen()
     live = other.wake_consumer(
-        group="g", consumer="live", scopes=[s], claim_idle_ms=200, block_ms=50
+        group="g", consumer="live", scopes=[s], claim_idle_ms=1500, block_ms=50
     )
     await live.ensure_groups()
+    # Idle for less than claim_idle_ms (a margin for a loaded machine): not moved yet.
     assert await live.next(timeout=0.1) is None
-    await asyncio.sleep(0.25)
+    await asyncio.sleep(1.6)
     moved = await live.next(timeout=2)
     assert moved is not None and moved.delivery == held.delivery and moved.attempts == 2
     await moved.ack()
     await live.aclose()
+
+
+async def test_a_closed_consumer_raises_instead_of_returning_none(bus):
+    """A polling loop on a closed consumer must not spin: next() raises a typed
+    error and iteration stops."""
+    await bus.register_process(reg("p", wake("w")))
+    consumer = bus.wake_consumer(group="g", consumer="c", scopes=[scope("closed")])
+    await consumer.aclose()
+    with pytest.raises(errors.ConsumerClosed):
+        await consumer.next(timeout=0.1)
+    with pytest.raises(errors.ConsumerClosed):
+        await consumer.next()
+    assert [m async for m in consumer] == []
+    fleet = bus.fleet_consumer(group="g", pod="pod-1")
+    await fleet.aclose()
+    with pytest.raises(errors.ConsumerClosed):
+        await fleet.next(timeout=0.1)
+    assert [m async for m in fleet] == []
 
 
 async def test_poison_delivery_goes_to_the_dead_letter_stream(bus):
