@@ -21,8 +21,8 @@ test: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check lash_streams tests bench
-	$(VENV)/bin/ruff format --check lash_streams tests bench
+	$(VENV)/bin/ruff check lash_streams tests bench docs/examples
+	$(VENV)/bin/ruff format --check lash_streams tests bench docs/examples
 	$(VENV)/bin/mypy --strict lash_streams
 
 demo: $(STAMP)

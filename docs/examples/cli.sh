@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The operator CLI against a server: LASH_STREAMS_URL must name it (the CLI
+# never starts an embedded server: it would be empty). Creates a process with
+# quickstart.py first, in the namespace LASH_STREAMS_NAMESPACE.
+set -euo pipefail
+: "${LASH_STREAMS_URL:?set LASH_STREAMS_URL, e.g. redis://127.0.0.1:6379/0}"
+ns="${LASH_STREAMS_NAMESPACE:-lash-examples}"
+here="$(dirname "$0")"
+
+pid="$(python "$here/quickstart.py" | tail -n 1)"
+
+lash-streams inspect "$pid" --namespace "$ns"              # record, lease, last events, pending wakes
+lash-streams ls --status any --namespace "$ns"             # lash's list filters
+lash-streams ls --status completed --scope session-1 --namespace "$ns" --json
+lash-streams tail "$pid" --limit 3 --namespace "$ns"       # follow events (here: the first 3)
+lash-streams tail --scope session-1 --limit 1 --namespace "$ns"   # a session's wakes
+lash-streams sweep --namespace "$ns"                       # one recovery sweep
+lash-streams prune --older-than 0 --namespace "$ns"        # delete terminal processes now
+lash-streams doctor --namespace "$ns"                      # server, persistence, advice
