@@ -15,7 +15,7 @@ from lash_streams.fleet import FleetConsumer
 from lash_streams.model import LeaseOwnerIdentity, SessionScope
 from lash_streams.recovery import Recovery, Runner
 from lash_streams.store.awaiting import AwaitOps
-from lash_streams.wakes import WakeConsumer, trim_wake_stream
+from lash_streams.wakes import WakeConsumer, trim_acknowledged, trim_wake_stream
 
 
 class Bus(AwaitOps):
@@ -102,6 +102,11 @@ class Bus(AwaitOps):
     async def trim_wakes(self, scope: SessionScope | str) -> int:
         """Trim a wake stream below what every consumer group acknowledged."""
         return await trim_wake_stream(self, scope)
+
+    async def trim_fleet_notices(self) -> int:
+        """Trim the fleet notices every fleet group acknowledged (fleet pods also
+        do it every ``fleet.NOTICE_TRIM_EVERY_S``)."""
+        return await trim_acknowledged(self, self.keys.fleet_stream)
 
     @property
     def server(self) -> Any:

@@ -46,6 +46,7 @@ def demo(
 ) -> None:
     """Run a small fleet (workers, wake consumers, a sweeper) as OS processes,
     kill one worker mid-run and show the sweeper recording the abandonment."""
+    from lash_streams.connection import redact_url
     from lash_streams.demo import DemoConfig, run_demo
     from lash_streams.errors import BackendError, LashStreamsError
 
@@ -53,7 +54,7 @@ def demo(
     try:
         outcome = asyncio.run(run_demo(url, namespace, config, console))
     except BackendError as err:
-        err_console.print(f"[red]cannot reach the server[/red] at {url}: {err}")
+        err_console.print(f"[red]cannot reach the server[/red] at {redact_url(url)}: {err}")
         raise typer.Exit(2) from None
     except LashStreamsError as err:
         err_console.print(f"[red]{err.kind}[/red]: {err}")

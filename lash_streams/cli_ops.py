@@ -16,10 +16,12 @@ from typing import Annotated, Any
 
 import msgspec
 import typer
+from redis.exceptions import RedisError
 from rich.console import Console
 from rich.table import Table
 
 import lash_streams as ls
+from lash_streams.connection import redact_url
 from lash_streams.errors import BackendError, LashStreamsError
 from lash_streams.model import (
     LeaseOwnerIdentity,
@@ -50,10 +52,14 @@ def run(url: str, namespace: str, action: Callable[[ls.Bus], Awaitable[Any]]) ->
     try:
         return asyncio.run(main())
     except BackendError as err:
-        err_console.print(f"[red]cannot reach the server[/red] at {url}: {err}")
+        err_console.print(f"[red]cannot reach the server[/red] at {redact_url(url)}: {err}")
         raise typer.Exit(2) from None
     except LashStreamsError as err:
         err_console.print(f"[red]{err.kind}[/red]: {err}")
+        raise typer.Exit(1) from None
+    except RedisError as err:
+        # e.g. NOPERM: an ACL user without INFO/CONFIG running doctor.
+        err_console.print(f"[red]the server refused[/red]: {err}")
         raise typer.Exit(1) from None
 
 

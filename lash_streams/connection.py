@@ -12,6 +12,7 @@ from collections.abc import Generator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
@@ -29,6 +30,20 @@ _MAX_CONNECTIONS = 64
 _POOL_WAIT_S = 30.0
 # Longer than the longest XREAD BLOCK slice (5 s) plus a round trip.
 _BLOCKING_SOCKET_TIMEOUT_S = 15.0
+
+
+def redact_url(url: str | None) -> str:
+    """``url`` without its password, for messages and logs."""
+    if url is None:
+        return "the embedded server"
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 def _client(url: str, *, cluster: bool, socket_timeout: float) -> Any:
@@ -102,7 +117,7 @@ async def _open(
             await c.aclose()
         if server is not None:
             server.stop()
-        raise ConnectionFailed(f"cannot reach Redis at {url}: {err}") from err
+        raise ConnectionFailed(f"cannot reach Redis at {redact_url(url)}: {err}") from err
     bus = Bus(
         client,
         blocking,

@@ -17,6 +17,7 @@ acknowledges the notice and releases the lease. So:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -26,7 +27,10 @@ from redis.exceptions import ResponseError
 from lash_streams import observability as obs
 from lash_streams.errors import ConsumerClosed
 from lash_streams.store.retry import TRANSIENT
-from lash_streams.wakes import WakeConsumer, WakeMessage, group_lost
+from lash_streams.wakes import WakeConsumer, WakeMessage, group_lost, trim_acknowledged
+
+#: How often (at most) a pod trims the fleet notices every group acknowledged.
+NOTICE_TRIM_EVERY_S = 30.0
 
 if TYPE_CHECKING:
     from lash_streams.bus import Bus
@@ -62,6 +66,7 @@ class FleetConsumer:
         self._scope: WakeConsumer | None = None
         self._renewed_at = 0.0
         self._closed = False
+        self._next_trim = 0.0
 
     async def ensure_group(self) -> None:
         try:
@@ -169,6 +174,12 @@ class FleetConsumer:
         await self.bus.redis.xack(stream, self.notice_group, *done)
         await self._lease("release", scope_id)
         self._notice = None
+        loop = asyncio.get_running_loop()
+        if loop.time() >= self._next_trim:
+            # Every pod trims now and then; what all groups acknowledged goes.
+            self._next_trim = loop.time() + NOTICE_TRIM_EVERY_S
+            with contextlib.suppress(ResponseError, *TRANSIENT):
+                await trim_acknowledged(self.bus, stream)
 
     async def _next_notice(self) -> _Notice | None:
         loop = asyncio.get_running_loop()

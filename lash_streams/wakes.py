@@ -339,7 +339,12 @@ async def trim_wake_stream(bus: Bus, scope: SessionScope | str) -> int:
     """Trim a scope's wake stream below what every group acknowledged; returns
     the number of entries removed. Never trims a stream nobody consumes."""
     scope_id = scope.id() if isinstance(scope, SessionScope) else scope
-    stream = bus.keys.wake_stream(scope_id)
+    return await trim_acknowledged(bus, bus.keys.wake_stream(scope_id))
+
+
+async def trim_acknowledged(bus: Bus, stream: str) -> int:
+    """Remove the entries of ``stream`` that every consumer group has read and
+    acknowledged (below the oldest pending entry or last delivered id)."""
     try:
         groups = await bus.redis.xinfo_groups(stream)
     except ResponseError:

@@ -203,3 +203,9 @@ def test_operator_commands_as_the_namespace_user(acl_url: str, namespace: str) -
             [*cli, *args, *env_url], capture_output=True, text=True, timeout=60, check=False
         )
         assert done.returncode == 0, (args, done.stdout, done.stderr)
+    # doctor as the namespace user: a one-line refusal, not a traceback.
+    done = subprocess.run(
+        [*cli, "doctor", "--url", acl_url], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    assert "refused" in done.stderr and "Traceback" not in done.stderr

@@ -180,3 +180,16 @@ async def test_ls_filters_by_scope(standalone_servers, namespace):
     assert [r["id"] for r in rows] == ["scoped"]
     rows = json.loads((await asyncio.to_thread(invoke, *args)).output)
     assert [r["id"] for r in rows] == ["scoped", "unscoped"]
+
+
+def test_passwords_never_reach_error_messages():
+    from lash_streams.connection import redact_url
+
+    url = "redis://user:s3cret@127.0.0.1:1/0"
+    assert redact_url(url) == "redis://user:***@127.0.0.1:1/0"
+    assert redact_url("rediss://:pw@h:6380") == "rediss://:***@h:6380"
+    assert redact_url("redis://h:6379/0") == "redis://h:6379/0"
+    for command in (["ls"], ["demo", "--no-live"]):
+        result = invoke(*command, "--url", url)
+        assert result.exit_code == 2, result.output
+        assert "s3cret" not in result.output and "***" in result.output

@@ -130,12 +130,13 @@ def register_bench(app: typer.Typer) -> None:
 
 def _run(config: BenchConfig) -> dict[str, object]:
     from lash_streams.bench import runner
+    from lash_streams.connection import redact_url
     from lash_streams.errors import BackendError, LashStreamsError
 
     try:
         return asyncio.run(runner.run(config, console))
     except BackendError as err:
-        err_console.print(f"[red]cannot reach the server[/red] at {config.url}: {err}")
+        err_console.print(f"[red]cannot reach the server[/red] at {redact_url(config.url)}: {err}")
         raise typer.Exit(2) from None
     except LashStreamsError as err:
         err_console.print(f"[red]{err.kind}[/red]: {err}")

@@ -20,6 +20,11 @@ from lash_streams.semantics.wake import build_wake_delivery
 from lash_streams.store.base import text
 from lash_streams.store.processes import ProcessOps
 
+#: Fleet notices kept at most (about): fleet pods trim what every group has
+#: acknowledged; this cap bounds the stream when no fleet group reads it.
+#: Notices are hints: a scope's wakes stay in its own stream either way.
+FLEET_NOTICE_CAP = 100_000
+
 #: Default dedupe window: a wake id delivered to a scope is not delivered again
 #: to that scope for this long (server clock, ``SET NX PX``).
 DEFAULT_WAKE_DEDUPE_WINDOW_MS = 60 * 60 * 1000
@@ -72,7 +77,12 @@ class DeliveryOps(ProcessOps):
         async def pipelined() -> list[Any]:
             pipe = self.redis.pipeline(transaction=False)
             for delivery, outbox_id in items:
-                pipe.xadd(self.keys.fleet_stream, {"scope": delivery.target_scope_id})
+                pipe.xadd(
+                    self.keys.fleet_stream,
+                    {"scope": delivery.target_scope_id},
+                    maxlen=FLEET_NOTICE_CAP,
+                    approximate=True,
+                )
                 await self._deliver_call(delivery, client=pipe)
                 if outbox_id:
                     pipe.xdel(self.keys.process(delivery.process_id).outbox, outbox_id)
@@ -84,7 +94,10 @@ class DeliveryOps(ProcessOps):
             for delivery, outbox_id in items:
                 replies.append(
                     await self.redis.xadd(
-                        self.keys.fleet_stream, {"scope": delivery.target_scope_id}
+                        self.keys.fleet_stream,
+                        {"scope": delivery.target_scope_id},
+                        maxlen=FLEET_NOTICE_CAP,
+                        approximate=True,
                     )
                 )
                 replies.append(await self._deliver_call(delivery))

@@ -168,7 +168,7 @@ _RETENTION: tuple[tuple[re.Pattern[str], str], ...] = (
     ),
     (
         re.compile(r"^[^:]+:fleet:\{[^{}]*\}$"),
-        "fleet notices: trimmed below what every fleet group acknowledged (FleetConsumer)",
+        "fleet notices: trimmed below what every fleet group acknowledged (FleetConsumer), capped",
     ),
 )
 
