@@ -54,6 +54,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: Rows examined (claimed and decided) at once by one Recovery: half the
+#: connection pool, leaving room for renewals and the application.
+EXAMINE_CONCURRENCY = 32
+
 #: Executes one row and returns its outcome; it may be cancelled (lease lost,
 #: cancel requested).
 Runner = Callable[[ProcessRecord, ProcessLease], Awaitable[ProcessAwaitOutput]]
@@ -90,6 +94,7 @@ class Recovery:
         self.lease_ttl_ms = lease_ttl_ms
         self.renew_every_ms = renew_every_ms
         self.fleet_liveness = fleet_liveness
+        self._examining = asyncio.Semaphore(EXAMINE_CONCURRENCY)
 
     async def register(self) -> None:
         """Announce this incarnation (fleet liveness: it proves older
@@ -221,6 +226,21 @@ class Recovery:
             await asyncio.shield(task)
 
     async def _recover(self, record: ProcessRecord, attempt: LeaseOwnerIdentity) -> str:
+        # Bounded: a sweep over 100k rows would otherwise queue 100k callers on
+        # the connection pool and time them out. A run holds no slot (it may
+        # take hours).
+        async with self._examining:
+            decision = await self._examine(record, attempt)
+        if isinstance(decision, str):
+            return decision
+        current, lease = decision
+        await self.run_under_lease(current, lease)  # SW-9, SW-10, SW-15
+        return "ran"
+
+    async def _examine(
+        self, record: ProcessRecord, attempt: LeaseOwnerIdentity
+    ) -> str | tuple[ProcessRecord, ProcessLease]:
+        """Claim and decide; the row to run comes back with its lease."""
         bus, pid = self.bus, record.id
         if record.disposition is RecoveryDisposition.EXTERNALLY_OWNED:
             if record.abandon_request is None:
@@ -254,8 +274,7 @@ class Recovery:
         current = await bus.get_process(pid)
         assert current is not None
         if record.disposition is RecoveryDisposition.RERUNNABLE or current.first_started is None:
-            await self.run_under_lease(current, lease)  # SW-9, SW-10, SW-15
-            return "ran"
+            return current, lease
         if evidence is not None:  # SW-11: death evidence wins
             output = await self._abandoned(AbandonWriter.SWEEP, evidence)
         elif current.abandon_request is not None:

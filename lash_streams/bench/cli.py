@@ -126,6 +126,8 @@ def register_bench(app: typer.Typer) -> None:
         written = write(results, config.output)
         console.print(Markdown(markdown(results)))
         console.print("wrote " + ", ".join(str(p) for p in written))
+        if results.get("errors"):
+            raise typer.Exit(1)
 
 
 def _run(config: BenchConfig) -> dict[str, object]:

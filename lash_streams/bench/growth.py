@@ -106,7 +106,12 @@ async def at_scale(
             report = await sweeper.sweep_once()
             sweep_s = time.perf_counter() - start
             commands = await _commands(bus) - calls - 1  # minus our own INFO
-            assert report.examined == processes and len(report.skipped) == processes
+            if report.examined != processes or len(report.skipped) != processes:
+                raise RuntimeError(
+                    f"the sweep examined {report.examined} rows and left "
+                    f"{len(report.skipped)} to their holder; expected {processes} "
+                    f"({len(report.failed)} failed)"
+                )
         finally:
             await drop_namespace(bus)
     return {

@@ -179,6 +179,8 @@ def markdown(results: dict[str, Any]) -> str:
                 f"| {row['evidence']} | {row['lease_ttl_ms']} | {_num(row['rerun_ms'])} "
                 f"| {_num(abandoned) if abandoned is not None else never} |"
             )
+    for error in results.get("errors", []):
+        lines += ["", f"**Phase failed**: {error}"]
     lines += ["", f"Run took {meta['wall_s']:.1f} s.", ""]
     return "\n".join(lines)
 

@@ -162,7 +162,10 @@ async def _phases(bus: ls.Bus, url: str, cfg: BenchConfig, console: Console) -> 
         try:
             for label, step in steps:
                 progress.update(task, description=label)
-                await step()
+                try:
+                    await step()
+                except Exception as err:  # one failed phase must not lose the others
+                    out.setdefault("errors", []).append(f"{label}: {type(err).__name__}: {err}")
                 progress.advance(task)
             progress.update(task, description="done")
         finally:
