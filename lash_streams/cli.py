@@ -14,7 +14,6 @@ app = typer.Typer(
     add_completion=False,
 )
 console = Console()
-err_console = Console(stderr=True)
 
 
 @app.callback()
@@ -46,19 +45,12 @@ def demo(
 ) -> None:
     """Run a small fleet (workers, wake consumers, a sweeper) as OS processes,
     kill one worker mid-run and show the sweeper recording the abandonment."""
-    from lash_streams.connection import redact_url
+    from lash_streams.cli_ops import one_line_errors
     from lash_streams.demo import DemoConfig, run_demo
-    from lash_streams.errors import BackendError, LashStreamsError
 
     config = DemoConfig(workers=workers, consumers=consumers, live=live)
-    try:
+    with one_line_errors(url):
         outcome = asyncio.run(run_demo(url, namespace, config, console))
-    except BackendError as err:
-        err_console.print(f"[red]cannot reach the server[/red] at {redact_url(url)}: {err}")
-        raise typer.Exit(2) from None
-    except LashStreamsError as err:
-        err_console.print(f"[red]{err.kind}[/red]: {err}")
-        raise typer.Exit(1) from None
     if not outcome.ok:
         raise typer.Exit(1)
 

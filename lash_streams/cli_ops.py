@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Annotated, Any
 
 import msgspec
@@ -44,13 +44,12 @@ Namespace = Annotated[str, typer.Option("--namespace", help="Key namespace.")]
 Json = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
 
-def run(url: str, namespace: str, action: Callable[[ls.Bus], Awaitable[Any]]) -> Any:
-    async def main() -> Any:
-        async with ls.connect(url, namespace=namespace) as bus:
-            return await action(bus)
-
+@contextlib.contextmanager
+def one_line_errors(url: str | None) -> Iterator[None]:
+    """Errors as one line and an exit code: 2 when the server cannot be
+    reached, 1 for a lash error or a server refusal (e.g. NOPERM)."""
     try:
-        return asyncio.run(main())
+        yield
     except BackendError as err:
         err_console.print(f"[red]cannot reach the server[/red] at {redact_url(url)}: {err}")
         raise typer.Exit(2) from None
@@ -58,9 +57,17 @@ def run(url: str, namespace: str, action: Callable[[ls.Bus], Awaitable[Any]]) ->
         err_console.print(f"[red]{err.kind}[/red]: {err}")
         raise typer.Exit(1) from None
     except RedisError as err:
-        # e.g. NOPERM: an ACL user without INFO/CONFIG running doctor.
         err_console.print(f"[red]the server refused[/red]: {err}")
         raise typer.Exit(1) from None
+
+
+def run(url: str, namespace: str, action: Callable[[ls.Bus], Awaitable[Any]]) -> Any:
+    async def main() -> Any:
+        async with ls.connect(url, namespace=namespace) as bus:
+            return await action(bus)
+
+    with one_line_errors(url):
+        return asyncio.run(main())
 
 
 def emit_json(value: Any) -> None:

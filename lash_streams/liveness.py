@@ -5,9 +5,11 @@ very host and boot whose pid is gone or whose start time changed is dead."""
 from __future__ import annotations
 
 import os
+import socket
+import uuid
 from pathlib import Path
 
-from lash_streams.model import LeaseOwnerIdentity, LivenessLocalProcess
+from lash_streams.model import LeaseOwnerIdentity, LivenessLocalProcess, LivenessOpaque
 
 _BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 
@@ -38,6 +40,16 @@ def current_liveness(host_id: str) -> LivenessLocalProcess | None:
     if not boot_id or start is None:
         return None
     return LivenessLocalProcess(host_id=host_id, boot_id=boot_id, pid=pid, process_start=start)
+
+
+def owner_identity(owner_id: str, *, local: bool = True) -> LeaseOwnerIdentity:
+    """A fresh incarnation of ``owner_id``: local-process liveness when
+    ``local`` and this host can tell (a claimant on the same host and boot can
+    then prove it dead once its pid is gone, LV-2), opaque otherwise."""
+    liveness = current_liveness(socket.gethostname()) if local else None
+    return LeaseOwnerIdentity(
+        owner_id=owner_id, incarnation_id=uuid.uuid4().hex, liveness=liveness or LivenessOpaque()
+    )
 
 
 def _pid_is_live(pid: int, expected_start: str) -> bool | None:

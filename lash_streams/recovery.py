@@ -27,7 +27,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lash_streams import errors
 from lash_streams import observability as obs
@@ -53,6 +53,10 @@ if TYPE_CHECKING:
     from lash_streams.bus import Bus
 
 log = logging.getLogger(__name__)
+
+#: A cancelled run (lease lost, cancel requested) is cancelled again after this
+#: long if it is still going: its first cancel may have been dropped.
+RUNNER_CANCEL_REPEAT_S = 5.0
 
 #: Rows examined (claimed and decided) at once by one Recovery: half the
 #: connection pool, leaving room for renewals and the application.
@@ -195,14 +199,8 @@ class Recovery:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), every_s)
         finally:
-            # Cancel until every run has handed its row back: on Python 3.11 a
-            # cancel that lands while redis-py is inside asyncio.wait_for can be
-            # dropped (CPython gh-86296), and the run would go on unstopped.
-            pending = set(inflight.values())
-            while pending:
-                for task in pending:
-                    task.cancel()
-                _, pending = await asyncio.wait(pending, timeout=0.25)
+            # Every run hands its row back (see _cancel_until_done).
+            await _cancel_until_done(*inflight.values())
 
     async def recover(self, record: ProcessRecord) -> str:
         attempt = self.attempt_identity()
@@ -376,7 +374,7 @@ class Recovery:
         """CN-4: any cancel request, even one older than the run, cancels it."""
         with contextlib.suppress(errors.LashStreamsError):
             await self.bus.await_event(pid, "process.cancel_requested", 0)
-            await _cancel_until_done(run)
+            await _cancel_until_done(run, every_s=RUNNER_CANCEL_REPEAT_S)
 
     async def _fenced_terminal(
         self, pid: str, lease: ProcessLease, output: ProcessAwaitOutput
@@ -444,18 +442,21 @@ class _LeaseHolder:
                 self.lost = True
                 if obs.hooks is not None:
                     obs.hooks.lease_lost("run")
-                await _cancel_until_done(run)
+                await _cancel_until_done(run, every_s=RUNNER_CANCEL_REPEAT_S)
                 return
             except errors.BackendError:
                 continue  # keep trying until the lease itself says it is gone
 
 
-async def _cancel_until_done(task: asyncio.Task[ProcessAwaitOutput]) -> None:
-    """Cancel ``task`` until it ends: on Python 3.11 a cancel that lands while
-    redis-py is inside asyncio.wait_for can be dropped (CPython gh-86296)."""
-    while not task.done():
-        task.cancel()
-        await asyncio.wait([task], timeout=0.25)
+async def _cancel_until_done(*tasks: asyncio.Task[Any], every_s: float = 0.25) -> None:
+    """Cancel ``tasks`` until they end: on Python 3.11 a cancel that lands while
+    redis-py is inside asyncio.wait_for can be dropped (CPython gh-86296). A
+    longer ``every_s`` lets a runner's own cleanup finish before a repeat."""
+    pending = set(tasks)
+    while pending:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=every_s)
 
 
 def _stopping() -> bool:

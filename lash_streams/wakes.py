@@ -159,6 +159,9 @@ class WakeConsumer:
         self._in_flight[(message.scope_id, message.entry_id)] = message
         return message
 
+    def _closed_error(self) -> ConsumerClosed:
+        return ConsumerClosed(f"wake consumer `{self.consumer}` of `{self.group}` is closed")
+
     async def next(self, timeout: float | None = None) -> WakeMessage | None:
         """The next delivery, or None after ``timeout`` seconds without one;
         ``errors.ConsumerClosed`` once the consumer is closed.
@@ -167,7 +170,7 @@ class WakeConsumer:
         cancelling a read, so no delivery is lost mid-reply."""
         if self._closed:
             # Raised, not None: a polling loop must not spin on a closed consumer.
-            raise ConsumerClosed(f"wake consumer `{self.consumer}` of `{self.group}` is closed")
+            raise self._closed_error()
         if timeout is None:
             return await self.__anext__()
         loop = asyncio.get_running_loop()
@@ -177,7 +180,7 @@ class WakeConsumer:
             if remaining_ms <= 0:
                 return None
             if self._closed:
-                raise ConsumerClosed(f"wake consumer `{self.consumer}` of `{self.group}` is closed")
+                raise self._closed_error()
             await self._fill(block_ms=min(self.block_ms, remaining_ms))
         return await self.__anext__()
 

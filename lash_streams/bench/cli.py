@@ -132,14 +132,7 @@ def register_bench(app: typer.Typer) -> None:
 
 def _run(config: BenchConfig) -> dict[str, object]:
     from lash_streams.bench import runner
-    from lash_streams.connection import redact_url
-    from lash_streams.errors import BackendError, LashStreamsError
+    from lash_streams.cli_ops import one_line_errors
 
-    try:
+    with one_line_errors(config.url):
         return asyncio.run(runner.run(config, console))
-    except BackendError as err:
-        err_console.print(f"[red]cannot reach the server[/red] at {redact_url(config.url)}: {err}")
-        raise typer.Exit(2) from None
-    except LashStreamsError as err:
-        err_console.print(f"[red]{err.kind}[/red]: {err}")
-        raise typer.Exit(1) from None

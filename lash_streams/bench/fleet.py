@@ -14,6 +14,7 @@ from typing import Any
 
 import lash_streams as ls
 from lash_streams.bench.workload import registration
+from lash_streams.liveness import owner_identity
 from lash_streams.model import (
     AwaitSuccess,
     RecoveryDisposition,
@@ -111,9 +112,7 @@ async def recovery_after_kill(
             worker.send_signal(signal.SIGKILL)
             await worker.wait()
             killed = time.perf_counter()
-            from lash_streams.bench.worker import identity
-
-            stem = identity("bench-sweeper", "local" if evidence else "opaque")
+            stem = owner_identity("bench-sweeper", local=evidence)
 
             async def runner(record: Any, lease: Any) -> AwaitSuccess:
                 return AwaitSuccess(value="re-run")

@@ -7,21 +7,12 @@ leases and runs them for a long time (until it is killed).
 from __future__ import annotations
 
 import asyncio
-import socket
 import sys
-import uuid
 from typing import Any
 
 import lash_streams as ls
-from lash_streams.liveness import current_liveness
-from lash_streams.model import AwaitSuccess, LeaseOwnerIdentity, LivenessOpaque
-
-
-def identity(name: str, liveness: str) -> LeaseOwnerIdentity:
-    local = current_liveness(socket.gethostname()) if liveness == "local" else None
-    return LeaseOwnerIdentity(
-        owner_id=name, incarnation_id=uuid.uuid4().hex, liveness=local or LivenessOpaque()
-    )
+from lash_streams.liveness import owner_identity
+from lash_streams.model import AwaitSuccess
 
 
 async def main(argv: list[str]) -> None:
@@ -33,7 +24,7 @@ async def main(argv: list[str]) -> None:
             return AwaitSuccess(value="never")
 
         recovery = bus.recovery(
-            identity("bench-worker", liveness),
+            owner_identity("bench-worker", local=liveness == "local"),
             runner=runner,
             lease_ttl_ms=int(ttl),
             renew_every_ms=max(1, int(ttl) // 3),

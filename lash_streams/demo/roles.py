@@ -14,17 +14,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-import socket
 import sys
-import uuid
 from typing import Any
 
 import msgspec
 
 import lash_streams as ls
 from lash_streams.demo.jobs import runner
-from lash_streams.liveness import current_liveness
-from lash_streams.model import LeaseOwnerIdentity, LivenessOpaque
+from lash_streams.liveness import owner_identity
+from lash_streams.recovery import Recovery
 
 #: Leases short enough for a demo, long enough for a loaded 2-core machine.
 LEASE_TTL_MS = 3_000
@@ -36,11 +34,16 @@ def report(what: str, **fields: Any) -> None:
     sys.stdout.flush()
 
 
-def identity(name: str) -> LeaseOwnerIdentity:
-    # Local-process liveness: a sweeper on this host and boot can prove the
+def recovery(bus: ls.Bus, name: str, step_s: float) -> Recovery:
+    # Local-process liveness: a sweeper on this host and boot can prove a
     # holder dead once its pid is gone (LV-2), with no waiting for the TTL.
-    liveness = current_liveness(socket.gethostname()) or LivenessOpaque()
-    return LeaseOwnerIdentity(owner_id=name, incarnation_id=uuid.uuid4().hex, liveness=liveness)
+    return bus.recovery(
+        owner_identity(name),
+        runner=runner(bus, name, step_s, report),
+        lease_ttl_ms=LEASE_TTL_MS,
+        renew_every_ms=RENEW_EVERY_MS,
+        fleet_liveness=True,
+    )
 
 
 def stop_event() -> asyncio.Event:
@@ -53,18 +56,12 @@ def stop_event() -> asyncio.Event:
 
 async def worker(bus: ls.Bus, name: str, step_s: float, pids: list[str]) -> None:
     stop = stop_event()
-    recovery = bus.recovery(
-        identity(name),
-        runner=runner(bus, name, step_s, report),
-        lease_ttl_ms=LEASE_TTL_MS,
-        renew_every_ms=RENEW_EVERY_MS,
-        fleet_liveness=True,
-    )
-    await recovery.register()
+    rec = recovery(bus, name, step_s)
+    await rec.register()
     report("ready")
 
     async def run(pid: str) -> None:
-        outcome = await recovery.execute(pid)
+        outcome = await rec.execute(pid)
         report("finished", process=pid, outcome=outcome)
 
     async def run_all() -> None:
@@ -78,7 +75,7 @@ async def worker(bus: ls.Bus, name: str, step_s: float, pids: list[str]) -> None
     jobs.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await jobs
-    await recovery.shutdown()
+    await rec.shutdown()
     report("exited")
 
 
@@ -111,17 +108,11 @@ async def consumer(bus: ls.Bus, name: str) -> None:
 
 async def sweeper(bus: ls.Bus, name: str, step_s: float, every_s: float) -> None:
     stop = stop_event()
-    recovery = bus.recovery(
-        identity(name),
-        runner=runner(bus, name, step_s, report),
-        lease_ttl_ms=LEASE_TTL_MS,
-        renew_every_ms=RENEW_EVERY_MS,
-        fleet_liveness=True,
-    )
-    await recovery.register()
+    rec = recovery(bus, name, step_s)
+    await rec.register()
     report("ready")
-    await recovery.run(every_s, stop=stop)
-    await recovery.shutdown()
+    await rec.run(every_s, stop=stop)
+    await rec.shutdown()
     report("exited")
 
 
