@@ -190,12 +190,17 @@ class Recovery:
             while not stop.is_set():
                 if obs.hooks is not None:
                     obs.hooks.sweep_pass()
-                for row in await self.bus.list_non_terminal():
-                    if row.id not in inflight:
-                        task = asyncio.create_task(self.recover(row))
-                        inflight[row.id] = task
-                        task.add_done_callback(functools.partial(finished, row.id))
-                await self.bus.relay_pending()
+                try:
+                    for row in await self.bus.list_non_terminal():
+                        if row.id not in inflight:
+                            task = asyncio.create_task(self.recover(row))
+                            inflight[row.id] = task
+                            task.add_done_callback(functools.partial(finished, row.id))
+                    await self.bus.relay_pending()
+                except errors.BackendError as err:
+                    # A pass that cannot reach the server is retried by the next
+                    # one; the drive (and the runs it holds) must not die of it.
+                    log.warning("recovery pass failed: %s", err)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), every_s)
         finally:

@@ -4,7 +4,7 @@
 
 It registers its incarnation (fleet liveness) and sweeps every 100 ms; its
 runner brackets the work with fenced ``run.started``/``run.finished`` events.
-A run stopped by its lease (a fenced write refused, or a refused renewal
+A run stopped after losing its lease (a write refused, or a refused renewal
 cancelling it) is logged to ``testlog:<namespace>:fenced``.
 """
 
@@ -42,10 +42,12 @@ async def main() -> None:
                     ProcessEventAppendRequest.new("run.finished", {"by": me}),
                     lease=lease,
                 )
-            except (errors.LeaseFenced, asyncio.CancelledError):
-                # Either way the lease stopped this owner: its write was refused
-                # (RX-12), or its renewal was and the run was cancelled before the
-                # write (SW-13). Which comes first after a SIGCONT is a race.
+            except (errors.LeaseFenced, errors.AlreadyTerminal, asyncio.CancelledError):
+                # Any way this owner was stopped: its write was refused by the
+                # lease (RX-12) or by the terminal the new owner already wrote
+                # (EV-9, checked first by the script), or its renewal was refused
+                # and the run cancelled before the write (SW-13). Which comes
+                # first after a SIGCONT is a race.
                 await bus.redis.rpush(f"testlog:{namespace}:fenced", f"{me}|{record.id}")
                 raise
             return AwaitSuccess(value=me)
