@@ -24,6 +24,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check lash_streams tests bench docs/examples
 	$(VENV)/bin/ruff format --check lash_streams tests bench docs/examples
 	$(VENV)/bin/mypy --strict lash_streams
+	$(VENV)/bin/lint-imports --no-cache
 
 demo: $(STAMP)
 	$(VENV)/bin/lash-streams demo

@@ -1,8 +1,10 @@
-"""The bus: lash's ``ProcessRegistry`` on Redis plus awaiting, as one object.
+"""The bus (a surface): the store and coordination as one object.
 
-Each capability lives in its own module under ``store/`` (processes, append,
-leases, grants, retention, awaiting); the bus stacks them and owns the
-lifecycle of its connections and of the embedded server it may have started.
+:class:`Bus` is the :class:`~lash_streams.store.Store` (every ``ProcessRegistry``
+method of lash, awaiting included) plus the coordination it composes: wake and
+fleet consumers, recovery, and the host-local death evidence (LV-2) the lease
+reclaim uses by default. It owns the lifecycle of its connections and of the
+embedded server it may have started. Nothing below the surfaces imports it.
 """
 
 from __future__ import annotations
@@ -11,18 +13,25 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
 
-from lash_streams.fleet import FleetConsumer
+from lash_streams.coordination.fleet import FleetConsumer
+from lash_streams.coordination.liveness import is_definitely_dead_for_claimant
+from lash_streams.coordination.recovery import Recovery, Runner
+from lash_streams.coordination.wakes import WakeConsumer, trim_acknowledged, trim_wake_stream
 from lash_streams.model import LeaseOwnerIdentity, SessionScope
-from lash_streams.recovery import Recovery, Runner
-from lash_streams.store.awaiting import AwaitOps
-from lash_streams.wakes import WakeConsumer, trim_acknowledged, trim_wake_stream
+from lash_streams.store import Store
 
 
-class Bus(AwaitOps):
+class Bus(Store):
     """Every ``ProcessRegistry`` method of lash under the same name, async."""
 
     _owned_server: Any = None
     _closed = False
+
+    def is_definitely_dead(self, holder: LeaseOwnerIdentity, claimant: LeaseOwnerIdentity) -> bool:
+        """LV-2 on this host unless ``death_oracle`` is set (LV-4)."""
+        if self.death_oracle is not None:
+            return self.death_oracle(holder, claimant)
+        return is_definitely_dead_for_claimant(holder, claimant)
 
     async def aclose(self) -> None:
         if self._closed:

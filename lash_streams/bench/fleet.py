@@ -14,13 +14,13 @@ from typing import Any
 
 import lash_streams as ls
 from lash_streams.bench.workload import registration
-from lash_streams.liveness import owner_identity
+from lash_streams.coordination.liveness import owner_identity
 from lash_streams.model import (
     AwaitSuccess,
     RecoveryDisposition,
     StatusAbandoned,
 )
-from lash_streams.server_proc import _child_setup
+from lash_streams.server.proc import _child_setup
 
 
 async def _spawn(*args: str) -> asyncio.subprocess.Process:

@@ -11,7 +11,7 @@ import sys
 from typing import Any
 
 import lash_streams as ls
-from lash_streams.liveness import owner_identity
+from lash_streams.coordination.liveness import owner_identity
 from lash_streams.model import AwaitSuccess
 
 

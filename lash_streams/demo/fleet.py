@@ -25,7 +25,7 @@ from lash_streams.demo.jobs import STEPS, plan
 from lash_streams.demo.view import DemoState, JobState, Member
 from lash_streams.errors import LashStreamsError
 from lash_streams.model import AwaitAbandoned, AwaitSuccess, RecoveryDisposition
-from lash_streams.server_proc import _child_setup
+from lash_streams.server.proc import _child_setup
 
 
 class DemoFailed(LashStreamsError):

@@ -20,9 +20,9 @@ from typing import Any
 import msgspec
 
 import lash_streams as ls
+from lash_streams.coordination.liveness import owner_identity
+from lash_streams.coordination.recovery import Recovery
 from lash_streams.demo.jobs import runner
-from lash_streams.liveness import owner_identity
-from lash_streams.recovery import Recovery
 
 #: Leases short enough for a demo, long enough for a loaded 2-core machine.
 LEASE_TTL_MS = 3_000

@@ -23,6 +23,7 @@ from lash_streams.model._codec import (
     fail,
     register_hook,
 )
+from lash_streams.model._hash import payload_hash
 from lash_streams.model.invocation import (
     CausalRef,
     RuntimeInvocation,
@@ -99,6 +100,9 @@ def _encode_selector(obj: ProcessValueSelector) -> Any:
         return {"present": obj.pointer}
     raise TypeError(f"not a selector: {obj!r}")
 
+
+#: CN-1: the event type of a durable cancel request.
+CANCEL_REQUESTED = "process.cancel_requested"
 
 _SELECTOR_VARIANTS = "`payload`, `pointer`, `const`, `template`, `present`"
 _DEDUPE_VARIANTS = "`event_identity`, `selector`, `const`"
@@ -393,11 +397,15 @@ class ProcessEventAppendRequest(Wire, frozen=True, kw_only=True):
 
     @classmethod
     def cancel_requested(cls, process_id: str, reason: str | None) -> ProcessEventAppendRequest:
-        """CN-1. Needs canonical hashing, which lives in ``semantics``; imported
-        lazily because ``semantics`` itself builds on this module."""
-        from lash_streams.semantics.signals import cancel_requested_request
-
-        return cancel_requested_request(process_id, reason)
+        """CN-1: payload ``{"reason": reason}`` keyed by its own payload hash, so
+        the same reason replays and a different reason appends anew (CN-3)."""
+        payload = {"reason": reason}
+        digest = payload_hash(CANCEL_REQUESTED, payload)
+        return cls(
+            event_type=CANCEL_REQUESTED,
+            payload=payload,
+            replay=RuntimeReplay(key=f"process:{process_id}:cancel_requested:{digest}"),
+        )
 
 
 def _default_wake_event_type() -> str:

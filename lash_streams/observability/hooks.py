@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Sequence
 from contextvars import ContextVar
 from time import perf_counter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from lash_streams.observability import tracing
 
@@ -25,7 +25,25 @@ if TYPE_CHECKING:
         ProcessWakeDelivery,
     )
     from lash_streams.observability.metrics import Metrics
-    from lash_streams.recovery import SweepReport
+
+
+class SweepOutcome(Protocol):
+    """What a sweep pass reports (coordination's ``SweepReport`` has this
+    shape; observability sits below coordination and names only the shape)."""
+
+    @property
+    def examined(self) -> int: ...
+    @property
+    def ran(self) -> Sequence[Any]: ...
+    @property
+    def abandoned(self) -> Sequence[Any]: ...
+    @property
+    def skipped(self) -> Sequence[Any]: ...
+    @property
+    def failed(self) -> Sequence[Any]: ...
+
+
+Report = TypeVar("Report", bound=SweepOutcome)
 
 
 class _AppendCall:
@@ -150,7 +168,7 @@ class Hooks:
 
     # -- recovery ----------------------------------------------------------------
 
-    async def sweep(self, call: Awaitable[SweepReport]) -> SweepReport:
+    async def sweep(self, call: Awaitable[Report]) -> Report:
         """One ``sweep_once``: the pass, its rows by outcome, and the
         ``lash_streams.sweep`` span."""
         if self.tracer is None:

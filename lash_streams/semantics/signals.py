@@ -6,9 +6,8 @@ from typing import Any
 
 from lash_streams.errors import InvalidSignalName
 from lash_streams.model import ProcessEventAppendRequest, RuntimeReplay
-from lash_streams.semantics.canonical import payload_hash
+from lash_streams.model.events import CANCEL_REQUESTED as CANCEL_REQUESTED
 
-CANCEL_REQUESTED = "process.cancel_requested"
 _SIGNAL_PREFIX = "signal."
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
 
@@ -58,11 +57,6 @@ def signal_wait_key(process_id: str, name: str, ordinal: int) -> str:
 
 def cancel_requested_request(process_id: str, reason: str | None) -> ProcessEventAppendRequest:
     """CN-1: payload ``{"reason": reason}`` keyed by its own payload hash, so the
-    same reason replays and a different reason appends a new event (CN-3)."""
-    payload = {"reason": reason}
-    digest = payload_hash(CANCEL_REQUESTED, payload)
-    return ProcessEventAppendRequest(
-        event_type=CANCEL_REQUESTED,
-        payload=payload,
-        replay=RuntimeReplay(key=f"process:{process_id}:cancel_requested:{digest}"),
-    )
+    same reason replays and a different reason appends a new event (CN-3).
+    The construction is lash's own (``ProcessEventAppendRequest.cancel_requested``)."""
+    return ProcessEventAppendRequest.cancel_requested(process_id, reason)

@@ -16,55 +16,20 @@ from typing import Any
 from lash_streams.errors import UnknownProcess
 from lash_streams.model import ProcessAwaitOutput, ProcessEvent
 from lash_streams.model._codec import decode
-from lash_streams.store.retention import RetentionOps
+from lash_streams.store.core import StoreCore
+from lash_streams.store.events import read_range
 from lash_streams.store.retry import TRANSIENT
 
 #: Longest single XREAD BLOCK; waits longer than this loop.
 _BLOCK_SLICE_MS = 5_000
 
 
-class AwaitOps(RetentionOps):
-    _node_clients: dict[tuple[str, int], Any] | None = None
-
-    def _blocking_for(self, key: str) -> Any:
-        """In a cluster, blocking reads go to a plain client of the key's node:
-        the cluster client multiplexes poorly under many concurrent blocks."""
-        if not self.cluster:
-            return self.blocking
-        node = self.redis.get_node_from_key(key)
-        clients = self._node_clients
-        if clients is None:
-            clients = self._node_clients = {}
-        client = clients.get((node.host, node.port))
-        if client is None:
-            from redis.asyncio import Redis
-            from redis.asyncio.retry import Retry
-            from redis.backoff import NoBackoff
-
-            pool_kwargs = self.blocking.get_connection_kwargs()
-            client = Redis(
-                host=node.host,
-                port=node.port,
-                decode_responses=False,
-                socket_timeout=pool_kwargs.get("socket_timeout"),
-                retry=Retry(NoBackoff(), 0),
-                username=pool_kwargs.get("username"),
-                password=pool_kwargs.get("password"),
-                ssl=bool(pool_kwargs.get("ssl", False)),
-            )
-            clients[(node.host, node.port)] = client
-        return client
-
-    async def close_node_clients(self) -> None:
-        for client in (self._node_clients or {}).values():
-            await client.aclose()
-        self._node_clients = None
-
+class AwaitOps(StoreCore):
     async def _block_after(self, stream: str, last_id: str, block_ms: int) -> list[Any]:
         from redis.exceptions import ResponseError
 
         try:
-            reply = await self._blocking_for(stream).xread(
+            reply = await self.blocking_for(stream).xread(
                 {stream: last_id}, count=256, block=max(1, block_ms)
             )
         except TRANSIENT:
@@ -133,7 +98,7 @@ class AwaitOps(RetentionOps):
         Never yields an event at or before the cursor."""
         loop = asyncio.get_running_loop()
         cursor = after_sequence
-        for event in await self.events_after(process_id, cursor):
+        for event in await read_range(self, process_id, "xrange", f"{cursor + 1}-0", "+"):
             cursor = event.sequence
             yield event
         stream = self.keys.process(process_id).events
@@ -144,7 +109,7 @@ class AwaitOps(RetentionOps):
             entries = await self._block_after(
                 stream, f"{cursor}-0", min(remaining, _BLOCK_SLICE_MS)
             )
-            if not entries and await self.get_process(process_id) is None:
+            if not entries and not await self.record_fields(process_id):
                 raise UnknownProcess(process_id)
             for entry in entries:
                 event = decode(entry[1][b"e"], ProcessEvent)

@@ -15,11 +15,12 @@ from typing import Any
 
 from lash_streams.errors import LashStreamsError
 from lash_streams.model import ProcessEventAppendRequest, ProcessEventAppendResult
-from lash_streams.store.append import AppendOps
-from lash_streams.store.base import text
+from lash_streams.store import delivery, worklist
+from lash_streams.store.append import append, prepare, settle
+from lash_streams.store.core import StoreCore, text
 
 
-class BatchOps(AppendOps):
+class BatchOps(StoreCore):
     async def append_events(
         self, items: Sequence[tuple[str, ProcessEventAppendRequest]]
     ) -> list[ProcessEventAppendResult]:
@@ -44,7 +45,8 @@ class BatchOps(AppendOps):
                 continue
             try:
                 link = f"{batch_id}:{index}"
-                plan, keys, args = self._prepare(
+                plan, keys, args = prepare(
+                    self,
                     pid,
                     request,
                     states[pid],
@@ -83,7 +85,7 @@ class BatchOps(AppendOps):
             ):
                 stopped[pid] = min(stopped.get(pid, index), index)
                 continue
-            outcome = self._settle(pid, request, states[pid], plan, reply)
+            outcome = settle(self, pid, request, states[pid], plan, reply)
             assert isinstance(outcome, ProcessEventAppendResult)
             results[index] = outcome
             if plan.status_update is not None:
@@ -91,13 +93,13 @@ class BatchOps(AppendOps):
             if outcome.wake_delivery is not None and reply[4]:
                 deliveries.append((outcome.wake_delivery, reply[4]))
         for pid, at in terminal_at.items():
-            await self.index_terminal(pid, at)
-        await self.deliver_wakes(deliveries)
+            await worklist.index_terminal(self, pid, at)
+        await delivery.deliver_wakes(self, deliveries)
         for index, (pid, request) in enumerate(items):
             if results[index] is None:
                 if stopped.get(pid) == index:
                     self.forget(pid)
-                results[index] = await self.append_event(pid, request)
+                results[index] = await append(self, pid, request)
         return [r for r in results if r is not None]
 
     async def _append_sequentially(
@@ -112,7 +114,7 @@ class BatchOps(AppendOps):
 
         async def run(pid: str, indexes: list[int]) -> None:
             for index in indexes:
-                results[index] = await self.append_event(pid, items[index][1])
+                results[index] = await append(self, pid, items[index][1])
 
         await asyncio.gather(*(run(pid, idx) for pid, idx in by_process.items()))
         return [r for r in results if r is not None]

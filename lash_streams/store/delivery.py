@@ -17,17 +17,13 @@ from lash_streams import observability as obs
 from lash_streams.model import ProcessEvent, ProcessWakeDelivery, SessionScope
 from lash_streams.model._codec import decode, encode
 from lash_streams.semantics.wake import build_wake_delivery
-from lash_streams.store.base import text
-from lash_streams.store.processes import ProcessOps
+from lash_streams.store.core import StoreCore, text
 
 #: Fleet notices kept at most (about): fleet pods trim what every group has
 #: acknowledged; this cap bounds the stream when no fleet group reads it.
 #: Notices are hints: a scope's wakes stay in its own stream either way.
 FLEET_NOTICE_CAP = 100_000
 
-#: Default dedupe window: a wake id delivered to a scope is not delivered again
-#: to that scope for this long (server clock, ``SET NX PX``).
-DEFAULT_WAKE_DEDUPE_WINDOW_MS = 60 * 60 * 1000
 _RELAY_CHUNK = 500
 
 
@@ -36,85 +32,92 @@ def source_key(delivery: ProcessWakeDelivery) -> str:
     return f"process:{delivery.process_id}:event:{delivery.sequence}:wake"
 
 
-class DeliveryOps(ProcessOps):
-    wake_dedupe_window_ms: int = DEFAULT_WAKE_DEDUPE_WINDOW_MS
+def _deliver_call(core: StoreCore, delivery: ProcessWakeDelivery, client: Any | None = None) -> Any:
+    scope_id = delivery.target_scope_id
+    keys = [core.keys.wake_stream(scope_id), core.keys.wake_dedupe(scope_id, delivery.wake_id)]
+    args: list[Any] = [
+        encode(delivery),
+        delivery.wake_id,
+        source_key(delivery),
+        core.wake_dedupe_window_ms,
+    ]
+    return core.scripts.deliver_wake(keys=keys, args=args, client=client)
 
-    def _deliver_call(self, delivery: ProcessWakeDelivery, client: Any | None = None) -> Any:
-        scope_id = delivery.target_scope_id
-        keys = [self.keys.wake_stream(scope_id), self.keys.wake_dedupe(scope_id, delivery.wake_id)]
-        args: list[Any] = [
-            encode(delivery),
-            delivery.wake_id,
-            source_key(delivery),
-            self.wake_dedupe_window_ms,
-        ]
-        return self.scripts.deliver_wake(keys=keys, args=args, client=client)
 
+async def deliver_wakes(
+    core: StoreCore, items: Sequence[tuple[ProcessWakeDelivery, str | bytes | None]]
+) -> list[bool]:
+    """Deliver many wakes. Per wake, in this order: the fleet notice (a
+    writer dying after it leaves a notice for a scope with nothing new,
+    never a wake no fleet pod hears of, docs/wakes.md), the delivery, and
+    clearing the intent. One pipelined round trip on a single node; on a
+    cluster the keys live on different nodes, so one step at a time."""
+    if not items:
+        return []
+    if obs.hooks is not None:
+        return await obs.hooks.deliver(_deliver_wakes(core, items), items)
+    return await _deliver_wakes(core, items)
+
+
+async def _deliver_wakes(
+    core: StoreCore, items: Sequence[tuple[ProcessWakeDelivery, str | bytes | None]]
+) -> list[bool]:
+    async def pipelined() -> list[Any]:
+        pipe = core.redis.pipeline(transaction=False)
+        for delivery, outbox_id in items:
+            pipe.xadd(
+                core.keys.fleet_stream,
+                {"scope": delivery.target_scope_id},
+                maxlen=FLEET_NOTICE_CAP,
+                approximate=True,
+            )
+            await _deliver_call(core, delivery, client=pipe)
+            if outbox_id:
+                pipe.xdel(core.keys.process(delivery.process_id).outbox, outbox_id)
+        replies: list[Any] = await pipe.execute()
+        return replies
+
+    async def stepwise() -> list[Any]:
+        replies: list[Any] = []
+        for delivery, outbox_id in items:
+            replies.append(
+                await core.redis.xadd(
+                    core.keys.fleet_stream,
+                    {"scope": delivery.target_scope_id},
+                    maxlen=FLEET_NOTICE_CAP,
+                    approximate=True,
+                )
+            )
+            replies.append(await _deliver_call(core, delivery))
+            if outbox_id:
+                outbox = core.keys.process(delivery.process_id).outbox
+                replies.append(await core.redis.xdel(outbox, outbox_id))
+        return replies
+
+    run = stepwise if core.cluster else pipelined
+    replies = await core.retry.idempotent(f"deliver {len(items)} wake(s)", run)
+    # The deliver script's reply follows each notice's.
+    results: list[bool] = []
+    position = 1
+    for _, outbox_id in items:
+        results.append(text(replies[position][0]) == "NEW")
+        position += 3 if outbox_id else 2
+    return results
+
+
+class DeliveryOps(StoreCore):
     async def deliver_wake(
         self, delivery: ProcessWakeDelivery, outbox_id: str | bytes | None = None
     ) -> bool:
         """Deliver to the scope's wake stream, then clear the intent; True when
         new, False when the wake id was already delivered within the window."""
-        return (await self.deliver_wakes([(delivery, outbox_id)]))[0]
+        return (await deliver_wakes(self, [(delivery, outbox_id)]))[0]
 
     async def deliver_wakes(
         self, items: Sequence[tuple[ProcessWakeDelivery, str | bytes | None]]
     ) -> list[bool]:
-        """Deliver many wakes. Per wake, in this order: the fleet notice (a
-        writer dying after it leaves a notice for a scope with nothing new,
-        never a wake no fleet pod hears of, docs/wakes.md), the delivery, and
-        clearing the intent. One pipelined round trip on a single node; on a
-        cluster the keys live on different nodes, so one step at a time."""
-        if not items:
-            return []
-        if obs.hooks is not None:
-            return await obs.hooks.deliver(self._deliver_wakes(items), items)
-        return await self._deliver_wakes(items)
-
-    async def _deliver_wakes(
-        self, items: Sequence[tuple[ProcessWakeDelivery, str | bytes | None]]
-    ) -> list[bool]:
-        async def pipelined() -> list[Any]:
-            pipe = self.redis.pipeline(transaction=False)
-            for delivery, outbox_id in items:
-                pipe.xadd(
-                    self.keys.fleet_stream,
-                    {"scope": delivery.target_scope_id},
-                    maxlen=FLEET_NOTICE_CAP,
-                    approximate=True,
-                )
-                await self._deliver_call(delivery, client=pipe)
-                if outbox_id:
-                    pipe.xdel(self.keys.process(delivery.process_id).outbox, outbox_id)
-            replies: list[Any] = await pipe.execute()
-            return replies
-
-        async def stepwise() -> list[Any]:
-            replies: list[Any] = []
-            for delivery, outbox_id in items:
-                replies.append(
-                    await self.redis.xadd(
-                        self.keys.fleet_stream,
-                        {"scope": delivery.target_scope_id},
-                        maxlen=FLEET_NOTICE_CAP,
-                        approximate=True,
-                    )
-                )
-                replies.append(await self._deliver_call(delivery))
-                if outbox_id:
-                    outbox = self.keys.process(delivery.process_id).outbox
-                    replies.append(await self.redis.xdel(outbox, outbox_id))
-            return replies
-
-        run = stepwise if self.cluster else pipelined
-        replies = await self.retry.idempotent(f"deliver {len(items)} wake(s)", run)
-        # The deliver script's reply follows each notice's.
-        results: list[bool] = []
-        position = 1
-        for _, outbox_id in items:
-            results.append(text(replies[position][0]) == "NEW")
-            position += 3 if outbox_id else 2
-        return results
+        """Deliver many wakes (see :func:`deliver_wakes`)."""
+        return await deliver_wakes(self, items)
 
     async def relay_outbox(self, process_id: str) -> int:
         """Finish every pending delivery intent of one process; returns how many
@@ -137,7 +140,7 @@ class DeliveryOps(ProcessOps):
             if delivery is None:
                 await self.command("drop empty intent", "xdel", keys.outbox, entry_id)
                 continue
-            delivered += int(await self.deliver_wake(delivery, entry_id))
+            delivered += int((await deliver_wakes(self, [(delivery, entry_id)]))[0])
         return delivered
 
     async def relay_pending(self, chunk: int = _RELAY_CHUNK) -> int:

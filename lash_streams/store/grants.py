@@ -21,22 +21,16 @@ from lash_streams.model import (
     SessionScope,
 )
 from lash_streams.model._codec import decode, encode
-from lash_streams.store.base import text
-from lash_streams.store.leases import LeaseOps
+from lash_streams.store.core import StoreCore, text
+from lash_streams.store.facets import set_facet
 
 
-class GrantOps(LeaseOps):
-    async def _require_exists(self, process_id: str) -> None:
-        key = self.keys.process(process_id).record
-        exists = await self.retry.idempotent("check process", lambda: self.redis.exists(key))
-        if not exists:
-            raise UnknownProcess(process_id)
-
+class GrantOps(StoreCore):
     async def grant_handle(
         self, session_scope: SessionScope, process_id: str, descriptor: ProcessHandleDescriptor
     ) -> ProcessHandleGrant:
         """GR-1: upsert per (scope id, process id)."""
-        await self._require_exists(process_id)
+        await self.require_exists(process_id)
         grant = ProcessHandleGrant(
             session_id=session_scope.session_id, process_id=process_id, descriptor=descriptor
         )
@@ -111,7 +105,7 @@ class GrantOps(LeaseOps):
     async def has_handle_grant(self, session_scope: SessionScope, process_id: str) -> bool:
         key = self.keys.scope_grants(session_scope.id())
         row = await self.retry.idempotent("read grant", lambda: self.redis.hget(key, process_id))
-        return row is not None and await self.get_process(process_id) is not None
+        return row is not None and bool(await self.record_fields(process_id))
 
     async def _grant_scopes(self, process_id: str) -> list[tuple[SessionScope, ProcessHandleGrant]]:
         members: set[bytes] = await self.retry.idempotent(
@@ -129,7 +123,7 @@ class GrantOps(LeaseOps):
 
     async def handle_grants_for_process(self, process_id: str) -> list[ProcessHandleGrant]:
         """GR-3: sorted by session id."""
-        await self._require_exists(process_id)
+        await self.require_exists(process_id)
         grants = [g for _, g in await self._grant_scopes(process_id)]
         return sorted(grants, key=lambda g: (g.session_id.encode(), g.process_id.encode()))
 
@@ -165,7 +159,7 @@ class GrantOps(LeaseOps):
         for pid_raw in targets:
             pid = text(pid_raw)
             with contextlib.suppress(UnknownProcess):
-                await self._facet(pid, "clear_wake_target", session_id)
+                await set_facet(self, pid, "clear_wake_target", session_id)
             self.forget(pid)
         await self.retry.idempotent(
             "drop session index",

@@ -23,10 +23,9 @@ from lash_streams.model import (
     ProcessLeaseCompletion,
 )
 from lash_streams.model._codec import decode, encode
-from lash_streams.store.base import text
-from lash_streams.store.batch import BatchOps
+from lash_streams.store.core import StoreCore, text
 
-#: LV-2 by default; tests and fleets inject their own (LV-4).
+#: "Is this holder definitely dead, as seen from this claimant?" (LV-2, LV-4).
 DeathOracle = Callable[[LeaseOwnerIdentity, LeaseOwnerIdentity], bool]
 
 
@@ -47,15 +46,14 @@ def _new_token() -> str:
     return secrets.token_hex(16)
 
 
-class LeaseOps(BatchOps):
+class LeaseOps(StoreCore):
+    #: Injected death evidence (LV-4); the bus sets the host-local LV-2 oracle
+    #: of ``coordination.liveness`` when none is given.
     death_oracle: DeathOracle | None = None
 
     def is_definitely_dead(self, holder: LeaseOwnerIdentity, claimant: LeaseOwnerIdentity) -> bool:
-        if self.death_oracle is not None:
-            return self.death_oracle(holder, claimant)
-        from lash_streams.liveness import is_definitely_dead_for_claimant
-
-        return is_definitely_dead_for_claimant(holder, claimant)
+        """Without an oracle the store knows no evidence: nobody is dead."""
+        return self.death_oracle is not None and self.death_oracle(holder, claimant)
 
     async def _claim(
         self, process_id: str, args: list[Any], *, idempotent: bool

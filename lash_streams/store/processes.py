@@ -24,11 +24,9 @@ from lash_streams.model import (
 )
 from lash_streams.model._codec import encode
 from lash_streams.semantics.registration import prepare_registration
-from lash_streams.store.base import StoreCore, fence_args, fenced_error, text
-
-
-def _pairs(reply: list[Any]) -> dict[bytes, bytes]:
-    return {reply[i]: reply[i + 1] for i in range(1, len(reply), 2)}
+from lash_streams.store import worklist
+from lash_streams.store.core import StoreCore, text
+from lash_streams.store.facets import pairs, record_reply, set_facet
 
 
 class ProcessOps(StoreCore):
@@ -40,7 +38,7 @@ class ProcessOps(StoreCore):
         pid = prepared.id
         keys = self.keys.process(pid)
         wake_target = prepared.wake_target
-        await self._index_running(pid)
+        await worklist.index_running(self, pid)
         if wake_target is not None:
             target_key = self.keys.session_targets(wake_target.session_id)
             await self.retry.idempotent(
@@ -55,7 +53,7 @@ class ProcessOps(StoreCore):
                 keys=[keys.record], args=[reg_json, reg_hash, wt_json, wt_session]
             ),
         )
-        fields = _pairs(reply)
+        fields = pairs(reply)
         existing_hash = text(fields[b"hash"])
         if existing_hash != reg_hash:
             raise RegistrationConflict(
@@ -65,102 +63,57 @@ class ProcessOps(StoreCore):
             )
         self.remember(pid, fields)
         record = self.record_from_fields(fields)
-        await self._index_running(pid)
+        await worklist.index_running(self, pid)
         if record.is_terminal():
-            await self.index_terminal(pid, record.updated_at_ms)
+            await worklist.index_terminal(self, pid, record.updated_at_ms)
         return record
 
-    async def _index_running(self, pid: str) -> None:
-        ks = self.keys
-
-        async def run() -> None:
-            pipe = self.redis.pipeline(transaction=False)
-            pipe.zadd(ks.index_all, {pid: 0})
-            pipe.zadd(ks.index_running, {pid: 0})
-            await pipe.execute()
-
-        await self.retry.idempotent("index process", run)
-
-    async def index_terminal(self, pid: str, updated_at_ms: int) -> None:
-        """Second, idempotent step of a terminal transition: move the id from
-        the worklist to the prune index. A writer killed before it leaves the
-        id in the worklist, where every reader re-checks and repairs it."""
-        ks = self.keys
-
-        async def run() -> None:
-            pipe = self.redis.pipeline(transaction=False)
-            pipe.zadd(ks.index_terminal, {pid: updated_at_ms})
-            pipe.zrem(ks.index_running, pid)
-            await pipe.execute()
-
-        await self.retry.idempotent("index terminal process", run)
-
     # -- facets ----------------------------------------------------------------
-
-    async def _facet(
-        self, process_id: str, op: str, value: bytes | str, lease: Any = None
-    ) -> list[Any]:
-        keys = self.keys.process(process_id)
-        args = [op, value, *fence_args(lease)]
-        reply: list[Any] = await self.retry.idempotent(
-            f"{op} on process `{process_id}`",
-            lambda: self.scripts.set_facet(keys=[keys.record, keys.lease], args=args),
-        )
-        status = text(reply[0])
-        if status == "NOPROC":
-            self.forget(process_id)
-            raise UnknownProcess(process_id)
-        if status == "FENCED":
-            raise fenced_error(process_id, op)
-        return reply
-
-    def _record_reply(self, reply: list[Any]) -> ProcessRecord:
-        return self.record_from_fields(_pairs(reply))
 
     async def set_external_ref(
         self, process_id: str, external_ref: ProcessExternalRef
     ) -> ProcessRecord:
         """XR-1: set once; identical repeat returns the record unchanged."""
         new = encode(external_ref)
-        reply = await self._facet(process_id, "external_ref", new)
+        reply = await set_facet(self, process_id, "external_ref", new)
         if text(reply[0]) == "CONFLICT":
             raise ExternalRefConflict(
                 f"process `{process_id}` external ref conflict: existing {text(reply[1])}, "
                 f"new {new.decode()}",
                 process_id=process_id,
             )
-        return self._record_reply(reply)
+        return record_reply(self, reply)
 
     async def record_first_started(
         self, process_id: str, started: ProcessStarted, *, lease: Any = None
     ) -> ProcessRecord:
         """ST-2: first writer wins. ``lease`` fences it (ST-5, RX-12)."""
-        reply = await self._facet(process_id, "first_started", encode(started), lease)
-        return self._record_reply(reply)
+        reply = await set_facet(self, process_id, "first_started", encode(started), lease)
+        return record_reply(self, reply)
 
     async def request_process_abandon(
         self, process_id: str, request: AbandonRequest
     ) -> ProcessRecord:
         """AB-3: terminal rejects; the first request stands."""
-        reply = await self._facet(process_id, "abandon_request", encode(request))
+        reply = await set_facet(self, process_id, "abandon_request", encode(request))
         if text(reply[0]) == "TERMINAL":
             raise TerminalRejectsAbandonRequest(
                 f"terminal process `{process_id}` cannot accept an abandon request",
                 process_id=process_id,
             )
-        return self._record_reply(reply)
+        return record_reply(self, reply)
 
     async def set_process_wait(self, process_id: str, wait: WaitState) -> ProcessRecord:
-        reply = await self._facet(process_id, "set_wait", encode(wait))
+        reply = await set_facet(self, process_id, "set_wait", encode(wait))
         if text(reply[0]) == "TERMINAL":
             raise TerminalRejectsWait(
                 f"terminal process `{process_id}` cannot enter a wait state",
                 process_id=process_id,
             )
-        return self._record_reply(reply)
+        return record_reply(self, reply)
 
     async def clear_process_wait(self, process_id: str) -> ProcessRecord:
-        return self._record_reply(await self._facet(process_id, "clear_wait", b""))
+        return record_reply(self, await set_facet(self, process_id, "clear_wait", b""))
 
     async def ack_wake(self, process_id: str, sequence: int) -> None:
         """WA-2: idempotent marker; does not check the sequence."""
@@ -179,24 +132,9 @@ class ProcessOps(StoreCore):
         fields = await self.record_fields(process_id)
         return self.record_from_fields(fields) if fields else None
 
-    async def _index_members(self, key: str) -> list[str]:
-        members: list[bytes] = await self.retry.idempotent(
-            "read process index", lambda: self.redis.zrange(key, 0, -1)
-        )
-        return [text(m) for m in members]
-
     async def list_non_terminal(self) -> list[ProcessRecord]:
-        """RD-6 / SW-2: running records ascending by id; terminal ids found in
-        the worklist (a writer died between its two steps) are repaired."""
-        ids = await self._index_members(self.keys.index_running)
-        records = await self.gather_records(ids)
-        running: list[ProcessRecord] = []
-        for record in records:
-            if record.is_terminal():
-                await self.index_terminal(record.id, record.updated_at_ms)
-            else:
-                running.append(record)
-        return sorted(running, key=lambda r: r.id.encode())
+        """RD-6 / SW-2: running records ascending by id (repairs the worklist)."""
+        return await worklist.running_records(self)
 
     async def list_processes(self, filter: ProcessListFilter | None = None) -> list[ProcessRecord]:
         """RD-5: status (default running), definition, waiting; ascending id."""
@@ -204,7 +142,7 @@ class ProcessOps(StoreCore):
         if flt.status == ProcessStatusFilter.RUNNING:
             records = await self.list_non_terminal()
         else:
-            ids = await self._index_members(self.keys.index_all)
+            ids = await worklist.members(self, self.keys.index_all)
             records = await self.gather_records(ids)
         matched = [r for r in records if flt.matches_record(r)]
         return sorted(matched, key=lambda r: r.id.encode())

@@ -12,14 +12,14 @@ from typing import Any
 
 from lash_streams.model import ProcessPruneReport, SessionScope
 from lash_streams.model._codec import decode
-from lash_streams.store.base import text
-from lash_streams.store.grants import GrantOps
+from lash_streams.store import worklist
+from lash_streams.store.core import StoreCore, text
 
 
-class RetentionOps(GrantOps):
+class RetentionOps(StoreCore):
     async def prune_terminal_processes(self, cutoff_epoch_ms: int) -> ProcessPruneReport:
         # Repair first: a terminal id still in the worklist becomes a candidate.
-        await self.list_non_terminal()
+        await worklist.running_records(self)
         ks = self.keys
         candidates: list[bytes] = await self.retry.idempotent(
             "read prune index",
@@ -43,7 +43,7 @@ class RetentionOps(GrantOps):
                 pruned_processes += 1
                 pruned_events += int(reply[1])
                 await self._drop_references(pid, text(reply[2]), reply[3:])
-            await self._unindex(pid)
+            await worklist.unindex(self, pid)
             self.forget(pid)
         return ProcessPruneReport(pruned_processes=pruned_processes, pruned_events=pruned_events)
 
@@ -64,20 +64,3 @@ class RetentionOps(GrantOps):
         if wake_target_session:
             key = self.keys.session_targets(wake_target_session)
             await self.retry.idempotent("drop wake target", lambda: self.redis.srem(key, pid))
-
-    async def _unindex(self, pid: str) -> None:
-        ks = self.keys
-        record_key = ks.process(pid).record
-
-        async def run() -> None:
-            pipe = self.redis.pipeline(transaction=False)
-            pipe.zrem(ks.index_all, pid)
-            pipe.zrem(ks.index_terminal, pid)
-            pipe.zrem(ks.index_running, pid)
-            await pipe.execute()
-            # Re-registered between our delete and unindex: put it back.
-            if await self.redis.exists(record_key):
-                await self.redis.zadd(ks.index_all, {pid: 0})
-                await self.redis.zadd(ks.index_running, {pid: 0})
-
-        await self.retry.idempotent("unindex pruned process", run)

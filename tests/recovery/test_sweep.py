@@ -330,7 +330,7 @@ async def test_fenced_writes_reject_a_revenant(sweep_bus):
 
 
 def test_lease_timings_are_validated():
-    from lash_streams.recovery import Recovery
+    from lash_streams.coordination.recovery import Recovery
 
     for ttl, renew in [(0, 1), (10, 0), (29, 10)]:
         with pytest.raises(ValueError, match="LS-11"):

@@ -27,15 +27,15 @@ _CHILD = textwrap.dedent(
     import asyncio, os, signal, sys
     sys.path.insert(0, {root!r})
     import lash_streams as ls
-    from lash_streams.store.processes import ProcessOps
+    from lash_streams.store import worklist
     from tests.conformance.fixtures import S, reg
 
-    async def die(self, pid, updated_at_ms):
+    async def die(core, pid, updated_at_ms):
         # The writer dies right after the terminal append committed and before
         # its second, cross-slot step (the worklist -> prune index move).
         os.kill(os.getpid(), signal.SIGKILL)
 
-    ProcessOps.index_terminal = die
+    worklist.index_terminal = die
 
     async def main():
         bus = await ls.connect({url!r}, namespace={ns!r})

@@ -27,14 +27,14 @@ _CHILD = textwrap.dedent(
     import asyncio, os, signal, sys
     sys.path.insert(0, {root!r})
     import lash_streams as ls
-    from lash_streams.store.delivery import DeliveryOps
+    from lash_streams.store import delivery
     from tests.conformance.fixtures import req, scope
 
-    async def die(self, delivery, outbox_id=None):
+    async def die(core, items):
         # Killed after the event and its wake intent committed, before delivery.
         os.kill(os.getpid(), signal.SIGKILL)
 
-    DeliveryOps.deliver_wake = die
+    delivery.deliver_wakes = die
 
     async def main():
         bus = await ls.connect({url!r}, namespace={ns!r})

@@ -32,8 +32,8 @@ from lash_streams.model._codec import decode
 from lash_streams.store.retry import TRANSIENT
 
 if TYPE_CHECKING:
-    from lash_streams.bus import Bus
     from lash_streams.observability.metrics import Metrics
+    from lash_streams.store import Store
 
 #: Dead-letter streams keep at most about this many entries per scope.
 DEAD_LETTER_CAP = 10_000
@@ -57,13 +57,13 @@ class WakeMessage:
         process-scoped ``ack_wake`` (WA-2)."""
         await self._consumer._ack(self)
         if mark_process:
-            await self._consumer.bus.ack_wake(self.delivery.process_id, self.delivery.sequence)
+            await self._consumer.store.ack_wake(self.delivery.process_id, self.delivery.sequence)
 
 
 class WakeConsumer:
     def __init__(
         self,
-        bus: Bus,
+        store: Store,
         *,
         group: str,
         consumer: str,
@@ -76,11 +76,11 @@ class WakeConsumer:
     ) -> None:
         if not scopes:
             raise ValueError("a wake consumer needs at least one scope")
-        self.bus = bus
+        self.store = store
         self.group = group
         self.consumer = consumer
         self.scope_ids = [s.id() if isinstance(s, SessionScope) else s for s in scopes]
-        self.streams = {bus.keys.wake_stream(sid): sid for sid in self.scope_ids}
+        self.streams = {store.keys.wake_stream(sid): sid for sid in self.scope_ids}
         self.claim_idle_ms = claim_idle_ms
         self.max_deliveries = max_deliveries
         self.batch = batch
@@ -102,7 +102,9 @@ class WakeConsumer:
         that lost them, so a consumer never loops on NOGROUP."""
         for stream in self.streams:
             try:
-                await self.bus.redis.xgroup_create(stream, self.group, id=self.start, mkstream=True)
+                await self.store.redis.xgroup_create(
+                    stream, self.group, id=self.start, mkstream=True
+                )
             except ResponseError as err:
                 if "BUSYGROUP" not in str(err):
                     raise
@@ -131,9 +133,9 @@ class WakeConsumer:
         self._in_flight.clear()
         self._buffer.clear()
         for message in pending:
-            stream = self.bus.keys.wake_stream(message.scope_id)
+            stream = self.store.keys.wake_stream(message.scope_id)
             try:
-                await self.bus.redis.xclaim(
+                await self.store.redis.xclaim(
                     stream,
                     self.group,
                     self.consumer,
@@ -224,8 +226,8 @@ class WakeConsumer:
     async def _xreadgroup(self, cursor: str, block: int | None) -> list[tuple[str, Any]]:
         found: list[tuple[str, Any]] = []
         streams = list(self.streams)
-        if not self.bus.cluster:
-            reply = await self.bus.blocking.xreadgroup(
+        if not self.store.cluster:
+            reply = await self.store.blocking.xreadgroup(
                 self.group, self.consumer, {s: cursor for s in streams},
                 count=self.batch, block=block,
             )  # fmt: skip
@@ -233,7 +235,7 @@ class WakeConsumer:
         # Cluster: streams of different scopes live in different slots.
         slice_ms = None if block is None else max(1, block // len(streams))
         for stream in streams:
-            client = self.bus._blocking_for(stream)
+            client = self.store.blocking_for(stream)
             reply = await client.xreadgroup(
                 self.group, self.consumer, {stream: cursor}, count=self.batch, block=slice_ms
             )
@@ -243,13 +245,13 @@ class WakeConsumer:
         return found
 
     async def _attempts(self, stream: str, entry_id: Any) -> int:
-        rows = await self.bus.redis.xpending_range(stream, self.group, entry_id, entry_id, 1)
+        rows = await self.store.redis.xpending_range(stream, self.group, entry_id, entry_id, 1)
         return int(rows[0]["times_delivered"]) if rows else 1
 
     async def _reclaim(self) -> None:
         """Take over deliveries idle for ``claim_idle_ms`` (their consumer died)."""
         for stream, scope_id in self.streams.items():
-            reply = await self.bus.redis.xautoclaim(
+            reply = await self.store.redis.xautoclaim(
                 stream, self.group, self.consumer, self.claim_idle_ms, "0-0", count=self.batch
             )
             for entry_id, fields in reply[1]:
@@ -268,17 +270,17 @@ class WakeConsumer:
         if now < self._next_sample:
             return
         self._next_sample = now + self.backlog_sample_s
-        server_ms = await self.bus.server_time_ms()
+        server_ms = await self.store.server_time_ms()
         for stream in self.streams:
             try:
-                groups = await self.bus.redis.xinfo_groups(stream)
+                groups = await self.store.redis.xinfo_groups(stream)
                 info = next((g for g in groups if _text(g["name"]) == self.group), None)
                 if info is None:
                     continue
                 pending = int(info["pending"])
                 oldest_s = 0.0
                 if pending:
-                    summary = await self.bus.redis.xpending(stream, self.group)
+                    summary = await self.store.redis.xpending(stream, self.group)
                     if summary["min"] is not None:
                         oldest_s = max(0, server_ms - _id(summary["min"])[0]) / 1000
             except ResponseError:
@@ -300,9 +302,9 @@ class WakeConsumer:
         self._buffer.append(WakeMessage(delivery, scope_id, eid, attempts, self))
 
     async def _dead_letter(self, scope_id: str, entry_id: str, fields: Any, attempts: int) -> None:
-        stream = self.bus.keys.wake_stream(scope_id)
-        await self.bus.redis.xadd(
-            self.bus.keys.wake_dead_letters(scope_id),
+        stream = self.store.keys.wake_stream(scope_id)
+        await self.store.redis.xadd(
+            self.store.keys.wake_dead_letters(scope_id),
             {
                 "d": fields[b"d"],
                 "entry": entry_id,
@@ -320,11 +322,11 @@ class WakeConsumer:
 
     async def _ack(self, message: WakeMessage) -> None:
         self._in_flight.pop((message.scope_id, message.entry_id), None)
-        await self._ack_raw(self.bus.keys.wake_stream(message.scope_id), message.entry_id)
+        await self._ack_raw(self.store.keys.wake_stream(message.scope_id), message.entry_id)
 
     async def _ack_raw(self, stream: str, entry_id: Any) -> None:
-        await self.bus.retry.idempotent(
-            "ack wake", lambda: self.bus.redis.xack(stream, self.group, entry_id)
+        await self.store.retry.idempotent(
+            "ack wake", lambda: self.store.redis.xack(stream, self.group, entry_id)
         )
 
 
@@ -338,18 +340,18 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-async def trim_wake_stream(bus: Bus, scope: SessionScope | str) -> int:
+async def trim_wake_stream(store: Store, scope: SessionScope | str) -> int:
     """Trim a scope's wake stream below what every group acknowledged; returns
     the number of entries removed. Never trims a stream nobody consumes."""
     scope_id = scope.id() if isinstance(scope, SessionScope) else scope
-    return await trim_acknowledged(bus, bus.keys.wake_stream(scope_id))
+    return await trim_acknowledged(store, store.keys.wake_stream(scope_id))
 
 
-async def trim_acknowledged(bus: Bus, stream: str) -> int:
+async def trim_acknowledged(store: Store, stream: str) -> int:
     """Remove the entries of ``stream`` that every consumer group has read and
     acknowledged (below the oldest pending entry or last delivered id)."""
     try:
-        groups = await bus.redis.xinfo_groups(stream)
+        groups = await store.redis.xinfo_groups(stream)
     except ResponseError:
         return 0
     if not groups:
@@ -357,13 +359,13 @@ async def trim_acknowledged(bus: Bus, stream: str) -> int:
     floors: list[tuple[int, int]] = []
     for group in groups:
         if int(group["pending"]) > 0:
-            summary = await bus.redis.xpending(stream, group["name"])
+            summary = await store.redis.xpending(stream, group["name"])
             floors.append(_id(summary["min"]))
         else:
             ms, seq = _id(group["last-delivered-id"])
             floors.append((ms, seq + 1))
     ms, seq = min(floors)
-    removed: int = await bus.redis.execute_command("XTRIM", stream, "MINID", f"{ms}-{seq}")
+    removed: int = await store.redis.execute_command("XTRIM", stream, "MINID", f"{ms}-{seq}")
     return removed
 
 

@@ -30,7 +30,7 @@ from typing import IO, Any
 import redis
 
 from lash_streams.errors import EmbeddedServerError
-from lash_streams.server_proc import (
+from lash_streams.server.proc import (
     _PORT_ATTEMPTS,
     _SPAWNED,
     _SPAWNER,
@@ -482,17 +482,3 @@ class LocalCluster:
         tb: TracebackType | None,
     ) -> None:
         await self.astop()
-
-
-__all__ = [
-    "MARKER",
-    "LocalCluster",
-    "LocalServer",
-    "Persistence",
-    "ServerVersion",
-    "free_port",
-    "is_running",
-    "redis_binary",
-    "spawned_pids",
-    "valkey_binary",
-]

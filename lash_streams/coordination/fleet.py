@@ -25,15 +25,15 @@ from typing import TYPE_CHECKING, Any
 from redis.exceptions import ResponseError
 
 from lash_streams import observability as obs
+from lash_streams.coordination.wakes import WakeConsumer, WakeMessage, group_lost, trim_acknowledged
 from lash_streams.errors import ConsumerClosed
 from lash_streams.store.retry import TRANSIENT
-from lash_streams.wakes import WakeConsumer, WakeMessage, group_lost, trim_acknowledged
 
 #: How often (at most) a pod trims the fleet notices every group acknowledged.
 NOTICE_TRIM_EVERY_S = 30.0
 
 if TYPE_CHECKING:
-    from lash_streams.bus import Bus
+    from lash_streams.store import Store
 
 
 @dataclass(slots=True)
@@ -46,7 +46,7 @@ class _Notice:
 class FleetConsumer:
     def __init__(
         self,
-        bus: Bus,
+        store: Store,
         *,
         group: str,
         pod: str,
@@ -54,7 +54,7 @@ class FleetConsumer:
         block_ms: int = 500,
         max_deliveries: int = 5,
     ) -> None:
-        self.bus = bus
+        self.store = store
         self.group = group
         self.pod = pod
         self.lease_ms = lease_ms
@@ -70,18 +70,18 @@ class FleetConsumer:
 
     async def ensure_group(self) -> None:
         try:
-            await self.bus.redis.xgroup_create(
-                self.bus.keys.fleet_stream, self.notice_group, id="0", mkstream=True
+            await self.store.redis.xgroup_create(
+                self.store.keys.fleet_stream, self.notice_group, id="0", mkstream=True
             )
         except ResponseError as err:
             if "BUSYGROUP" not in str(err):
                 raise
 
     async def _lease(self, op: str, scope_id: str) -> bool:
-        key = self.bus.keys.scope_owner(scope_id)
-        result = await self.bus.retry.idempotent(
+        key = self.store.keys.scope_owner(scope_id)
+        result = await self.store.retry.idempotent(
             f"{op} scope {scope_id}",
-            lambda: self.bus.scripts.scope_lease(keys=[key], args=[op, self.pod, self.lease_ms]),
+            lambda: self.store.scripts.scope_lease(keys=[key], args=[op, self.pod, self.lease_ms]),
         )
         return bool(result)
 
@@ -148,7 +148,7 @@ class FleetConsumer:
         self._renewed_at = asyncio.get_running_loop().time()
         self._notice = notice
         consumer = WakeConsumer(
-            self.bus,
+            self.store,
             group=self.group,
             consumer=self.pod,
             scopes=[notice.scope_id],
@@ -165,13 +165,13 @@ class FleetConsumer:
         scope_id = self._notice.scope_id
         await self._scope.aclose()
         self._scope = None
-        stream = self.bus.keys.fleet_stream
+        stream = self.store.keys.fleet_stream
         # Every notice this pod holds for the scope is settled by this drain.
         done = [self._notice.entry_id] + [
             n.entry_id for n in self._deferred if n.scope_id == scope_id
         ]
         self._deferred = [n for n in self._deferred if n.scope_id != scope_id]
-        await self.bus.redis.xack(stream, self.notice_group, *done)
+        await self.store.redis.xack(stream, self.notice_group, *done)
         await self._lease("release", scope_id)
         self._notice = None
         loop = asyncio.get_running_loop()
@@ -179,7 +179,7 @@ class FleetConsumer:
             # Every pod trims now and then; what all groups acknowledged goes.
             self._next_trim = loop.time() + NOTICE_TRIM_EVERY_S
             with contextlib.suppress(ResponseError, *TRANSIENT):
-                await trim_acknowledged(self.bus, stream)
+                await trim_acknowledged(self.store, stream)
 
     async def _next_notice(self) -> _Notice | None:
         loop = asyncio.get_running_loop()
@@ -187,20 +187,20 @@ class FleetConsumer:
             if notice.due <= loop.time():
                 self._deferred.remove(notice)
                 return notice
-        stream = self.bus.keys.fleet_stream
+        stream = self.store.keys.fleet_stream
         try:
-            claimed = await self.bus.redis.xautoclaim(
+            claimed = await self.store.redis.xautoclaim(
                 stream, self.notice_group, self.pod, self.lease_ms, "0-0", count=1
             )
             entries: list[Any] = claimed[1]
             if not entries:
                 block = self.block_ms if not self._deferred else 50
                 reply = (
-                    await self.bus.blocking.xreadgroup(
+                    await self.store.blocking.xreadgroup(
                         self.notice_group, self.pod, {stream: ">"}, count=1, block=block
                     )
-                    if not self.bus.cluster
-                    else await self.bus._blocking_for(stream).xreadgroup(
+                    if not self.store.cluster
+                    else await self.store.blocking_for(stream).xreadgroup(
                         self.notice_group, self.pod, {stream: ">"}, count=1, block=block
                     )
                 )
@@ -215,7 +215,7 @@ class FleetConsumer:
         for entry_id, fields in entries:
             eid = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
             if not fields:
-                await self.bus.redis.xack(stream, self.notice_group, eid)
+                await self.store.redis.xack(stream, self.notice_group, eid)
                 continue
             return _Notice(eid, fields[b"scope"].decode())
         return None
@@ -232,10 +232,10 @@ class FleetConsumer:
             await self._lease("release", self._notice.scope_id)
             self._deferred.append(self._notice)
             self._notice = None
-        stream = self.bus.keys.fleet_stream
+        stream = self.store.keys.fleet_stream
         ids = [n.entry_id for n in self._deferred]
         if ids:
-            await self.bus.redis.xclaim(
+            await self.store.redis.xclaim(
                 stream, self.notice_group, self.pod, 0, ids, idle=10**9, justid=True
             )
         self._deferred.clear()

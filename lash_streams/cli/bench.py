@@ -132,7 +132,7 @@ def register_bench(app: typer.Typer) -> None:
 
 def _run(config: BenchConfig) -> dict[str, object]:
     from lash_streams.bench import runner
-    from lash_streams.cli_ops import one_line_errors
+    from lash_streams.cli.ops import one_line_errors
 
     with one_line_errors(config.url):
         return asyncio.run(runner.run(config, console))

@@ -45,7 +45,7 @@ def demo(
 ) -> None:
     """Run a small fleet (workers, wake consumers, a sweeper) as OS processes,
     kill one worker mid-run and show the sweeper recording the abandonment."""
-    from lash_streams.cli_ops import one_line_errors
+    from lash_streams.cli.ops import one_line_errors
     from lash_streams.demo import DemoConfig, run_demo
 
     config = DemoConfig(workers=workers, consumers=consumers, live=live)
@@ -56,8 +56,8 @@ def demo(
 
 
 def _register_operator_commands() -> None:
-    from lash_streams.bench.cli import register_bench
-    from lash_streams.cli_ops import register, register_watch
+    from lash_streams.cli.bench import register_bench
+    from lash_streams.cli.ops import register, register_watch
 
     register(app)
     register_watch(app)

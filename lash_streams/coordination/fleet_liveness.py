@@ -28,7 +28,7 @@ import msgspec
 from lash_streams.model import LeaseOwnerIdentity
 
 if TYPE_CHECKING:
-    from lash_streams.bus import Bus
+    from lash_streams.store import Store
 
 
 class _Incarnation(msgspec.Struct):
@@ -37,28 +37,28 @@ class _Incarnation(msgspec.Struct):
     since_ms: int
 
 
-def _key(bus: Bus) -> str:
-    return f"{bus.namespace}:workers:{{{bus.namespace}}}"
+def _key(store: Store) -> str:
+    return f"{store.namespace}:workers:{{{store.namespace}}}"
 
 
-async def register_incarnation(bus: Bus, owner: LeaseOwnerIdentity) -> None:
+async def register_incarnation(store: Store, owner: LeaseOwnerIdentity) -> None:
     """Record that this incarnation now runs as ``owner.owner_id``."""
-    now = await bus.server_time_ms()
+    now = await store.server_time_ms()
     value = msgspec.json.encode(_Incarnation(owner.incarnation_id, "running", now))
-    await bus.command("register worker", "hset", _key(bus), owner.owner_id, value)
+    await store.command("register worker", "hset", _key(store), owner.owner_id, value)
 
 
-async def record_exit(bus: Bus, owner: LeaseOwnerIdentity) -> None:
+async def record_exit(store: Store, owner: LeaseOwnerIdentity) -> None:
     """Record this incarnation's graceful exit (only if it is still the latest)."""
-    current = await current_incarnation(bus, owner.owner_id)
+    current = await current_incarnation(store, owner.owner_id)
     if current is None or current.incarnation_id == owner.incarnation_id:
-        now = await bus.server_time_ms()
+        now = await store.server_time_ms()
         value = msgspec.json.encode(_Incarnation(owner.incarnation_id, "exited", now))
-        await bus.command("record worker exit", "hset", _key(bus), owner.owner_id, value)
+        await store.command("record worker exit", "hset", _key(store), owner.owner_id, value)
 
 
-async def current_incarnation(bus: Bus, owner_id: str) -> _Incarnation | None:
-    raw = await bus.command("read worker", "hget", _key(bus), owner_id)
+async def current_incarnation(store: Store, owner_id: str) -> _Incarnation | None:
+    raw = await store.command("read worker", "hget", _key(store), owner_id)
     return msgspec.json.decode(raw, type=_Incarnation) if raw else None
 
 
@@ -72,11 +72,11 @@ def worker_of(holder: LeaseOwnerIdentity) -> tuple[str, str]:
     return owner_id, holder.incarnation_id.split("/", 1)[0]
 
 
-async def is_provably_dead(bus: Bus, holder: LeaseOwnerIdentity) -> bool:
+async def is_provably_dead(store: Store, holder: LeaseOwnerIdentity) -> bool:
     """Fleet evidence: a newer incarnation of the holder's worker identity
     registered, or that incarnation recorded its own exit."""
     owner_id, incarnation_id = worker_of(holder)
-    current = await current_incarnation(bus, owner_id)
+    current = await current_incarnation(store, owner_id)
     if current is None:
         return False
     if current.incarnation_id != incarnation_id:

@@ -1,5 +1,10 @@
-"""Shared state of one bus: clients, key layout, scripts, retry policy, and
-the cache of immutable registrations the append path plans against."""
+"""The store's shared core: clients (blocking ones included), key layout,
+scripts, retry policy, record assembly, and the cache of immutable
+registrations the append path plans against.
+
+Every part of the store (``processes``, ``append``, ``leases``, ...) is a
+mixin over :class:`StoreCore` alone; what two parts share lives here or in a
+helper module that takes the core (``worklist``, ``facets``)."""
 
 from __future__ import annotations
 
@@ -21,6 +26,10 @@ from lash_streams.store.retry import RetryPolicy
 from lash_streams.store.scripts import Scripts
 
 _STATE_CACHE_SIZE = 10_000
+
+#: Default dedupe window: a wake id delivered to a scope is not delivered again
+#: to that scope for this long (server clock, ``SET NX PX``).
+DEFAULT_WAKE_DEDUPE_WINDOW_MS = 60 * 60 * 1000
 
 
 def fence_args(lease: Any) -> list[Any]:
@@ -90,6 +99,9 @@ _TERMINAL_MARKER = _terminal_marker()
 
 
 class StoreCore:
+    wake_dedupe_window_ms: int = DEFAULT_WAKE_DEDUPE_WINDOW_MS
+    _node_clients: dict[tuple[str, int], Any] | None = None
+
     def __init__(
         self,
         client: Any,
@@ -123,6 +135,43 @@ class StoreCore:
     async def command(self, what: str, method: str, *args: Any) -> Any:
         """One idempotent Redis command, retried on transient faults."""
         return await self.retry.idempotent(what, lambda: getattr(self.redis, method)(*args))
+
+    # -- blocking reads --------------------------------------------------------
+
+    def blocking_for(self, key: str) -> Any:
+        """The client for a blocking read of ``key``. In a cluster, a plain
+        client of the key's node: the cluster client multiplexes poorly under
+        many concurrent blocks."""
+        if not self.cluster:
+            return self.blocking
+        node = self.redis.get_node_from_key(key)
+        clients = self._node_clients
+        if clients is None:
+            clients = self._node_clients = {}
+        client = clients.get((node.host, node.port))
+        if client is None:
+            from redis.asyncio import Redis
+            from redis.asyncio.retry import Retry
+            from redis.backoff import NoBackoff
+
+            pool_kwargs = self.blocking.get_connection_kwargs()
+            client = Redis(
+                host=node.host,
+                port=node.port,
+                decode_responses=False,
+                socket_timeout=pool_kwargs.get("socket_timeout"),
+                retry=Retry(NoBackoff(), 0),
+                username=pool_kwargs.get("username"),
+                password=pool_kwargs.get("password"),
+                ssl=bool(pool_kwargs.get("ssl", False)),
+            )
+            clients[(node.host, node.port)] = client
+        return client
+
+    async def close_node_clients(self) -> None:
+        for client in (self._node_clients or {}).values():
+            await client.aclose()
+        self._node_clients = None
 
     # -- record assembly -------------------------------------------------------
 
@@ -210,6 +259,12 @@ class StoreCore:
     async def state(self, process_id: str) -> ProcessState:
         cached = self._states.get(process_id)
         return cached if cached is not None else await self.load_state(process_id)
+
+    async def require_exists(self, process_id: str) -> None:
+        key = self.keys.process(process_id).record
+        exists = await self.retry.idempotent("check process", lambda: self.redis.exists(key))
+        if not exists:
+            raise UnknownProcess(process_id)
 
     async def require_record(self, process_id: str) -> ProcessRecord:
         fields = await self.record_fields(process_id)

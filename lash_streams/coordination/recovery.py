@@ -50,9 +50,10 @@ from lash_streams.model import (
 )
 
 if TYPE_CHECKING:
-    from lash_streams.bus import Bus
+    from lash_streams.store import Store
 
-log = logging.getLogger(__name__)
+# The name users configure predates the coordination package; kept stable.
+log = logging.getLogger("lash_streams.recovery")
 
 #: A cancelled run (lease lost, cancel requested) is cancelled again after this
 #: long if it is still going: its first cancel may have been dropped.
@@ -79,7 +80,7 @@ class SweepReport:
 class Recovery:
     def __init__(
         self,
-        bus: Bus,
+        store: Store,
         stem: LeaseOwnerIdentity,
         *,
         runner: Runner | None = None,
@@ -92,7 +93,7 @@ class Recovery:
                 "lease timings need ttl >= 1 ms, renew >= 1 ms and ttl >= 3 x renew (LS-11), "
                 f"got ttl={lease_ttl_ms} renew={renew_every_ms}"
             )
-        self.bus = bus
+        self.store = store
         self.stem = stem
         self.runner = runner
         self.lease_ttl_ms = lease_ttl_ms
@@ -103,16 +104,16 @@ class Recovery:
     async def register(self) -> None:
         """Announce this incarnation (fleet liveness: it proves older
         incarnations of the same worker identity dead)."""
-        from lash_streams.fleet_liveness import register_incarnation
+        from lash_streams.coordination.fleet_liveness import register_incarnation
 
-        await register_incarnation(self.bus, self.stem)
+        await register_incarnation(self.store, self.stem)
 
     async def shutdown(self) -> list[str]:
         """Graceful exit: drain own owner-bound work, then record the exit."""
-        from lash_streams.fleet_liveness import record_exit
+        from lash_streams.coordination.fleet_liveness import record_exit
 
         drained = await self.drain()
-        await record_exit(self.bus, self.stem)
+        await record_exit(self.store, self.stem)
         return drained
 
     def attempt_identity(self) -> LeaseOwnerIdentity:
@@ -130,12 +131,12 @@ class Recovery:
     async def holder_is_dead(
         self, holder: LeaseOwnerIdentity, claimant: LeaseOwnerIdentity
     ) -> bool:
-        if self.bus.is_definitely_dead(holder, claimant):
+        if self.store.is_definitely_dead(holder, claimant):
             return True
         if self.fleet_liveness:
-            from lash_streams.fleet_liveness import is_provably_dead
+            from lash_streams.coordination.fleet_liveness import is_provably_dead
 
-            return await is_provably_dead(self.bus, holder)
+            return await is_provably_dead(self.store, holder)
         return False
 
     # -- the sweep ---------------------------------------------------------------
@@ -148,7 +149,7 @@ class Recovery:
 
     async def _sweep_once(self) -> SweepReport:
         report = SweepReport()
-        rows = await self.bus.list_non_terminal()
+        rows = await self.store.list_non_terminal()
         report.examined = len(rows)
         outcomes = await asyncio.gather(
             *(self.recover(row) for row in rows), return_exceptions=True
@@ -191,12 +192,12 @@ class Recovery:
                 if obs.hooks is not None:
                     obs.hooks.sweep_pass()
                 try:
-                    for row in await self.bus.list_non_terminal():
+                    for row in await self.store.list_non_terminal():
                         if row.id not in inflight:
                             task = asyncio.create_task(self.recover(row))
                             inflight[row.id] = task
                             task.add_done_callback(functools.partial(finished, row.id))
-                    await self.bus.relay_pending()
+                    await self.store.relay_pending()
                 except errors.BackendError as err:
                     # A pass that cannot reach the server is retried by the next
                     # one; the drive (and the runs it holds) must not die of it.
@@ -219,9 +220,9 @@ class Recovery:
 
     async def _hand_back(self, pid: str, attempt: LeaseOwnerIdentity) -> None:
         async def release() -> None:
-            lease = await self.bus.get_process_lease(pid)
+            lease = await self.store.get_process_lease(pid)
             if lease is not None and lease.owner.same_incarnation(attempt):
-                await self.bus.complete_process_lease(ProcessLeaseCompletion.from_lease(lease))
+                await self.store.complete_process_lease(ProcessLeaseCompletion.from_lease(lease))
 
         task = asyncio.ensure_future(release())
         # Shielded: a repeated stop request must not cut the release short.
@@ -244,11 +245,11 @@ class Recovery:
         self, record: ProcessRecord, attempt: LeaseOwnerIdentity
     ) -> str | tuple[ProcessRecord, ProcessLease]:
         """Claim and decide; the row to run comes back with its lease."""
-        bus, pid = self.bus, record.id
+        store, pid = self.store, record.id
         if record.disposition is RecoveryDisposition.EXTERNALLY_OWNED:
             if record.abandon_request is None:
                 return "skipped"  # SW-5
-            outcome = await bus.claim_process_lease(pid, attempt, self.lease_ttl_ms)
+            outcome = await store.claim_process_lease(pid, attempt, self.lease_ttl_ms)
             if not isinstance(outcome, LeaseAcquired):
                 return "skipped"  # SW-6: plain claim only
             lease = outcome.lease
@@ -257,13 +258,13 @@ class Recovery:
             output = await self._abandoned(AbandonWriter.RECONCILED_REQUEST, None)
             await self._fenced_terminal(pid, lease, output)
             return "abandoned"
-        outcome = await bus.claim_process_lease(pid, attempt, self.lease_ttl_ms)
+        outcome = await store.claim_process_lease(pid, attempt, self.lease_ttl_ms)
         evidence: LeaseOwnerIdentity | None = None
         if isinstance(outcome, LeaseBusy):
             holder = outcome.holder
             if not await self.holder_is_dead(holder.owner, attempt):
                 return "skipped"  # SW-7: left to its holder
-            outcome = await bus.reclaim_process_lease(
+            outcome = await store.reclaim_process_lease(
                 pid, attempt, holder, self.lease_ttl_ms, death_evidence=True
             )
             if not isinstance(outcome, LeaseAcquired):
@@ -274,7 +275,7 @@ class Recovery:
         lease = outcome.lease
         if await self._became_terminal(pid, lease):
             return "skipped"  # SW-8
-        current = await bus.get_process(pid)
+        current = await store.get_process(pid)
         assert current is not None
         if record.disposition is RecoveryDisposition.RERUNNABLE or current.first_started is None:
             return current, lease
@@ -285,22 +286,22 @@ class Recovery:
                 AbandonWriter.RECONCILED_REQUEST, current.first_started.owner
             )
         else:
-            await bus.complete_process_lease(ProcessLeaseCompletion.from_lease(lease))
+            await store.complete_process_lease(ProcessLeaseCompletion.from_lease(lease))
             return "skipped"
         await self._fenced_terminal(pid, lease, output)
         return "abandoned"
 
     async def _became_terminal(self, pid: str, lease: ProcessLease) -> bool:
-        record = await self.bus.get_process(pid)
+        record = await self.store.get_process(pid)
         if record is None or record.is_terminal():
-            await self.bus.complete_process_lease(ProcessLeaseCompletion.from_lease(lease))
+            await self.store.complete_process_lease(ProcessLeaseCompletion.from_lease(lease))
             return True
         return False
 
     async def _abandoned(
         self, writer: AbandonWriter, owner: LeaseOwnerIdentity | None
     ) -> ProcessAwaitOutput:
-        now = await self.bus.server_time_ms()
+        now = await self.store.server_time_ms()
         return AwaitAbandoned(evidence=AbandonEvidence(writer=writer, owner=owner, epoch_ms=now))
 
     # -- running a row -----------------------------------------------------------
@@ -309,19 +310,21 @@ class Recovery:
         """Claim and run one row now (a worker picking up work it was given)."""
         if not process_id.strip():
             raise errors.MissingExecutionId("missing process execution id")
-        record = await self.bus.get_process(process_id)
+        record = await self.store.get_process(process_id)
         if record is None:
             raise errors.UnknownProcess(process_id)
         self._refuse_external(record)
-        outcome = await self.bus.claim_process_lease(process_id, self.stem, self.lease_ttl_ms)
+        outcome = await self.store.claim_process_lease(process_id, self.stem, self.lease_ttl_ms)
         if not isinstance(outcome, LeaseAcquired):
             return "skipped"
         if await self._became_terminal(process_id, outcome.lease):
             return "skipped"
-        current = await self.bus.get_process(process_id)
+        current = await self.store.get_process(process_id)
         assert current is not None
         if current.disposition is RecoveryDisposition.OWNER_BOUND and current.first_started:
-            await self.bus.complete_process_lease(ProcessLeaseCompletion.from_lease(outcome.lease))
+            await self.store.complete_process_lease(
+                ProcessLeaseCompletion.from_lease(outcome.lease)
+            )
             return "skipped"  # started by someone: never executed again (DS-3)
         await self.run_under_lease(current, outcome.lease)
         return "ran"
@@ -338,8 +341,8 @@ class Recovery:
         renewing, stop on lease loss or cancel request, write the outcome fenced."""
         self._refuse_external(record)
         pid = record.id
-        now = await self.bus.server_time_ms()
-        await self.bus.record_first_started(
+        now = await self.store.server_time_ms()
+        await self.store.record_first_started(
             pid, ProcessStarted(owner=self.stem, started_at_ms=now), lease=lease
         )
         holder = _LeaseHolder(self, lease)
@@ -378,7 +381,7 @@ class Recovery:
     async def _watch_cancel(self, pid: str, run: asyncio.Task[ProcessAwaitOutput]) -> None:
         """CN-4: any cancel request, even one older than the run, cancels it."""
         with contextlib.suppress(errors.LashStreamsError):
-            await self.bus.await_event(pid, "process.cancel_requested", 0)
+            await self.store.await_event(pid, "process.cancel_requested", 0)
             await _cancel_until_done(run, every_s=RUNNER_CANCEL_REPEAT_S)
 
     async def _fenced_terminal(
@@ -387,19 +390,19 @@ class Recovery:
         """SW-12: renew; on failure write nothing and keep hands off the lease;
         else complete under the lease and release it."""
         try:
-            lease = await self.bus.renew_process_lease(lease, self.lease_ttl_ms)
+            lease = await self.store.renew_process_lease(lease, self.lease_ttl_ms)
         except errors.LeaseExpired:
             if obs.hooks is not None:
                 obs.hooks.lease_lost("terminal")
             return False
         try:
-            await self.bus.complete_process(pid, output, lease=lease)
+            await self.store.complete_process(pid, output, lease=lease)
         except (errors.ReplayConflict, errors.AlreadyTerminal, errors.LeaseFenced) as err:
             log.info("terminal for %s not written: %s", pid, err)
         else:
             if obs.hooks is not None:
                 obs.hooks.terminal_written(output)
-        await self.bus.complete_process_lease(ProcessLeaseCompletion.from_lease(lease))
+        await self.store.complete_process_lease(ProcessLeaseCompletion.from_lease(lease))
         return True
 
     # -- graceful drain ----------------------------------------------------------
@@ -408,7 +411,7 @@ class Recovery:
         """AB-2 owner_drain: abandon this worker's own started owner-bound rows
         (first_started.owner == stem) under a fresh lease; busy rows are deferred."""
         abandoned: list[str] = []
-        for record in await self.bus.list_non_terminal():
+        for record in await self.store.list_non_terminal():
             started = record.first_started
             if (
                 record.disposition is not RecoveryDisposition.OWNER_BOUND
@@ -416,7 +419,7 @@ class Recovery:
                 or started.owner != self.stem
             ):
                 continue
-            outcome = await self.bus.claim_process_lease(
+            outcome = await self.store.claim_process_lease(
                 record.id, self.attempt_identity(), self.lease_ttl_ms
             )
             if not isinstance(outcome, LeaseAcquired):
@@ -440,7 +443,7 @@ class _LeaseHolder:
         while not run.done():
             await asyncio.sleep(every)
             try:
-                self.lease = await self.recovery.bus.renew_process_lease(
+                self.lease = await self.recovery.store.renew_process_lease(
                     self.lease, self.recovery.lease_ttl_ms
                 )
             except errors.LeaseExpired:

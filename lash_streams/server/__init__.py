@@ -1,0 +1,35 @@
+"""Private Redis-protocol servers on loopback (a surface): the embedded default
+that ``connect()`` starts without a URL, and the test suite's servers.
+
+``local`` owns the server and cluster lifecycles; ``proc`` owns process
+spawning (never orphaned), ports and binaries.
+"""
+
+from lash_streams.server.local import LocalCluster, LocalServer
+from lash_streams.server.proc import (
+    DIR_PREFIX,
+    MARKER,
+    TAG_ENV,
+    Persistence,
+    ServerVersion,
+    free_port,
+    is_running,
+    redis_binary,
+    spawned_pids,
+    valkey_binary,
+)
+
+__all__ = [
+    "DIR_PREFIX",
+    "MARKER",
+    "TAG_ENV",
+    "LocalCluster",
+    "LocalServer",
+    "Persistence",
+    "ServerVersion",
+    "free_port",
+    "is_running",
+    "redis_binary",
+    "spawned_pids",
+    "valkey_binary",
+]

@@ -1,0 +1,78 @@
+"""The namespace indexes (RX-2): ``all`` (every known id), ``running`` (the
+worklist) and ``terminal`` (the prune index, scored by ``updated_at``).
+
+They live in other slots than the records, so every move is a second,
+idempotent step after the record's own script: a writer killed before it
+leaves the id in the worklist, where every reader re-checks and repairs it.
+Functions over the core, shared by registration, appends, reads and prune.
+"""
+
+from __future__ import annotations
+
+from lash_streams.model import ProcessRecord
+from lash_streams.store.core import StoreCore, text
+
+
+async def index_running(core: StoreCore, pid: str) -> None:
+    ks = core.keys
+
+    async def run() -> None:
+        pipe = core.redis.pipeline(transaction=False)
+        pipe.zadd(ks.index_all, {pid: 0})
+        pipe.zadd(ks.index_running, {pid: 0})
+        await pipe.execute()
+
+    await core.retry.idempotent("index process", run)
+
+
+async def index_terminal(core: StoreCore, pid: str, updated_at_ms: int) -> None:
+    """Move the id from the worklist to the prune index."""
+    ks = core.keys
+
+    async def run() -> None:
+        pipe = core.redis.pipeline(transaction=False)
+        pipe.zadd(ks.index_terminal, {pid: updated_at_ms})
+        pipe.zrem(ks.index_running, pid)
+        await pipe.execute()
+
+    await core.retry.idempotent("index terminal process", run)
+
+
+async def members(core: StoreCore, key: str) -> list[str]:
+    found: list[bytes] = await core.retry.idempotent(
+        "read process index", lambda: core.redis.zrange(key, 0, -1)
+    )
+    return [text(m) for m in found]
+
+
+async def running_records(core: StoreCore) -> list[ProcessRecord]:
+    """RD-6 / SW-2: running records ascending by id; terminal ids found in the
+    worklist (a writer died between its two steps) are repaired."""
+    ids = await members(core, core.keys.index_running)
+    records = await core.gather_records(ids)
+    running: list[ProcessRecord] = []
+    for record in records:
+        if record.is_terminal():
+            await index_terminal(core, record.id, record.updated_at_ms)
+        else:
+            running.append(record)
+    return sorted(running, key=lambda r: r.id.encode())
+
+
+async def unindex(core: StoreCore, pid: str) -> None:
+    """Drop a pruned id from every index; if it was registered again in the
+    meantime, put it back (RX-2)."""
+    ks = core.keys
+    record_key = ks.process(pid).record
+
+    async def run() -> None:
+        pipe = core.redis.pipeline(transaction=False)
+        pipe.zrem(ks.index_all, pid)
+        pipe.zrem(ks.index_terminal, pid)
+        pipe.zrem(ks.index_running, pid)
+        await pipe.execute()
+        if await core.redis.exists(record_key):
+            await core.redis.zadd(ks.index_all, {pid: 0})
+            await core.redis.zadd(ks.index_running, {pid: 0})
+
+    await core.retry.idempotent("unindex pruned process", run)
