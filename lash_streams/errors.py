@@ -102,6 +102,27 @@ class PayloadTooLarge(LashStreamsError):
     kind = "payload_too_large"
 
 
+class BatchItemSkipped(LashStreamsError):
+    """A batch item not written because an earlier item of the same process
+    in that batch was refused (a process's items apply in order or not at all)."""
+
+    kind = "batch_item_skipped"
+
+
+class BatchPartlyApplied(LashStreamsError):
+    """``append_events`` wrote some items and the server refused others.
+
+    ``outcomes`` has one entry per item, in input order: the
+    ``ProcessEventAppendResult`` of a written (or replayed) item, or the typed
+    error of one that was not written. Retry only the failed items."""
+
+    kind = "batch_partly_applied"
+
+    def __init__(self, message: str, outcomes: list[object]) -> None:
+        super().__init__(message)
+        self.outcomes = outcomes
+
+
 class DecodeError(LashStreamsError):
     """Malformed wire JSON: wrong types, missing fields, invalid JSON text."""
 

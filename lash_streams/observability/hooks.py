@@ -146,6 +146,16 @@ class Hooks:
                 self.metrics.wakes_deduped.inc(len(results) - delivered)
         return results
 
+    def follow_up_failed(self, step: str) -> None:
+        """A committed write's cross-slot step (``index_terminal``,
+        ``deliver_wake``) failed; repair or the relay finishes it."""
+        if self.metrics is not None:
+            self.metrics.follow_ups_failed.labels(step).inc()
+
+    def relay_dead_lettered(self) -> None:
+        if self.metrics is not None:
+            self.metrics.relay_dead_lettered.inc()
+
     def dead_lettered(self, group: str) -> None:
         if self.metrics is not None:
             self.metrics.wakes_dead_lettered.labels(group).inc()

@@ -76,6 +76,18 @@ class Metrics:
             ["group"],
             registry=registry,
         )
+        self.follow_ups_failed = Counter(
+            "lash_streams_follow_ups_failed_total",
+            "Cross-slot steps after a committed write that failed and were left to "
+            "the worklist repair or the outbox relay, by step",
+            ["step"],
+            registry=registry,
+        )
+        self.relay_dead_lettered = Counter(
+            "lash_streams_relay_dead_lettered_total",
+            "Wake intents the outbox relay could not deliver and set aside with a reason",
+            registry=registry,
+        )
         # Several processes sample the same group: "max" keeps multiprocess mode sane.
         self.consumer_lag = Gauge(
             "lash_streams_wake_consumer_lag",

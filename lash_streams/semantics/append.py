@@ -37,6 +37,7 @@ from lash_streams.model import (
 )
 from lash_streams.semantics.canonical import payload_hash
 from lash_streams.semantics.materialize import materialize_semantics
+from lash_streams.semantics.registration import validate_scope
 from lash_streams.semantics.schema import validate_payload
 from lash_streams.semantics.signals import CANCEL_REQUESTED
 from lash_streams.semantics.wake import build_wake_delivery, resolve_wake_target
@@ -137,6 +138,9 @@ def plan_append(
         semantics=semantics,
         occurred_at_ms=occurred_at_ms,
     )
+    if request.wake_target_scope is not None:
+        # Checked before anything is written: the scope id keys the wake stream.
+        validate_scope("wake target", request.wake_target_scope)
     target = resolve_wake_target(record, request.wake_target_scope)
     return AppendPlan(
         event=event,

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import msgspec
 
-from lash_streams.errors import InvalidRegistration
+from lash_streams.errors import InvalidId, InvalidRegistration
 from lash_streams.ids import id_bytes
 from lash_streams.model import (
     InputEngine,
     InputToolCall,
     ProcessRegistration,
     ProcessTerminalState,
+    SessionScope,
     default_process_event_types,
 )
 from lash_streams.semantics.canonical import stable_sha256_hex
@@ -35,6 +36,15 @@ def validate_storable_id(kind: str, value: object) -> bytes:
     """The UTF-8 bytes of an id that can be stored, else ``InvalidId`` (one
     rule for the whole package: :func:`lash_streams.ids.id_bytes`)."""
     return id_bytes(kind, value)  # type: ignore[arg-type]
+
+
+def validate_scope(kind: str, scope: SessionScope) -> None:
+    """A scope whose parts and scope id (``session:<sid>/frame:<fid>``, the
+    wake stream's key) can all be stored, else ``InvalidId``."""
+    validate_storable_id(f"{kind} session id", scope.session_id)
+    if scope.agent_frame_id is not None:
+        validate_storable_id(f"{kind} agent frame id", scope.agent_frame_id)
+    validate_storable_id(f"{kind} scope id", scope.id())
 
 
 def with_default_event_types(registration: ProcessRegistration) -> ProcessRegistration:
@@ -94,9 +104,7 @@ def prepare_registration(registration: ProcessRegistration) -> tuple[ProcessRegi
     validate_registration(prepared)
     validate_storable_id("process id", prepared.id)
     if prepared.wake_target is not None:
-        validate_storable_id("wake target session id", prepared.wake_target.session_id)
-        if prepared.wake_target.agent_frame_id is not None:
-            validate_storable_id("wake target agent frame id", prepared.wake_target.agent_frame_id)
+        validate_scope("wake target", prepared.wake_target)
     try:
         digest = stable_sha256_hex(prepared)
     except (UnicodeEncodeError, msgspec.EncodeError) as err:
@@ -105,4 +113,14 @@ def prepare_registration(registration: ProcessRegistration) -> tuple[ProcessRegi
             f"process `{prepared.id}` registration cannot be encoded: {err}",
             process_id=prepared.id,
         ) from None
+    for event_type in prepared.event_types:
+        # Each name keys the per-type index: one that cannot be stored would
+        # register, then refuse every append of that type.
+        try:
+            validate_storable_id("event type", event_type.name)
+        except InvalidId as err:
+            raise InvalidRegistration(
+                f"process `{prepared.id}` declares an event type that cannot be stored: {err}",
+                process_id=prepared.id,
+            ) from None
     return prepared, digest

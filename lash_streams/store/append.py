@@ -5,7 +5,14 @@ Validation and materialization run here, in the client, against the cached
 registration; the ``append_event`` script then does existence, replay lookup,
 the terminal check and the insert atomically, guarded by a compare-and-set on
 (registration hash, last sequence). A lost race is re-planned, never
-duplicated.
+duplicated. A validation failure against a cached state is confirmed against
+the server (existence, registration, terminal, replay key: one round trip)
+before it is raised.
+
+Once the script answered OK the call returns its result (RX-18, GEN-5): the
+cross-slot follow-ups (the worklist move of a terminal, the wake delivery) are
+attempted once and, if they fail, logged and counted; the worklist repair and
+the outbox relay finish them.
 
 The planning and settling steps are functions over the core, shared with the
 pipelined batch path (``batch``).
@@ -14,8 +21,10 @@ pipelined batch path (``batch``).
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -35,6 +44,7 @@ from lash_streams.model import (
     ProcessEventAppendResult,
     ProcessLease,
     ProcessRecord,
+    ProcessWakeDelivery,
     SessionScope,
     SystemTime,
 )
@@ -55,6 +65,54 @@ MAX_EVENT_BYTES = 4 * 1024 * 1024
 _OCCURRED_PLACEHOLDER = b'{"secs_since_epoch":0,"nanos_since_epoch":0}}'
 _MAX_CAS_ROUNDS = 2000
 
+log = logging.getLogger("lash_streams.store")
+
+
+class Appended(NamedTuple):
+    """A settled append: its result and, for a terminal request, the record's
+    fields as the commit script read them (``complete_process`` answers from them)."""
+
+    result: ProcessEventAppendResult
+    record_fields: dict[bytes, bytes] | None = None
+
+
+def _fields_after(reply: list[Any], start: int) -> dict[bytes, bytes] | None:
+    if len(reply) <= start:
+        return None
+    return {reply[i]: reply[i + 1] for i in range(start, len(reply), 2)}
+
+
+async def finish(
+    core: StoreCore,
+    terminals: dict[str, int],
+    deliveries: Sequence[tuple[ProcessWakeDelivery, str | bytes | None]],
+) -> None:
+    """The cross-slot steps after committed appends. Never raises: the writes
+    committed, and a step that fails here is finished by the worklist repair
+    (every reader of the worklist) or by the outbox relay (``relay_pending``)."""
+    for pid, at in terminals.items():
+        try:
+            await worklist.index_terminal(core, pid, at)
+        except Exception as err:
+            _follow_up_failed("index_terminal", pid, err)
+    if deliveries:
+        try:
+            await delivery.deliver_wakes(core, deliveries)
+        except Exception as err:
+            _follow_up_failed("deliver_wake", deliveries[0][0].process_id, err)
+
+
+def _follow_up_failed(step: str, process_id: str, err: Exception) -> None:
+    log.warning(
+        "process `%s`: `%s` after a committed append failed (%s); left to the %s",
+        process_id,
+        step,
+        err,
+        "worklist repair" if step == "index_terminal" else "outbox relay",
+    )
+    if obs.hooks is not None:
+        obs.hooks.follow_up_failed(step)
+
 
 async def append(
     core: StoreCore,
@@ -63,25 +121,39 @@ async def append(
     lease: ProcessLease | None = None,
 ) -> ProcessEventAppendResult:
     """One append as ``append_event`` makes it, observed when observability is on."""
-    if obs.hooks is not None:
-        return await obs.hooks.append(
-            append_one(core, process_id, request, lease),
-            process_id,
-            request.event_type,
-            lease is not None,
-        )
-    return await append_one(core, process_id, request, lease)
+    return (await appended(core, process_id, request, lease)).result
+
+
+async def appended(
+    core: StoreCore,
+    process_id: str,
+    request: ProcessEventAppendRequest,
+    lease: ProcessLease | None = None,
+) -> Appended:
+    if obs.hooks is None:
+        return await append_one(core, process_id, request, lease)
+    settled: list[Appended] = []
+
+    async def call() -> ProcessEventAppendResult:
+        settled.append(await append_one(core, process_id, request, lease))
+        return settled[0].result
+
+    await obs.hooks.append(call(), process_id, request.event_type, lease is not None)
+    return settled[0]
 
 
 async def append_one(
     core: StoreCore, process_id: str, request: ProcessEventAppendRequest, lease: ProcessLease | None
-) -> ProcessEventAppendResult:
-    state = await core.state(process_id)
+) -> Appended:
+    state = core.cached_state(process_id)
+    fresh = state is None
+    if state is None:
+        state = await core.load_state(process_id)
     for attempt in range(_MAX_CAS_ROUNDS):
-        outcome = await try_append(core, process_id, request, state, lease)
-        if isinstance(outcome, ProcessEventAppendResult):
+        outcome = await try_append(core, process_id, request, state, lease, fresh=fresh)
+        if isinstance(outcome, Appended):
             return outcome
-        state = outcome
+        state, fresh = outcome, True
         if attempt > 8:
             await asyncio.sleep(random.uniform(0, 0.002 * min(attempt, 50)))
     raise BackendError(
@@ -149,10 +221,17 @@ async def try_append(
     request: ProcessEventAppendRequest,
     state: ProcessState,
     lease: ProcessLease | None = None,
-) -> ProcessEventAppendResult | ProcessState:
+    *,
+    fresh: bool = True,
+) -> Appended | ProcessState:
+    """One attempt: an ``Appended`` when settled, else the state to re-plan with."""
     try:
         plan, script_keys, args = prepare(core, process_id, request, state, state.seq, lease=lease)
     except LashStreamsError:
+        if not fresh:
+            # A cached state may be stale (pruned, re-registered, no longer
+            # terminal): the server decides before any error is raised.
+            return await confirm(core, process_id, request)
         # EV-2.3: an existing replay key decides before any validation.
         if request.replay is not None:
             replayed = await replay_lookup(core, process_id, request, request.replay.key)
@@ -169,14 +248,46 @@ async def try_append(
     outcome = settle(core, process_id, request, state, plan, reply)
     if isinstance(outcome, ProcessEventAppendResult):
         if text(reply[0]) == "OK":
+            terminals = {}
             if outcome.event.semantics.terminal is not None:
-                await worklist.index_terminal(core, process_id, int(reply[2]))
+                terminals[process_id] = int(reply[2])
+            deliveries = []
             if outcome.wake_delivery is not None and reply[4]:
-                await delivery.deliver_wakes(core, [(outcome.wake_delivery, reply[4])])
-        return outcome
+                deliveries.append((outcome.wake_delivery, reply[4]))
+            await finish(core, terminals, deliveries)
+        return Appended(outcome, _fields_after(reply, 5))
     if outcome is None:
         return await core.load_state(process_id)
     return outcome
+
+
+async def confirm(
+    core: StoreCore, process_id: str, request: ProcessEventAppendRequest
+) -> Appended | ProcessState:
+    """The server's state of the process and, for a keyed request, its replay
+    key, in one round trip: a replay, or a fresh state to plan again with."""
+    keys = core.keys.process(process_id)
+    key = request.replay.key if request.replay is not None else None
+
+    async def run() -> list[Any]:
+        pipe = core.redis.pipeline(transaction=False)
+        pipe.hgetall(keys.record)
+        if key is not None:
+            pipe.hget(keys.replay, key)
+        result: list[Any] = await pipe.execute()
+        return result
+
+    replies = await core.retry.idempotent(f"read process `{process_id}`", run)
+    fields: dict[bytes, bytes] = replies[0]
+    if not fields:
+        core.forget(process_id)
+        raise UnknownProcess(process_id)
+    state = core.remember(process_id, fields)
+    stored = replies[1] if key is not None else None
+    if stored is None:
+        return state
+    result = await replayed(core, process_id, request, state, stored, fields.get(b"wt") or b"")
+    return Appended(result, fields)
 
 
 def settle(
@@ -254,7 +365,7 @@ def result_of(
 
 async def replay_lookup(
     core: StoreCore, process_id: str, request: ProcessEventAppendRequest, replay_key: str
-) -> ProcessEventAppendResult | None:
+) -> Appended | None:
     keys = core.keys.process(process_id)
 
     async def run() -> list[Any]:
@@ -267,23 +378,37 @@ async def replay_lookup(
     stored, (wt,) = await core.retry.idempotent("replay lookup", run)
     if stored is None:
         return None
+    state = await core.state(process_id)
+    return Appended(await replayed(core, process_id, request, state, stored, wt or b""))
+
+
+async def replayed(
+    core: StoreCore,
+    process_id: str,
+    request: ProcessEventAppendRequest,
+    state: ProcessState,
+    stored: bytes,
+    wake_target: bytes,
+) -> ProcessEventAppendResult:
+    """EV-6 for a replay key found outside the script: the stored event, or
+    ``ReplayConflict`` when the payload differs."""
     seq_text, _, stored_hash = text(stored).partition("|")
     if stored_hash != payload_hash(request.event_type, request.payload):
         if obs.hooks is not None:
             obs.hooks.append_settled("conflict")
+        key = request.replay.key if request.replay is not None else ""
         raise ReplayConflict(
-            f"process `{process_id}` event replay key `{replay_key}` conflicts with an "
-            "existing event",
+            f"process `{process_id}` event replay key `{key}` conflicts with an existing event",
             process_id=process_id,
         )
+    keys = core.keys.process(process_id)
     entries = await core.retry.idempotent(
         "read replayed event",
         lambda: core.redis.xrange(keys.events, f"{seq_text}-0", f"{seq_text}-0"),
     )
-    state = await core.state(process_id)
     if obs.hooks is not None:
         obs.hooks.append_settled("replayed")
-    return result_of(core, state, event_from_entry(entries[0]), request, wt or b"")
+    return result_of(core, state, event_from_entry(entries[0]), request, wake_target)
 
 
 class AppendOps(StoreCore):
@@ -332,8 +457,11 @@ class AppendOps(StoreCore):
         *,
         lease: ProcessLease | None = None,
     ) -> ProcessRecord:
-        """CP-1..CP-4: a keyed terminal append, then the re-read record.
-        ``lease`` fences it (RX-12, lash's later ``complete_process_with_lease``)."""
+        """CP-1..CP-4: a keyed terminal append; the record comes back from the
+        same script. ``lease`` fences it (RX-12, lash's later
+        ``complete_process_with_lease``)."""
         request = complete_request(process_id, await_output)
-        await self.append_event(process_id, request, lease=lease)
-        return await self.require_record(process_id)
+        done = await appended(self, process_id, request, lease)
+        if done.record_fields:
+            return self.record_from_fields(done.record_fields)
+        return await self.require_record(process_id)  # a replay found outside the script

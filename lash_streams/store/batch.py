@@ -1,120 +1,279 @@
 """Pipelined appends: many events, many processes, one round trip.
 
-Every event is planned against the cached state with consecutive sequences
-per process and committed by the same ``append_event`` script, so the batch
-keeps full semantics. An item whose compare-and-set fails (another writer got
-there first) and every later item of that process fall back to the ordinary
-path, in order; nothing is duplicated because a failed CAS writes nothing.
+Validate first, then write:
+
+1. Every item is planned before anything is sent, against its process's state
+   with the batch's earlier items applied (consecutive sequences; a second
+   terminal is ``AlreadyTerminal``). An invalid item raises its typed error and
+   nothing is written; a failure planned against a cached state is confirmed
+   against the server first, as for one append.
+2. One pipeline commits the items with the ``append_event`` script. The items
+   of one process are chained (each requires the link the previous one left),
+   so none lands after an earlier one of the batch failed. The pipeline is
+   built inside the retried call, so a keyed batch retried after a dropped
+   connection resends every item (replays for those that landed).
+3. Each reply is settled. An item the server refused gets its typed error and
+   the later items of its process ``BatchItemSkipped``; an item that lost a
+   sequence race (another writer appended meanwhile) goes, with the rest of
+   its process, through the ordinary path in order. If anything was not
+   written the call raises: the first item's error when nothing was written,
+   else ``BatchPartlyApplied`` with every item's outcome.
+
+On a cluster the processes live on different nodes: after the same
+validation, each process's items go through the ordinary path in order,
+processes concurrently.
 """
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import secrets
 from collections.abc import Sequence
 from typing import Any
 
-from lash_streams.errors import LashStreamsError
+from lash_streams.errors import (
+    BackendError,
+    BatchItemSkipped,
+    BatchPartlyApplied,
+    LashStreamsError,
+    UnknownProcess,
+)
 from lash_streams.model import ProcessEventAppendRequest, ProcessEventAppendResult
-from lash_streams.store import delivery, worklist
-from lash_streams.store.append import append, prepare, settle
-from lash_streams.store.core import StoreCore, text
+from lash_streams.store.append import append, finish, prepare, replay_lookup, settle
+from lash_streams.store.core import ProcessState, StoreCore, text
+
+Item = tuple[str, ProcessEventAppendRequest]
+Outcome = ProcessEventAppendResult | LashStreamsError | None
+
+
+class _PlanFailed(Exception):
+    def __init__(self, index: int, error: LashStreamsError) -> None:
+        self.index = index
+        self.error = error
+
+
+class _ReplayInBatch(Exception):
+    """A keyed item that fails validation is a replay (EV-2.3): the batch
+    takes the ordinary path, which answers each item as one append would."""
 
 
 class BatchOps(StoreCore):
-    async def append_events(
-        self, items: Sequence[tuple[str, ProcessEventAppendRequest]]
-    ) -> list[ProcessEventAppendResult]:
+    async def append_events(self, items: Sequence[Item]) -> list[ProcessEventAppendResult]:
         """Append ``(process_id, request)`` items; results in input order.
 
-        Items without a replay key are sent once (RX-18): if the connection
-        drops mid-batch the call raises ``WriteOutcomeUnknown``."""
-        if self.cluster:
-            return await self._append_sequentially(items)
-        states = {}
+        Nothing is written when an item is invalid. Items without a replay key
+        are sent once (RX-18): if the connection drops mid-batch the call raises
+        ``WriteOutcomeUnknown``; with every item keyed, the batch is retried."""
+        items = list(items)
+        if not items:
+            return []
+        states = await self._batch_states(items)
+        try:
+            planned = await self._plan_batch(items, states)
+        except _ReplayInBatch:
+            planned = None
+        if planned is None or self.cluster:
+            outcomes = await self._append_in_order(items, range(len(items)))
+        else:
+            outcomes = await self._commit(items, planned, states)
+        return _results(outcomes)
+
+    async def _batch_states(self, items: list[Item]) -> dict[str, tuple[ProcessState, bool]]:
+        """Each process's planning state and whether it was read just now;
+        the uncached ones in one pipelined read."""
+        states: dict[str, tuple[ProcessState, bool]] = {}
+        missing: list[str] = []
         for pid in dict.fromkeys(pid for pid, _ in items):
-            states[pid] = await self.state(pid)
-        next_seq = {pid: st.seq for pid, st in states.items()}
+            cached = self.cached_state(pid)
+            if cached is None:
+                missing.append(pid)
+            else:
+                states[pid] = (cached, False)
+        states.update(await self._read_states(missing))
+        return states
+
+    async def _read_states(self, pids: list[str]) -> dict[str, tuple[ProcessState, bool]]:
+        if not pids:
+            return {}
+        keys = [self.keys.process(pid).record for pid in pids]
+
+        async def run() -> list[dict[bytes, bytes]]:
+            pipe = self.redis.pipeline(transaction=False)
+            for key in keys:
+                pipe.hgetall(key)
+            rows: list[dict[bytes, bytes]] = await pipe.execute()
+            return rows
+
+        rows = await self.retry.idempotent("read process records", run)
+        states: dict[str, tuple[ProcessState, bool]] = {}
+        for pid, fields in zip(pids, rows, strict=True):
+            if not fields:
+                self.forget(pid)
+                raise UnknownProcess(pid)
+            states[pid] = (self.remember(pid, fields), True)
+        return states
+
+    async def _plan_batch(
+        self, items: list[Item], states: dict[str, tuple[ProcessState, bool]]
+    ) -> list[tuple[Any, list[str], list[Any]]]:
+        try:
+            return self._plan(items, states)
+        except _PlanFailed as failed:
+            stale = [pid for pid, (_, fresh) in states.items() if not fresh]
+            if not stale:
+                await self._replay_decides(items[failed.index])
+                raise failed.error from None
+        # Planned against a cache: the server's state decides (it may have changed).
+        states.update(await self._read_states(stale))
+        try:
+            return self._plan(items, states)
+        except _PlanFailed as failed:
+            await self._replay_decides(items[failed.index])
+            raise failed.error from None
+
+    def _plan(
+        self, items: list[Item], states: dict[str, tuple[ProcessState, bool]]
+    ) -> list[tuple[Any, list[str], list[Any]]]:
+        simulated = {pid: dataclasses.replace(state) for pid, (state, _) in states.items()}
         batch_id = secrets.token_hex(8)
         links: dict[str, str] = {}
-        planned: list[tuple[int, Any]] = []
-        # Per process, the first item the pipeline did not (or could not) commit.
-        stopped: dict[str, int] = {}
-        pipe = self.redis.pipeline(transaction=False)
+        planned: list[tuple[Any, list[str], list[Any]]] = []
         for index, (pid, request) in enumerate(items):
-            if pid in stopped:
-                continue
+            state = simulated[pid]
+            link = f"{batch_id}:{index}"
             try:
-                link = f"{batch_id}:{index}"
                 plan, keys, args = prepare(
                     self,
                     pid,
                     request,
-                    states[pid],
-                    next_seq[pid],
+                    state,
+                    state.seq,
                     requires_link=links.get(pid, ""),
                     leaves_link=link,
                 )
-            except LashStreamsError:
-                stopped[pid] = index
-                continue
-            await self.scripts.append_event(keys=keys, args=args, client=pipe)
-            next_seq[pid] += 1
-            links[pid] = link
-            planned.append((index, plan))
-        keyed = all(request.replay is not None for _, request in items)
-        replies: list[Any] = []
-        if planned:
-
-            async def run() -> list[Any]:
-                result: list[Any] = await pipe.execute(raise_on_error=False)
-                return result
-
-            what = f"append a batch of {len(planned)} events"
-            replies = await (
-                self.retry.idempotent(what, run) if keyed else self.retry.once(what, run)
-            )
-        results: list[ProcessEventAppendResult | None] = [None] * len(items)
-        terminal_at: dict[str, int] = {}
-        deliveries: list[tuple[Any, bytes]] = []
-        for (index, plan), reply in zip(planned, replies, strict=True):
-            pid, request = items[index]
-            if (
-                index > stopped.get(pid, index)
-                or isinstance(reply, Exception)
-                or text(reply[0]) != "OK"
-            ):
-                stopped[pid] = min(stopped.get(pid, index), index)
-                continue
-            outcome = settle(self, pid, request, states[pid], plan, reply)
-            assert isinstance(outcome, ProcessEventAppendResult)
-            results[index] = outcome
+            except LashStreamsError as err:
+                raise _PlanFailed(index, err) from None
+            state.seq += 1
             if plan.status_update is not None:
-                terminal_at[pid] = int(reply[2])
-            if outcome.wake_delivery is not None and reply[4]:
-                deliveries.append((outcome.wake_delivery, reply[4]))
-        for pid, at in terminal_at.items():
-            await worklist.index_terminal(self, pid, at)
-        await delivery.deliver_wakes(self, deliveries)
-        for index, (pid, request) in enumerate(items):
-            if results[index] is None:
-                if stopped.get(pid) == index:
-                    self.forget(pid)
-                results[index] = await append(self, pid, request)
-        return [r for r in results if r is not None]
+                state.terminal = True
+            links[pid] = link
+            planned.append((plan, keys, args))
+        return planned
 
-    async def _append_sequentially(
-        self, items: Sequence[tuple[str, ProcessEventAppendRequest]]
-    ) -> list[ProcessEventAppendResult]:
-        import asyncio
+    async def _replay_decides(self, item: Item) -> None:
+        """EV-2.3: an existing replay key decides before validation, so an
+        invalid keyed item may be a replay; the ordinary path then answers
+        each item as one append would."""
+        pid, request = item
+        key = request.replay.key if request.replay is not None else None
+        if key is not None and await replay_lookup(self, pid, request, key) is not None:
+            raise _ReplayInBatch
 
+    async def _commit(
+        self,
+        items: list[Item],
+        planned: list[tuple[Any, list[str], list[Any]]],
+        states: dict[str, tuple[ProcessState, bool]],
+    ) -> list[Outcome]:
+        async def run() -> list[Any]:
+            # Built here, inside the retried call: redis-py empties a pipeline
+            # whose execute failed.
+            pipe = self.redis.pipeline(transaction=False)
+            for _, keys, args in planned:
+                await self.scripts.append_event(keys=keys, args=args, client=pipe)
+            replies: list[Any] = await pipe.execute(raise_on_error=False)
+            return replies
+
+        keyed = all(request.replay is not None for _, request in items)
+        what = f"append a batch of {len(items)} events"
+        replies = await (self.retry.idempotent(what, run) if keyed else self.retry.once(what, run))
+        outcomes: list[Outcome] = [None] * len(items)
+        refused: dict[str, int] = {}
+        rerun: dict[str, list[int]] = {}
+        terminals: dict[str, int] = {}
+        deliveries: list[tuple[Any, bytes]] = []
+        for index, ((plan, _, _), reply) in enumerate(zip(planned, replies, strict=True)):
+            pid, request = items[index]
+            if pid in refused:
+                outcomes[index] = _skipped(pid, refused[pid])
+                continue
+            if pid in rerun:
+                rerun[pid].append(index)
+                continue
+            if isinstance(reply, Exception):
+                outcomes[index] = BackendError(
+                    f"append `{request.event_type}` to process `{pid}`: {reply}", process_id=pid
+                )
+                refused[pid] = index
+                continue
+            status = text(reply[0])
+            if status in ("RETRY", "STALE"):
+                settle(self, pid, request, states[pid][0], plan, reply)  # refresh the cache
+                rerun[pid] = [index]
+                continue
+            try:
+                result = settle(self, pid, request, states[pid][0], plan, reply)
+            except LashStreamsError as err:
+                outcomes[index] = err
+                refused[pid] = index
+                continue
+            assert isinstance(result, ProcessEventAppendResult)
+            outcomes[index] = result
+            if status == "OK":
+                if plan.status_update is not None:
+                    terminals[pid] = int(reply[2])
+                if result.wake_delivery is not None and reply[4]:
+                    deliveries.append((result.wake_delivery, reply[4]))
+        await finish(self, terminals, deliveries)
+        if rerun:
+            again = await self._append_in_order(items, [i for ids in rerun.values() for i in ids])
+            for index, outcome in enumerate(again):
+                if outcome is not None:
+                    outcomes[index] = outcome
+        return outcomes
+
+    async def _append_in_order(self, items: list[Item], indexes: Sequence[int]) -> list[Outcome]:
+        """The ordinary path for ``indexes``: in order per process, processes
+        concurrently; after a failure, that process's later items are skipped."""
         by_process: dict[str, list[int]] = {}
-        for index, (pid, _) in enumerate(items):
-            by_process.setdefault(pid, []).append(index)
-        results: list[ProcessEventAppendResult | None] = [None] * len(items)
+        for index in indexes:
+            by_process.setdefault(items[index][0], []).append(index)
+        outcomes: list[Outcome] = [None] * len(items)
 
-        async def run(pid: str, indexes: list[int]) -> None:
-            for index in indexes:
-                results[index] = await append(self, pid, items[index][1])
+        async def run(pid: str, chain: list[int]) -> None:
+            for position, index in enumerate(chain):
+                try:
+                    outcomes[index] = await append(self, pid, items[index][1])
+                except LashStreamsError as err:
+                    outcomes[index] = err
+                    for later in chain[position + 1 :]:
+                        outcomes[later] = _skipped(pid, index)
+                    return
 
-        await asyncio.gather(*(run(pid, idx) for pid, idx in by_process.items()))
-        return [r for r in results if r is not None]
+        await asyncio.gather(*(run(pid, chain) for pid, chain in by_process.items()))
+        return outcomes
+
+
+def _skipped(pid: str, refused_index: int) -> BatchItemSkipped:
+    return BatchItemSkipped(
+        f"not written: item {refused_index} of process `{pid}` in this batch was refused",
+        process_id=pid,
+    )
+
+
+def _results(outcomes: list[Outcome]) -> list[ProcessEventAppendResult]:
+    results = [o for o in outcomes if isinstance(o, ProcessEventAppendResult)]
+    if len(results) == len(outcomes):
+        return results
+    errors = [o for o in outcomes if isinstance(o, LashStreamsError)]
+    if not results:
+        raise errors[0]
+    raise BatchPartlyApplied(
+        f"{len(results)} of {len(outcomes)} batch items written or replayed; "
+        f"{len(errors)} not written (see .outcomes)",
+        outcomes=list(outcomes),
+    )
+
+
+__all__ = ["BatchOps"]

@@ -10,12 +10,15 @@ dedupe window, so a delivery repeated by a retry or by the relay lands once.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
 from lash_streams import observability as obs
+from lash_streams.errors import LashStreamsError
 from lash_streams.model import ProcessEvent, ProcessWakeDelivery, SessionScope
 from lash_streams.model._codec import decode, encode
+from lash_streams.semantics.registration import validate_scope
 from lash_streams.semantics.wake import build_wake_delivery
 from lash_streams.store.core import StoreCore, text
 
@@ -24,7 +27,12 @@ from lash_streams.store.core import StoreCore, text
 #: Notices are hints: a scope's wakes stay in its own stream either way.
 FLEET_NOTICE_CAP = 100_000
 
+#: Relay dead letters kept at most (about).
+RELAY_DEAD_LETTER_CAP = 10_000
+
 _RELAY_CHUNK = 500
+
+log = logging.getLogger("lash_streams.store")
 
 
 def source_key(delivery: ProcessWakeDelivery) -> str:
@@ -121,7 +129,9 @@ class DeliveryOps(StoreCore):
 
     async def relay_outbox(self, process_id: str) -> int:
         """Finish every pending delivery intent of one process; returns how many
-        were newly delivered."""
+        were newly delivered. An intent that can never be delivered (an id that
+        cannot be stored, a field that does not decode) is moved to the relay's
+        dead-letter stream with the reason, so no pass ever stops on it."""
         keys = self.keys.process(process_id)
         entries: list[Any] = await self.command(
             "read wake intents", "xrange", keys.outbox, "-", "+"
@@ -130,18 +140,57 @@ class DeliveryOps(StoreCore):
         fields = await self.record_fields(process_id) if entries else {}
         record = self.record_from_fields(fields) if fields else None
         for entry_id, entry in entries:
-            seq = int(entry[b"seq"])
+            try:
+                seq = int(entry[b"seq"])
+                target = decode(entry[b"scope"], SessionScope)
+                validate_scope("wake intent", target)
+            except (KeyError, ValueError, LashStreamsError) as err:
+                await self._dead_letter(process_id, entry_id, entry, err)
+                continue
             events = await self.command("read event", "xrange", keys.events, f"{seq}-0", f"{seq}-0")
             if record is None or not events:
                 await self.command("drop orphan intent", "xdel", keys.outbox, entry_id)
                 continue
-            event = decode(events[0][1][b"e"], ProcessEvent)
-            delivery = build_wake_delivery(record, event, decode(entry[b"scope"], SessionScope))
-            if delivery is None:
+            try:
+                event = decode(events[0][1][b"e"], ProcessEvent)
+            except LashStreamsError as err:
+                await self._dead_letter(process_id, entry_id, entry, err)
+                continue
+            wake = build_wake_delivery(record, event, target)
+            if wake is None:
                 await self.command("drop empty intent", "xdel", keys.outbox, entry_id)
                 continue
-            delivered += int((await deliver_wakes(self, [(delivery, entry_id)]))[0])
+            delivered += int((await deliver_wakes(self, [(wake, entry_id)]))[0])
         return delivered
+
+    async def _dead_letter(
+        self, process_id: str, entry_id: bytes, entry: dict[bytes, bytes], err: Exception
+    ) -> None:
+        """Dead letter first, then drop the intent: a relay killed between the
+        two leaves a duplicate letter, never a lost one."""
+        reason = f"{type(err).__name__}: {err}"
+        log.warning("process `%s`: wake intent %s dead-lettered (%s)", process_id, entry_id, reason)
+        letter = {
+            "process_id": process_id,
+            "entry_id": entry_id,
+            "seq": entry.get(b"seq", b""),
+            "scope": entry.get(b"scope", b""),
+            "reason": reason,
+        }
+        await self.command(
+            "dead-letter wake intent",
+            "xadd",
+            self.keys.relay_dead_letters,
+            letter,
+            "*",
+            RELAY_DEAD_LETTER_CAP,
+            True,
+        )
+        await self.command(
+            "drop dead-lettered intent", "xdel", self.keys.process(process_id).outbox, entry_id
+        )
+        if obs.hooks is not None:
+            obs.hooks.relay_dead_lettered()
 
     async def relay_pending(self, chunk: int = _RELAY_CHUNK) -> int:
         """One bounded pass over every known process: deliver the wake intents an

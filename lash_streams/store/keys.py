@@ -128,6 +128,11 @@ class Keyspace:
         return f"{self.namespace}:w:{{{encode_id(scope_id)}}}:owner"
 
     @property
+    def relay_dead_letters(self) -> str:
+        """Wake intents the relay could not deliver, with the reason (capped)."""
+        return f"{self.namespace}:relay:{{{self.namespace}}}:dead"
+
+    @property
     def fleet_stream(self) -> str:
         return f"{self.namespace}:fleet:{{{self.namespace}}}"
 
@@ -161,6 +166,10 @@ _RETENTION: tuple[tuple[re.Pattern[str], str], ...] = (
     (
         re.compile(r"^[^:]+:w:\{[^{}]*\}:dead$"),
         "dead letters: capped with MAXLEN on every write",
+    ),
+    (
+        re.compile(r"^[^:]+:relay:\{[^{}]*\}:dead$"),
+        "relay dead letters: capped with MAXLEN on every write",
     ),
     (
         re.compile(r"^[^:]+:workers:\{[^{}]*\}$"),

@@ -9,6 +9,8 @@ Functions over the core, shared by registration, appends, reads and prune.
 
 from __future__ import annotations
 
+from typing import Any
+
 from lash_streams.model import ProcessRecord
 from lash_streams.store.core import StoreCore, text
 
@@ -26,14 +28,31 @@ async def index_running(core: StoreCore, pid: str) -> None:
 
 
 async def index_terminal(core: StoreCore, pid: str, updated_at_ms: int) -> None:
-    """Move the id from the worklist to the prune index."""
+    """Move the id from the worklist to the prune index, then read the record:
+    a writer that stalled here may wake after the id was pruned and
+    registered again, so a running record moves straight back.
+
+    Why the read after the move is enough: a re-registration indexes the id
+    after its record exists (RX-2). If that happened after our ``ZREM``, the
+    id is back already; if before, our read sees the running record."""
     ks = core.keys
+    record_key = ks.process(pid).record
 
     async def run() -> None:
         pipe = core.redis.pipeline(transaction=False)
         pipe.zadd(ks.index_terminal, {pid: updated_at_ms})
         pipe.zrem(ks.index_running, pid)
-        await pipe.execute()
+        if not core.cluster:  # one connection: the read runs after the move
+            pipe.hmget(record_key, ["hash", "term"])
+        replies: list[Any] = await pipe.execute()
+        state = (
+            replies[2] if not core.cluster else await core.redis.hmget(record_key, ["hash", "term"])
+        )
+        if state[0] is not None and state[1] != b"1":
+            pipe = core.redis.pipeline(transaction=False)
+            pipe.zadd(ks.index_running, {pid: 0})
+            pipe.zrem(ks.index_terminal, pid)
+            await pipe.execute()
 
     await core.retry.idempotent("index terminal process", run)
 

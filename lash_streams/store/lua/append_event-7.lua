@@ -14,6 +14,15 @@
 --       13 the request's wake target scope JSON ("" to use the record's, WK-5),
 --       14..17 the writer's lease (token, owner_id, incarnation_id, fencing) for a
 --       fenced write (RX-12), "" when unfenced
+-- A terminal request's OK and REPLAY replies end with the record's fields, so
+-- complete_process answers from this one step (nothing left to fail after it).
+local function with_record(reply)
+  if ARGV[7] == '1' then
+    local fields = redis.call('HGETALL', KEYS[1])
+    for i = 1, #fields do reply[#reply + 1] = fields[i] end
+  end
+  return reply
+end
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return {'NOPROC'}
 end
@@ -27,7 +36,7 @@ if ARGV[4] == '1' then
     end
     local entry = redis.call('XRANGE', KEYS[2], seq .. '-0', seq .. '-0')
     local state = redis.call('HMGET', KEYS[1], 'term', 'wt')
-    return {'REPLAY', seq, entry[1][2][2], state[1] or '', state[2] or ''}
+    return with_record({'REPLAY', seq, entry[1][2][2], state[1] or '', state[2] or ''})
   end
 end
 if not fence_ok(KEYS[7], ARGV[14], ARGV[15], ARGV[16], ARGV[17]) then
@@ -79,4 +88,4 @@ if ARGV[7] == '1' then
 else
   redis.call('HSET', KEYS[1], 'seq', seq, 'updated', now)
 end
-return {'OK', seq, now, state[4] or '', outbox_id}
+return with_record({'OK', seq, now, state[4] or '', outbox_id})

@@ -1,0 +1,245 @@
+"""Store v2 (issue 11): exact answers under faults, races and stale caches.
+
+Each test is one defect found on 0134e1d by trying the store as a user would;
+each failed there and passes now. Rule ids: RX-18/GEN-5 (a committed write is
+reported as committed), RX-7 (the outbox relay), RX-2 (the worklist), EV-2
+(validation before any write), RG-* (registration), SG-*/GR-* (handles).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from redis.asyncio import Redis
+
+from lash_streams import errors
+from lash_streams.model import AwaitCancelled, SessionScope
+from lash_streams.semantics.append import complete_request
+from lash_streams.store import delivery, worklist
+
+from ..conformance.fixtures import S, plain, reg, req, scope, wake
+
+
+def _fail(what: str):
+    async def failing(*args: object, **kwargs: object) -> object:
+        raise errors.ConnectionFailed(f"{what}: injected fault after the commit")
+
+    return failing
+
+
+# -- a committed write is reported as committed (RX-18, GEN-5) ------------------
+
+
+async def test_complete_process_returns_the_record_when_the_index_step_fails(bus, monkeypatch):
+    """The terminal append committed; the cross-slot worklist move failing
+    must not turn it into an error the caller would retry."""
+    await bus.register_process(reg("p"))
+    monkeypatch.setattr(worklist, "index_terminal", _fail("index terminal"))
+    record = await bus.complete_process("p", S(1))
+    assert record.is_terminal()
+    monkeypatch.undo()
+    # The worklist repair (every reader of the worklist) finishes the move.
+    assert [r.id for r in await bus.list_non_terminal()] == []
+    assert b"p" not in await bus.redis.zrange(bus.keys.index_running, 0, -1)
+
+
+async def test_committed_wake_append_returns_when_delivery_fails(bus, monkeypatch):
+    """The event and its outbox intent committed; delivery failing is the
+    relay's business (RX-7), never the caller's."""
+    await bus.register_process(reg("p", wake("w"), wake_target=scope("s")))
+    monkeypatch.setattr(delivery, "deliver_wakes", _fail("deliver"))
+    result = await bus.append_event("p", req("w", {"wake_input": 1}))
+    assert result.event.sequence == 1 and result.wake_delivery is not None
+    monkeypatch.undo()
+    assert await bus.redis.xlen(bus.keys.wake_stream("session:s")) == 0
+    assert await bus.relay_pending() == 1
+    assert await bus.redis.xlen(bus.keys.wake_stream("session:s")) == 1
+    # The unkeyed append was not repeated by anybody.
+    assert len(await bus.events_after("p", 0)) == 1
+
+
+# -- ids are validated before anything is written (EV-2, RX-7) -------------------
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        SessionScope(session_id="s" * 600),
+        SessionScope(session_id="s" * 300, agent_frame_id="f" * 300),
+    ],
+    ids=["long-session", "long-scope-id"],
+)
+async def test_an_over_long_wake_target_is_refused_before_any_write(bus, target):
+    await bus.register_process(reg("p", wake("w")))
+    with pytest.raises(errors.InvalidId):
+        await bus.append_event("p", req("w", {"wake_input": 1}, target=target))
+    assert await bus.events_after("p", 0) == []
+    assert await bus.redis.xlen(bus.keys.process("p").outbox) == 0
+    assert await bus.relay_pending() == 0
+
+
+async def test_the_relay_dead_letters_an_intent_it_cannot_deliver(bus):
+    """An intent that can never be delivered (written by an older version, or
+    corrupted) is set aside with its reason; the relay goes on with the rest."""
+    await bus.register_process(reg("bad", wake("w")))
+    await bus.register_process(reg("good", wake("w"), wake_target=scope("s")))
+    await bus.append_event("bad", req("w", {"wake_input": 1}, target=scope("x")))
+    await bus.redis.delete(bus.keys.wake_stream("session:x"))
+    # Poison the pending intent of `bad` the way a 0134e1d writer could.
+    outbox = bus.keys.process("bad").outbox
+    await bus.redis.xadd(outbox, {"seq": 1, "scope": '{"session_id":"' + "s" * 600 + '"}'})
+    await bus.redis.xadd(outbox, {"seq": 1, "scope": "not json"})
+    # An orphan intent (its event does not exist) is dropped, as before.
+    orphan = {"seq": 9, "scope": '{"session_id":"s"}'}
+    await bus.redis.xadd(bus.keys.process("good").outbox, orphan)
+    await bus.append_event("good", req("w", {"wake_input": 2}))
+    for _ in range(2):  # every later pass too: nothing raises
+        await bus.relay_pending()
+    assert await bus.redis.xlen(outbox) == 0
+    assert await bus.redis.xlen(bus.keys.process("good").outbox) == 0
+    assert await bus.redis.xlen(bus.keys.wake_stream("session:s")) == 1
+    letters = await bus.redis.xrange(bus.keys.relay_dead_letters)
+    reasons = sorted(fields[b"reason"].decode() for _, fields in letters)
+    assert len(reasons) == 2 and all(reasons), reasons
+    assert {fields[b"process_id"] for _, fields in letters} == {b"bad"}
+
+
+async def test_event_type_names_that_cannot_be_stored_are_refused_at_registration(bus):
+    with pytest.raises(errors.InvalidRegistration, match="event type"):
+        await bus.register_process(reg("p", plain("t" * 600)))
+    assert await bus.get_process("p") is None
+
+
+# -- a stale cache never decides an answer ---------------------------------------
+
+
+async def _prune(other) -> None:
+    cutoff = await other.server_time_ms() + 1_000
+    report = await other.prune_terminal_processes(cutoff)
+    assert report.pruned_processes == 1
+
+
+async def _prune_and_reregister(other, pid: str, *extra) -> None:
+    await _prune(other)
+    await other.register_process(reg(pid, *extra))
+
+
+async def test_stale_terminal_cache_after_prune_and_reregistration(bus, reopen):
+    other = await reopen()
+    await bus.register_process(reg("p", plain("x")))
+    await bus.complete_process("p", S(1))  # this bus now caches "terminal"
+    await _prune_and_reregister(other, "p", plain("x"), plain("y"))
+    # The running re-registration completes, and its new type is declared.
+    assert (await bus.append_event("p", req("y", {}))).event.sequence == 1
+    record = await bus.complete_process("p", S(2))
+    assert record.is_terminal()
+
+
+async def test_stale_registration_cache_after_prune_and_reregistration(bus, reopen):
+    other = await reopen()
+    await bus.register_process(reg("p", plain("x")))
+    await bus.append_event("p", req("x", {}))  # this bus caches the first registration
+    await bus.complete_process("p", S(1))
+    await _prune_and_reregister(other, "p", plain("x"), plain("brand-new"))
+    result = await bus.append_event("p", req("brand-new", {"n": 1}))
+    assert result.event.sequence == 1
+
+
+async def test_a_pruned_id_is_unknown_whatever_the_cache_says(bus, reopen):
+    other = await reopen()
+    await bus.register_process(reg("p", plain("x", {"type": "object"})))
+    await bus.append_event("p", req("x", {}))
+    await bus.complete_process("p", S(1))
+    await _prune(other)
+    with pytest.raises(errors.UnknownProcess):
+        await bus.append_event("p", req("x", "not an object"))
+    with pytest.raises(errors.UnknownProcess):
+        await bus.append_event("p", req("undeclared", {}))
+
+
+# -- the worklist (RX-2) ---------------------------------------------------------
+
+
+async def test_a_late_terminal_index_never_unindexes_a_running_process(bus, reopen):
+    """A writer stalled between its terminal append and the index move wakes
+    up after the id was pruned and registered again: the new, running
+    process stays in the worklist."""
+    other = await reopen()
+    await bus.register_process(reg("p"))
+    record = await bus.complete_process("p", S(1))
+    await _prune_and_reregister(other, "p")
+    await worklist.index_terminal(bus, "p", record.updated_at_ms)  # the late step
+    assert [r.id for r in await other.list_non_terminal()] == ["p"]
+    assert await bus.redis.zscore(bus.keys.index_running, "p") is not None
+
+
+# -- batches (EV-2, RX-18) -------------------------------------------------------
+
+
+async def test_append_events_writes_nothing_when_an_item_is_invalid(bus):
+    await bus.register_process(reg("p", plain("x")))
+    await bus.register_process(reg("q", plain("x")))
+    items = [("p", req("x", {"n": 1})), ("q", req("x", {"n": 2})), ("p", req("nope", {}))]
+    with pytest.raises(errors.UndeclaredEventType):
+        await bus.append_events(items)
+    assert await bus.events_after("p", 0) == []
+    assert await bus.events_after("q", 0) == []
+
+
+async def test_append_events_with_a_second_terminal_writes_nothing(bus):
+    """EV-2.8 inside one batch: the second terminal is refused before the
+    first is written (non-terminal events after a terminal stay allowed)."""
+    await bus.register_process(reg("p", plain("x")))
+    done = complete_request("p", S(1))
+    cancelled = complete_request("p", AwaitCancelled(message="late"))
+    with pytest.raises(errors.AlreadyTerminal):
+        await bus.append_events([("p", req("x", {})), ("p", done), ("p", cancelled)])
+    assert await bus.events_after("p", 0) == []
+    results = await bus.append_events([("p", done), ("p", req("x", {}))])
+    assert [r.event.sequence for r in results] == [1, 2]
+
+
+async def test_append_events_reports_each_outcome_when_the_server_refuses_one(bus):
+    """A refusal only the server can see (a replay key already used with
+    another payload) does not hide which items landed: retrying the rest by
+    hand must not duplicate them."""
+    await bus.register_process(reg("p", plain("x")))
+    await bus.register_process(reg("q", plain("x")))
+    await bus.append_event("p", req("x", {"n": 0}, key="k"))
+    items = [
+        ("q", req("x", {"n": 1})),
+        ("p", req("x", {"n": "other"}, key="k")),
+        ("p", req("x", {"n": 2})),
+        ("q", req("x", {"n": 3})),
+    ]
+    with pytest.raises(errors.BatchPartlyApplied) as caught:
+        await bus.append_events(items)
+    outcomes = caught.value.outcomes
+    assert isinstance(outcomes[1], errors.ReplayConflict)
+    # Items of `p` after its refused item are not applied (order per process).
+    assert isinstance(outcomes[2], errors.LashStreamsError)
+    assert [o.event.sequence for o in (outcomes[0], outcomes[3])] == [1, 2]
+    assert len(await bus.events_after("q", 0)) == 2
+    assert len(await bus.events_after("p", 0)) == 1
+
+
+async def test_keyed_append_events_is_retried_after_a_dropped_connection(standalone_bus):
+    """The retry resends the whole pipeline, not the emptied one redis-py
+    leaves after a failed execute."""
+    bus, url = standalone_bus
+    await bus.register_process(reg("p", plain("x")))
+    items = [("p", req("x", {"n": n}, key=f"k{n}")) for n in range(3)]
+    admin = Redis.from_url(url)
+    try:
+        await admin.execute_command("CLIENT", "PAUSE", 5000, "WRITE")
+        task = asyncio.create_task(bus.append_events(items))
+        await asyncio.sleep(0.2)
+        await admin.execute_command("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+        await admin.execute_command("CLIENT", "UNPAUSE")
+        results = await asyncio.wait_for(task, 30)
+    finally:
+        await admin.execute_command("CLIENT", "UNPAUSE")
+        await admin.aclose()
+    assert [r.event.sequence for r in results] == [1, 2, 3]
+    assert len(await bus.events_after("p", 0)) == 3
