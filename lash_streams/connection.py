@@ -127,6 +127,11 @@ async def _open(
         retry=retry,
     )
     bus._owned_server = server
+    try:
+        await bus.scripts.load()
+    except (RedisError, OSError) as err:
+        await bus.aclose()
+        raise ConnectionFailed(f"cannot load scripts on {redact_url(url)}: {err}") from err
     if wake_dedupe_window_ms is not None:
         bus.wake_dedupe_window_ms = int(wake_dedupe_window_ms)
     return bus

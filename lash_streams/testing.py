@@ -45,23 +45,22 @@ class _FakeConnecting:
         self._server = server or FakeServer()
         self._bus: Bus | None = None
 
-    def _open(self) -> Bus:
-        return Bus(
+    async def _open(self) -> Bus:
+        bus = Bus(
             self._server.client(),
             self._server.client(),
             namespace=self._namespace,
             cluster=False,
             durability=DurabilityTier.INLINE,
         )
+        await bus.scripts.load()
+        return bus
 
     def __await__(self) -> Any:
-        async def opened() -> Bus:
-            return self._open()
-
-        return opened().__await__()
+        return self._open().__await__()
 
     async def __aenter__(self) -> Bus:
-        self._bus = self._open()
+        self._bus = await self._open()
         return self._bus
 
     async def __aexit__(

@@ -43,6 +43,27 @@ async def appends(
     return await for_duration(duration_s, batch if batched else one)
 
 
+async def contended(bus: ls.Bus, size: int, duration_s: float, tasks: int = 16) -> Rate:
+    """``tasks`` concurrent appenders on one process (the sequence is assigned
+    by the append script, so they should cost what one appender costs)."""
+    pid = f"c{uuid.uuid4().hex[:8]}"
+    await register_many(bus, [pid])
+    body = payload(size)
+    request = ProcessEventAppendRequest(event_type="progress", payload=body)
+    rate = Rate()
+    start = time.perf_counter()
+    deadline = start + duration_s
+
+    async def appender() -> None:
+        while time.perf_counter() < deadline:
+            await bus.append_event(pid, request)
+            rate.count += 1
+
+    await asyncio.gather(*(appender() for _ in range(tasks)))
+    rate.elapsed_s = time.perf_counter() - start
+    return rate
+
+
 def _ping(i: int, target: SessionScope, size: int) -> ProcessEventAppendRequest:
     body = payload(size) | {"n": i}
     return ProcessEventAppendRequest(event_type="ping", payload=body, wake_target_scope=target)

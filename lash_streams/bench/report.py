@@ -51,6 +51,13 @@ def headline(
             0,
         ),
         (
+            "appends/s, 16 tasks on one process",
+            g("appends", "append_event_contended", "per_s"),
+            g("baselines", "raw_xadd", "per_s"),
+            None,
+            0,
+        ),
+        (
             "appends/s, batches of 100",
             g("appends", "append_events", "per_s"),
             g("baselines", "raw_xadd_pipelined", "per_s"),

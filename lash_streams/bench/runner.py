@@ -101,6 +101,7 @@ async def _phases(bus: ls.Bus, url: str, cfg: BenchConfig, console: Console) -> 
             await ours.appends(bus, p, size, d, batched=False, keyed=True)
         )
         a["append_events"] = _rate(await ours.appends(bus, p, size, d, batched=True))
+        a["append_event_contended"] = _rate(await ours.contended(bus, size, d, tasks=16))
 
     async def wake_latency() -> None:
         latency, rate = await ours.wake_latency(bus, size, cfg.samples)

@@ -4,8 +4,8 @@ and completion (CP-*).
 Validation and materialization run here, in the client, against the cached
 registration; the ``append_event`` script then does existence, replay lookup,
 the terminal check and the insert atomically, guarded by a compare-and-set on
-(registration hash, last sequence). A lost race is re-planned, never
-duplicated. A validation failure against a cached state is confirmed against
+the registration hash, and assigns the sequence itself (last + 1): concurrent
+appenders never race on it. A validation failure against a cached state is confirmed against
 the server (existence, registration, terminal, replay key: one round trip)
 before it is raised.
 
@@ -20,7 +20,6 @@ pipelined batch path (``batch``).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
 from collections.abc import Sequence
@@ -49,7 +48,7 @@ from lash_streams.model import (
     SystemTime,
 )
 from lash_streams.model._codec import decode, encode
-from lash_streams.semantics.append import complete_request, plan_append
+from lash_streams.semantics.append import AppendPlan, complete_request, plan_append
 from lash_streams.semantics.canonical import payload_hash
 from lash_streams.semantics.wake import build_wake_delivery
 
@@ -63,7 +62,9 @@ from lash_streams.store.keys import encode_id
 #: belong in a blob store with a reference in the payload.
 MAX_EVENT_BYTES = 4 * 1024 * 1024
 _OCCURRED_PLACEHOLDER = b'{"secs_since_epoch":0,"nanos_since_epoch":0}}'
-_MAX_CAS_ROUNDS = 2000
+#: Attempts of one append while its planning state keeps turning out stale
+#: (another client pruning and re-registering the id in between, each time).
+_MAX_ROUNDS = 16
 
 log = logging.getLogger("lash_streams.store")
 
@@ -149,17 +150,25 @@ async def append_one(
     fresh = state is None
     if state is None:
         state = await core.load_state(process_id)
-    for attempt in range(_MAX_CAS_ROUNDS):
+    for _ in range(_MAX_ROUNDS):
         outcome = await try_append(core, process_id, request, state, lease, fresh=fresh)
         if isinstance(outcome, Appended):
             return outcome
         state, fresh = outcome, True
-        if attempt > 8:
-            await asyncio.sleep(random.uniform(0, 0.002 * min(attempt, 50)))
     raise BackendError(
-        f"append to process `{process_id}` lost {_MAX_CAS_ROUNDS} sequence races in a row",
+        f"append to process `{process_id}`: its registration changed {_MAX_ROUNDS} times "
+        "while appending",
         process_id=process_id,
     )
+
+
+class Planned(NamedTuple):
+    """An append planned for an unknown sequence: ``plan.event`` carries
+    ``placeholder`` wherever the sequence goes, and the script puts the real
+    one there (last + 1, assigned atomically with the insert)."""
+
+    plan: AppendPlan
+    placeholder: int
 
 
 def prepare(
@@ -167,33 +176,40 @@ def prepare(
     process_id: str,
     request: ProcessEventAppendRequest,
     state: ProcessState,
-    seq: int,
     *,
     requires_link: str = "",
     leaves_link: str = "",
     lease: ProcessLease | None = None,
-) -> tuple[Any, list[str], list[Any]]:
-    """Plan an insert at ``seq + 1`` and the script call that commits it.
-    Raises the typed validation errors (EV-2 steps 4-7)."""
+) -> tuple[Planned, list[str], list[Any]]:
+    """Plan an insert and the script call that commits it. Raises the typed
+    validation errors (EV-2 steps 4-7)."""
     keys = core.keys.process(process_id)
     has_key = request.replay is not None
     replay_key = request.replay.key if request.replay is not None else ""
-    plan = plan_append(state.planning_record(), request, sequence=seq + 1, occurred_at_ms=0)
-    event_json = encode(plan.event)
-    if len(event_json) > MAX_EVENT_BYTES:
-        raise PayloadTooLarge(
-            f"process `{process_id}` event `{request.event_type}` encodes to "
-            f"{len(event_json)} bytes; the limit is {MAX_EVENT_BYTES}",
-            process_id=process_id,
-        )
-    assert event_json.endswith(_OCCURRED_PLACEHOLDER)
+    record = state.planning_record()
+    for _ in range(3):
+        placeholder = random.randrange(10**18, 10**19)
+        plan = plan_append(record, request, sequence=placeholder, occurred_at_ms=0)
+        event_json = encode(plan.event)
+        if len(event_json) > MAX_EVENT_BYTES:
+            raise PayloadTooLarge(
+                f"process `{process_id}` event `{request.event_type}` encodes to "
+                f"{len(event_json)} bytes; the limit is {MAX_EVENT_BYTES}",
+                process_id=process_id,
+            )
+        assert event_json.endswith(_OCCURRED_PLACEHOLDER)
+        parts = event_json[: -len(_OCCURRED_PLACEHOLDER)].split(str(placeholder).encode())
+        # The sequence goes in the event, its invocation's subject and an
+        # event-identity wake dedupe key; anywhere else the number is user data.
+        if len(parts) - 1 == 2 + _identity_dedupe(plan, process_id, placeholder):
+            break
+    else:  # pragma: no cover - a random 19-digit number in the payload three times
+        raise BackendError(f"cannot plan an append to `{process_id}`", process_id=process_id)
     args = [
         state.registration_hash,
-        seq,
         replay_key,
         "1" if has_key else "0",
         plan.payload_hash,
-        event_json[: -len(_OCCURRED_PLACEHOLDER)],
         "1" if plan.status_update is not None else "0",
         encode(plan.status_update) if plan.status_update is not None else b"",
         encode_id(request.event_type),
@@ -202,6 +218,7 @@ def prepare(
         leaves_link,
         encode(request.wake_target_scope) if request.wake_target_scope is not None else b"",
         *fence_args(lease),
+        *parts,
     ]
     script_keys = [
         keys.record,
@@ -212,7 +229,34 @@ def prepare(
         keys.outbox,
         keys.lease,
     ]
-    return plan, script_keys, args
+    return Planned(plan, placeholder), script_keys, args
+
+
+def _identity_dedupe(plan: AppendPlan, process_id: str, placeholder: int) -> bool:
+    wake = plan.event.semantics.wake
+    return wake is not None and wake.dedupe_key == f"{process_id}:{placeholder}"
+
+
+def _sequenced(planned: Planned, seq: int, now_ms: int) -> ProcessEvent:
+    """The planned event with its real sequence and time: what the script stored."""
+    event = planned.plan.event
+    subject = msgspec.structs.replace(event.invocation.subject, sequence=seq)
+    invocation = msgspec.structs.replace(event.invocation, subject=subject)
+    semantics = event.semantics
+    if semantics.wake is not None and _identity_dedupe(
+        planned.plan, event.process_id, planned.placeholder
+    ):
+        wake = msgspec.structs.replace(semantics.wake, dedupe_key=f"{event.process_id}:{seq}")
+        semantics = msgspec.structs.replace(semantics, wake=wake)
+    return msgspec.structs.replace(
+        event,
+        sequence=seq,
+        invocation=invocation,
+        semantics=semantics,
+        occurred_at=SystemTime(
+            secs_since_epoch=now_ms // 1000, nanos_since_epoch=(now_ms % 1000) * 1_000_000
+        ),
+    )
 
 
 async def try_append(
@@ -226,7 +270,7 @@ async def try_append(
 ) -> Appended | ProcessState:
     """One attempt: an ``Appended`` when settled, else the state to re-plan with."""
     try:
-        plan, script_keys, args = prepare(core, process_id, request, state, state.seq, lease=lease)
+        planned, script_keys, args = prepare(core, process_id, request, state, lease=lease)
     except LashStreamsError:
         if not fresh:
             # A cached state may be stale (pruned, re-registered, no longer
@@ -245,7 +289,7 @@ async def try_append(
     what = f"append `{request.event_type}` to process `{process_id}`"
     keyed = request.replay is not None
     reply = await (core.retry.idempotent(what, call) if keyed else core.retry.once(what, call))
-    outcome = settle(core, process_id, request, state, plan, reply)
+    outcome = settle(core, process_id, request, state, planned, reply)
     if isinstance(outcome, ProcessEventAppendResult):
         if text(reply[0]) == "OK":
             terminals = {}
@@ -295,22 +339,17 @@ def settle(
     process_id: str,
     request: ProcessEventAppendRequest,
     state: ProcessState,
-    plan: Any,
+    planned: Planned,
     reply: list[Any],
-) -> ProcessEventAppendResult | ProcessState | None:
-    """Interpret the script's answer: a result, a state to re-plan with, or
-    None when the registration changed and must be reloaded."""
+) -> ProcessEventAppendResult | None:
+    """Interpret the script's answer: a result, or None when the registration
+    changed and must be reloaded (or, in a batch, an earlier item did not land)."""
     status = text(reply[0])
     if status == "OK":
         seq, now_ms, wt = int(reply[1]), int(reply[2]), reply[3]
-        event = msgspec.structs.replace(
-            plan.event,
-            occurred_at=SystemTime(
-                secs_since_epoch=now_ms // 1000, nanos_since_epoch=(now_ms % 1000) * 1_000_000
-            ),
-        )
+        event = _sequenced(planned, seq, now_ms)
         state.seq = seq
-        if plan.status_update is not None:
+        if planned.plan.status_update is not None:
             state.terminal = True
         if obs.hooks is not None:
             obs.hooks.append_settled("appended")
@@ -335,11 +374,8 @@ def settle(
         raise UnknownProcess(process_id)
     if status == "FENCED":
         raise fenced_error(process_id, request.event_type)
-    if status == "RETRY":
-        state.seq = int(reply[1])
-        state.terminal = reply[2] == b"1"
-        state.wake_target = decode(reply[3], SessionScope) if reply[3] else None
-        return state
+    if status == "UNLINKED":  # a batch item whose predecessor did not land
+        return None
     # STALE: the registration changed under us (prune + re-register).
     core.forget(process_id)
     return None

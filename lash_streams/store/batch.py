@@ -3,8 +3,8 @@
 Validate first, then write:
 
 1. Every item is planned before anything is sent, against its process's state
-   with the batch's earlier items applied (consecutive sequences; a second
-   terminal is ``AlreadyTerminal``). An invalid item raises its typed error and
+   with the batch's earlier items applied (a second terminal is
+   ``AlreadyTerminal``). An invalid item raises its typed error and
    nothing is written; a failure planned against a cached state is confirmed
    against the server first, as for one append.
 2. One pipeline commits the items with the ``append_event`` script. The items
@@ -13,9 +13,9 @@ Validate first, then write:
    built inside the retried call, so a keyed batch retried after a dropped
    connection resends every item (replays for those that landed).
 3. Each reply is settled. An item the server refused gets its typed error and
-   the later items of its process ``BatchItemSkipped``; an item that lost a
-   sequence race (another writer appended meanwhile) goes, with the rest of
-   its process, through the ordinary path in order. If anything was not
+   the later items of its process ``BatchItemSkipped``; an item whose process
+   was re-registered meanwhile, or that did not run (``NOSCRIPT``), goes with
+   the rest of its process through the ordinary path, in order. If anything was not
    written the call raises: the first item's error when nothing was written,
    else ``BatchPartlyApplied`` with every item's outcome.
 
@@ -42,6 +42,7 @@ from lash_streams.errors import (
 from lash_streams.model import ProcessEventAppendRequest, ProcessEventAppendResult
 from lash_streams.store.append import append, finish, prepare, replay_lookup, settle
 from lash_streams.store.core import ProcessState, StoreCore, text
+from lash_streams.store.scripts import is_noscript
 
 Item = tuple[str, ProcessEventAppendRequest]
 Outcome = ProcessEventAppendResult | LashStreamsError | None
@@ -143,22 +144,20 @@ class BatchOps(StoreCore):
             state = simulated[pid]
             link = f"{batch_id}:{index}"
             try:
-                plan, keys, args = prepare(
+                planned_item, keys, args = prepare(
                     self,
                     pid,
                     request,
                     state,
-                    state.seq,
                     requires_link=links.get(pid, ""),
                     leaves_link=link,
                 )
             except LashStreamsError as err:
                 raise _PlanFailed(index, err) from None
-            state.seq += 1
-            if plan.status_update is not None:
-                state.terminal = True
+            if planned_item.plan.status_update is not None:
+                state.terminal = True  # a later terminal of this batch is refused
             links[pid] = link
-            planned.append((plan, keys, args))
+            planned.append((planned_item, keys, args))
         return planned
 
     async def _replay_decides(self, item: Item) -> None:
@@ -201,6 +200,9 @@ class BatchOps(StoreCore):
             if pid in rerun:
                 rerun[pid].append(index)
                 continue
+            if is_noscript(reply):  # did not run; the ordinary path reloads the scripts
+                rerun[pid] = [index]
+                continue
             if isinstance(reply, Exception):
                 outcomes[index] = BackendError(
                     f"append `{request.event_type}` to process `{pid}`: {reply}", process_id=pid
@@ -208,8 +210,8 @@ class BatchOps(StoreCore):
                 refused[pid] = index
                 continue
             status = text(reply[0])
-            if status in ("RETRY", "STALE"):
-                settle(self, pid, request, states[pid][0], plan, reply)  # refresh the cache
+            if status in ("UNLINKED", "STALE"):
+                settle(self, pid, request, states[pid][0], plan, reply)  # forgets a stale cache
                 rerun[pid] = [index]
                 continue
             try:
@@ -221,7 +223,7 @@ class BatchOps(StoreCore):
             assert isinstance(result, ProcessEventAppendResult)
             outcomes[index] = result
             if status == "OK":
-                if plan.status_update is not None:
+                if plan.plan.status_update is not None:
                     terminals[pid] = int(reply[2])
                 if result.wake_delivery is not None and reply[4]:
                     deliveries.append((result.wake_delivery, reply[4]))

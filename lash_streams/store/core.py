@@ -62,9 +62,10 @@ def text(value: bytes | str | None) -> str:
 
 @dataclass(slots=True)
 class ProcessState:
-    """What the append path plans with; every field is re-checked by the
-    append script (registration hash + last sequence CAS), so staleness costs
-    a retry, never a wrong write."""
+    """What the append path plans with; the append script re-checks the
+    registration hash and the terminal state and assigns the sequence itself,
+    so a stale state costs a re-plan, never a wrong write. ``seq`` is the last
+    sequence this client saw (informational)."""
 
     registration: ProcessRegistration
     registration_hash: str

@@ -21,6 +21,7 @@ from lash_streams.model._codec import decode, encode
 from lash_streams.semantics.registration import validate_scope
 from lash_streams.semantics.wake import build_wake_delivery
 from lash_streams.store.core import StoreCore, text
+from lash_streams.store.scripts import is_noscript
 
 #: Fleet notices kept at most (about): fleet pods trim what every group has
 #: acknowledged; this cap bounds the stream when no fleet group reads it.
@@ -40,26 +41,20 @@ def source_key(delivery: ProcessWakeDelivery) -> str:
     return f"process:{delivery.process_id}:event:{delivery.sequence}:wake"
 
 
-def _deliver_call(core: StoreCore, delivery: ProcessWakeDelivery, client: Any | None = None) -> Any:
-    scope_id = delivery.target_scope_id
-    keys = [core.keys.wake_stream(scope_id), core.keys.wake_dedupe(scope_id, delivery.wake_id)]
-    args: list[Any] = [
-        encode(delivery),
-        delivery.wake_id,
-        source_key(delivery),
-        core.wake_dedupe_window_ms,
-    ]
-    return core.scripts.deliver_wake(keys=keys, args=args, client=client)
+def _deliver_args(core: StoreCore, delivery: ProcessWakeDelivery) -> list[Any]:
+    return [encode(delivery), delivery.wake_id, source_key(delivery), core.wake_dedupe_window_ms]
 
 
 async def deliver_wakes(
     core: StoreCore, items: Sequence[tuple[ProcessWakeDelivery, str | bytes | None]]
 ) -> list[bool]:
-    """Deliver many wakes. Per wake, in this order: the fleet notice (a
-    writer dying after it leaves a notice for a scope with nothing new,
-    never a wake no fleet pod hears of, docs/wakes.md), the delivery, and
-    clearing the intent. One pipelined round trip on a single node; on a
-    cluster the keys live on different nodes, so one step at a time."""
+    """Deliver many wakes; True for each newly delivered, False for a wake id
+    already delivered within the dedupe window. Per wake, in this order: the
+    scope's stream, the fleet notice (no pod hears of a wake before it is
+    readable), clearing the intent (a writer dying before it leaves the intent
+    to the relay). On a single server each wake is one script and the batch one
+    pipelined round trip; on a cluster the keys live on different nodes, so one
+    step at a time."""
     if not items:
         return []
     if obs.hooks is not None:
@@ -70,46 +65,63 @@ async def deliver_wakes(
 async def _deliver_wakes(
     core: StoreCore, items: Sequence[tuple[ProcessWakeDelivery, str | bytes | None]]
 ) -> list[bool]:
-    async def pipelined() -> list[Any]:
-        pipe = core.redis.pipeline(transaction=False)
-        for delivery, outbox_id in items:
-            pipe.xadd(
-                core.keys.fleet_stream,
-                {"scope": delivery.target_scope_id},
-                maxlen=FLEET_NOTICE_CAP,
-                approximate=True,
-            )
-            await _deliver_call(core, delivery, client=pipe)
-            if outbox_id:
-                pipe.xdel(core.keys.process(delivery.process_id).outbox, outbox_id)
-        replies: list[Any] = await pipe.execute()
-        return replies
+    what = f"deliver {len(items)} wake(s)"
+    if core.cluster:
+        return await core.retry.idempotent(what, lambda: _stepwise(core, items))
+    return await core.retry.idempotent(what, lambda: _pipelined(core, items))
 
-    async def stepwise() -> list[Any]:
-        replies: list[Any] = []
-        for delivery, outbox_id in items:
-            replies.append(
-                await core.redis.xadd(
-                    core.keys.fleet_stream,
-                    {"scope": delivery.target_scope_id},
-                    maxlen=FLEET_NOTICE_CAP,
-                    approximate=True,
-                )
-            )
-            replies.append(await _deliver_call(core, delivery))
-            if outbox_id:
-                outbox = core.keys.process(delivery.process_id).outbox
-                replies.append(await core.redis.xdel(outbox, outbox_id))
-        return replies
 
-    run = stepwise if core.cluster else pipelined
-    replies = await core.retry.idempotent(f"deliver {len(items)} wake(s)", run)
-    # The deliver script's reply follows each notice's.
+def _atomic_call(
+    core: StoreCore, delivery: ProcessWakeDelivery, outbox_id: str | bytes | None
+) -> tuple[list[str], list[Any]]:
+    scope_id = delivery.target_scope_id
+    keys = [
+        core.keys.wake_stream(scope_id),
+        core.keys.wake_dedupe(scope_id, delivery.wake_id),
+        core.keys.process(delivery.process_id).outbox,
+        core.keys.fleet_stream,
+    ]
+    args = [*_deliver_args(core, delivery), outbox_id or "", scope_id, FLEET_NOTICE_CAP]
+    return keys, args
+
+
+async def _pipelined(
+    core: StoreCore, items: Sequence[tuple[ProcessWakeDelivery, str | bytes | None]]
+) -> list[bool]:
+    calls = [_atomic_call(core, delivery, outbox_id) for delivery, outbox_id in items]
+    pipe = core.redis.pipeline(transaction=False)
+    for keys, args in calls:
+        await core.scripts.deliver_wake_atomic(keys=keys, args=args, client=pipe)
+    replies: list[Any] = await pipe.execute(raise_on_error=False)
     results: list[bool] = []
-    position = 1
-    for _, outbox_id in items:
-        results.append(text(replies[position][0]) == "NEW")
-        position += 3 if outbox_id else 2
+    for (keys, args), reply in zip(calls, replies, strict=True):
+        if is_noscript(reply):  # the server lost its scripts: this one did not run
+            reply = await core.scripts.deliver_wake_atomic(keys=keys, args=args)
+        elif isinstance(reply, Exception):
+            raise reply
+        results.append(text(reply[0]) == "NEW")
+    return results
+
+
+async def _stepwise(
+    core: StoreCore, items: Sequence[tuple[ProcessWakeDelivery, str | bytes | None]]
+) -> list[bool]:
+    results: list[bool] = []
+    for delivery, outbox_id in items:
+        scope_id = delivery.target_scope_id
+        keys = [core.keys.wake_stream(scope_id), core.keys.wake_dedupe(scope_id, delivery.wake_id)]
+        reply = await core.scripts.deliver_wake(keys=keys, args=_deliver_args(core, delivery))
+        # A notice even for a wake already delivered: its first writer may
+        # have died before writing the notice.
+        await core.redis.xadd(
+            core.keys.fleet_stream,
+            {"scope": scope_id},
+            maxlen=FLEET_NOTICE_CAP,
+            approximate=True,
+        )
+        if outbox_id:
+            await core.redis.xdel(core.keys.process(delivery.process_id).outbox, outbox_id)
+        results.append(text(reply[0]) == "NEW")
     return results
 
 

@@ -2,23 +2,33 @@
 
 Each ``<transition>-<nkeys>.lua`` file is one atomic state change; the shared
 ``_lib.lua`` prelude is prepended so every script reads the same server clock
-helper. Scripts are sent by SHA (EVALSHA) with a transparent NOSCRIPT reload,
-which keeps them working across server restarts and cluster failovers.
+helper.
+
+Scripts are loaded once (``SCRIPT LOAD``, on every primary of a cluster) and
+sent by SHA with ``EVALSHA``. A server that lost its script cache (a restart,
+a failover, ``SCRIPT FLUSH``) answers ``NOSCRIPT`` without running anything,
+so a direct call loads the scripts and sends again. Inside a pipeline the
+caller sees the ``NoScriptError`` reply of that command (and only that
+command did not run) and decides; nothing ever pays redis-py's
+``SCRIPT EXISTS`` round trip before each pipeline.
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any
 
-from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
 
 _NAMES = (
     "register_process-1",
     "append_event-7",
     "deliver_wake-2",
+    "deliver_wake-4",
     "set_facet-2",
     "ack_wake-2",
     "claim_lease-2",
@@ -41,22 +51,77 @@ def expected_keys(name: str) -> int:
     return int(name.rsplit("-", 1)[1])
 
 
-@dataclass(frozen=True)
+def is_noscript(reply: object) -> bool:
+    """A pipeline reply saying the script was not in the server's cache (the
+    command did not run)."""
+    return isinstance(reply, NoScriptError)
+
+
+class Script:
+    """One transition: ``await script(keys=..., args=...)`` runs it;
+    ``await script(keys=..., args=..., client=pipe)`` queues it on a pipeline."""
+
+    __slots__ = ("_scripts", "name", "nkeys", "sha", "source")
+
+    def __init__(self, scripts: Scripts, name: str) -> None:
+        self._scripts = scripts
+        self.name = name
+        self.nkeys = expected_keys(name)
+        self.source = script_source(name)
+        self.sha = hashlib.sha1(self.source.encode("utf-8")).hexdigest()
+
+    async def __call__(
+        self, *, keys: Sequence[Any], args: Sequence[Any], client: Any | None = None
+    ) -> Any:
+        if len(keys) != self.nkeys:  # the file name is the contract
+            raise ValueError(f"{self.name} takes {self.nkeys} keys, got {len(keys)}")
+        if client is not None:
+            client.evalsha(self.sha, self.nkeys, *keys, *args)
+            return None
+        redis = self._scripts.client
+        try:
+            return await redis.evalsha(self.sha, self.nkeys, *keys, *args)
+        except NoScriptError:
+            await self._scripts.load()
+            return await redis.evalsha(self.sha, self.nkeys, *keys, *args)
+
+
+@dataclass(init=False)
 class Scripts:
-    register_process: AsyncScript
-    append_event: AsyncScript
-    deliver_wake: AsyncScript
-    set_facet: AsyncScript
-    ack_wake: AsyncScript
-    claim_lease: AsyncScript
-    renew_lease: AsyncScript
-    release_lease: AsyncScript
-    prune_process: AsyncScript
-    scope_lease: AsyncScript
+    client: Any
+    register_process: Script
+    append_event: Script
+    deliver_wake: Script
+    deliver_wake_atomic: Script
+    set_facet: Script
+    ack_wake: Script
+    claim_lease: Script
+    renew_lease: Script
+    release_lease: Script
+    prune_process: Script
+    scope_lease: Script
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self._all = [Script(self, name) for name in _NAMES]
+        by_file = {s.name: s for s in self._all}
+        self.register_process = by_file["register_process-1"]
+        self.append_event = by_file["append_event-7"]
+        self.deliver_wake = by_file["deliver_wake-2"]
+        self.deliver_wake_atomic = by_file["deliver_wake-4"]
+        self.set_facet = by_file["set_facet-2"]
+        self.ack_wake = by_file["ack_wake-2"]
+        self.claim_lease = by_file["claim_lease-2"]
+        self.renew_lease = by_file["renew_lease-1"]
+        self.release_lease = by_file["release_lease-1"]
+        self.prune_process = by_file["prune_process-9"]
+        self.scope_lease = by_file["scope_lease-1"]
 
     @classmethod
     def register(cls, client: Any) -> Scripts:
-        loaded = {
-            name.rsplit("-", 1)[0]: client.register_script(script_source(name)) for name in _NAMES
-        }
-        return cls(**loaded)
+        return cls(client)
+
+    async def load(self) -> None:
+        """``SCRIPT LOAD`` every transition (on every primary of a cluster)."""
+        for script in self._all:
+            await self.client.script_load(script.source)

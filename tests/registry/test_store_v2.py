@@ -243,3 +243,79 @@ async def test_keyed_append_events_is_retried_after_a_dropped_connection(standal
         await admin.aclose()
     assert [r.event.sequence for r in results] == [1, 2, 3]
     assert len(await bus.events_after("p", 0)) == 3
+
+
+# -- scripts loaded once (item 7) --------------------------------------------------
+
+
+async def test_no_script_exists_round_trip_before_pipelines(standalone_bus):
+    """Batches and wake deliveries send EVALSHA directly: redis-py's
+    SCRIPT EXISTS check before every pipeline is gone."""
+    bus, url = standalone_bus
+    await bus.register_process(reg("p", plain("x"), wake("w"), wake_target=scope("s")))
+    admin = Redis.from_url(url)
+    try:
+        await admin.config_resetstat()
+        await bus.append_events([("p", req("x", {"n": n})) for n in range(5)])
+        await bus.append_event("p", req("w", {"wake_input": 1}))
+        stats = await admin.info("commandstats")
+    finally:
+        await admin.aclose()
+    assert not any("script" in name and "exists" in name for name in stats), stats
+    assert len(await bus.events_after("p", 0)) == 6
+    assert await bus.redis.xlen(bus.keys.wake_stream("session:s")) == 1
+
+
+async def test_everything_works_after_the_server_lost_its_scripts(real_bus):
+    """SCRIPT FLUSH (as after a restart or failover without the scripts):
+    direct calls reload, pipelined ones re-run what did not run; nothing is
+    lost or written twice."""
+    bus, _ = real_bus
+    await bus.register_process(reg("p", plain("x"), wake("w"), wake_target=scope("s")))
+    await bus.redis.script_flush()
+    await bus.append_event("p", req("x", {"n": 0}))
+    await bus.redis.script_flush()
+    results = await bus.append_events([("p", req("x", {"n": n})) for n in range(1, 4)])
+    assert [r.event.sequence for r in results] == [2, 3, 4]
+    await bus.redis.script_flush()
+    result = await bus.append_event("p", req("w", {"wake_input": 1}))
+    assert result.wake_delivery is not None
+    assert await bus.redis.xlen(bus.keys.wake_stream("session:s")) == 1
+    assert await bus.redis.xlen(bus.keys.process("p").outbox) == 0
+    await bus.redis.script_flush()
+    assert (await bus.complete_process("p", S(1))).is_terminal()
+    assert len(await bus.events_after("p", 0)) == 6
+
+
+# -- the sequence is assigned by the script (item 6) ------------------------------
+
+
+async def test_concurrent_appenders_cost_one_round_trip_each(standalone_bus):
+    """No client-side compare-and-set on the sequence: 16 appenders racing on
+    one process send one script call per append, and the log stays gapless."""
+    bus, url = standalone_bus
+    await bus.register_process(reg("p", plain("x"), wake("w"), wake_target=scope("s")))
+    await bus.append_event("p", req("x", {}))  # the state is cached from here on
+    admin = Redis.from_url(url)
+    try:
+        await admin.config_resetstat()
+
+        async def appender(task: int) -> None:
+            for n in range(10):
+                request = req("w", {"wake_input": f"{task}.{n}"}) if n % 3 == 0 else None
+                await bus.append_event("p", request or req("x", {"task": task, "n": n}))
+
+        await asyncio.gather(*(appender(task) for task in range(16)))
+        stats = await admin.info("commandstats")
+    finally:
+        await admin.aclose()
+    calls = sum(v["calls"] for k, v in stats.items() if k.startswith("cmdstat_evalsha"))
+    assert calls == 160 + 16 * 4, stats  # one append script each, one delivery per wake
+    events = await bus.events_after("p", 0)
+    assert [e.sequence for e in events] == list(range(1, 162))
+    for event in events:  # every stored event carries its own sequence everywhere
+        assert event.invocation.subject.sequence == event.sequence
+        if event.semantics.wake is not None:
+            assert event.semantics.wake.dedupe_key == f"p:{event.sequence}"
+    wakes = await bus.redis.xrange(bus.keys.wake_stream("session:s"))
+    assert len(wakes) == 16 * 4

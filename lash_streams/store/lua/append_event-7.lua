@@ -1,37 +1,42 @@
 -- EV-2 steps 1, 3, 8, 9 in one atomic step (RX-3); the client already ran
 -- validation and materialization (steps 4-7) against the registration whose
--- hash and sequence it passes here as a compare-and-set.
+-- hash it passes here as a compare-and-set. The sequence is assigned here,
+-- last + 1: the client planned the event with a placeholder number where the
+-- sequence goes and sends the JSON split at it, so concurrent appenders never
+-- race on it (one call each).
 -- KEYS: 1 record, 2 events stream, 3 replay hash, 4 type index, 5 wake index, 6 outbox,
 --       7 lease hash
--- ARGV: 1 expected registration hash, 2 expected last sequence,
---       3 replay key, 4 "1" when a replay key was given, 5 payload hash,
---       6 event JSON up to the value of "occurred_at" (the clock is the server's),
---       7 "1" if the event is terminal, 8 terminal status JSON,
---       9 type index member prefix, 10 "1" if the event carries a wake,
---       11 batch link this append requires ("" for none), 12 batch link it leaves
+-- ARGV: 1 expected registration hash,
+--       2 replay key, 3 "1" when a replay key was given, 4 payload hash,
+--       5 "1" if the event is terminal, 6 terminal status JSON,
+--       7 type index member prefix, 8 "1" if the event carries a wake,
+--       9 batch link this append requires ("" for none), 10 batch link it leaves
 --       (a pipelined batch chains its appends to one process so that none can
 --       land after an earlier one of the batch failed),
---       13 the request's wake target scope JSON ("" to use the record's, WK-5),
---       14..17 the writer's lease (token, owner_id, incarnation_id, fencing) for a
---       fenced write (RX-12), "" when unfenced
+--       11 the request's wake target scope JSON ("" to use the record's, WK-5),
+--       12..15 the writer's lease (token, owner_id, incarnation_id, fencing) for a
+--       fenced write (RX-12), "" when unfenced,
+--       16.. the event JSON up to the value of "occurred_at" (the clock is the
+--       server's), in parts to be joined with the sequence
 -- A terminal request's OK and REPLAY replies end with the record's fields, so
 -- complete_process answers from this one step (nothing left to fail after it).
 local function with_record(reply)
-  if ARGV[7] == '1' then
+  if ARGV[5] == '1' then
     local fields = redis.call('HGETALL', KEYS[1])
     for i = 1, #fields do reply[#reply + 1] = fields[i] end
   end
   return reply
 end
+
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return {'NOPROC'}
 end
-if ARGV[4] == '1' then
-  local stored = redis.call('HGET', KEYS[3], ARGV[3])
+if ARGV[3] == '1' then
+  local stored = redis.call('HGET', KEYS[3], ARGV[2])
   if stored then
     local sep = string.find(stored, '|', 1, true)
     local seq = string.sub(stored, 1, sep - 1)
-    if string.sub(stored, sep + 1) ~= ARGV[5] then
+    if string.sub(stored, sep + 1) ~= ARGV[4] then
       return {'CONFLICT', seq}
     end
     local entry = redis.call('XRANGE', KEYS[2], seq .. '-0', seq .. '-0')
@@ -39,51 +44,54 @@ if ARGV[4] == '1' then
     return with_record({'REPLAY', seq, entry[1][2][2], state[1] or '', state[2] or ''})
   end
 end
-if not fence_ok(KEYS[7], ARGV[14], ARGV[15], ARGV[16], ARGV[17]) then
+if not fence_ok(KEYS[7], ARGV[12], ARGV[13], ARGV[14], ARGV[15]) then
   return {'FENCED'}
 end
-local state = redis.call('HMGET', KEYS[1], 'hash', 'seq', 'term', 'wt')
+local state = redis.call('HMGET', KEYS[1], 'hash', 'seq', 'term', 'wt', 'link')
 if state[1] ~= ARGV[1] then
   return {'STALE', state[1] or ''}
 end
-if state[2] ~= ARGV[2] then
-  return {'RETRY', state[2], state[3] or '', state[4] or ''}
+if ARGV[9] ~= '' and state[5] ~= ARGV[9] then
+  return {'UNLINKED'}
 end
-if ARGV[11] ~= '' and redis.call('HGET', KEYS[1], 'link') ~= ARGV[11] then
-  return {'RETRY', state[2], state[3] or '', state[4] or ''}
-end
-if ARGV[7] == '1' and state[3] == '1' then
+if ARGV[5] == '1' and state[3] == '1' then
   return {'TERMINAL'}
 end
 local now = now_ms()
 local seq = tonumber(state[2]) + 1
+local seq_text = string.format('%d', seq)
 local secs = math.floor(now / 1000)
 local nanos = (now % 1000) * 1000000
-local event = ARGV[6] .. '{"secs_since_epoch":' .. string.format('%d', secs) ..
+local body = {}
+for i = 16, #ARGV do
+  if i > 16 then body[#body + 1] = seq_text end
+  body[#body + 1] = ARGV[i]
+end
+body[#body + 1] = '{"secs_since_epoch":' .. string.format('%d', secs) ..
   ',"nanos_since_epoch":' .. string.format('%d', nanos) .. '}}'
-redis.call('XADD', KEYS[2], seq .. '-0', 'e', event)
-if ARGV[12] ~= '' then
-  redis.call('HSET', KEYS[1], 'link', ARGV[12])
+redis.call('XADD', KEYS[2], seq_text .. '-0', 'e', table.concat(body))
+if ARGV[10] ~= '' then
+  redis.call('HSET', KEYS[1], 'link', ARGV[10])
 end
-if ARGV[4] == '1' then
-  redis.call('HSET', KEYS[3], ARGV[3], seq .. '|' .. ARGV[5])
+if ARGV[3] == '1' then
+  redis.call('HSET', KEYS[3], ARGV[2], seq_text .. '|' .. ARGV[4])
 end
-redis.call('ZADD', KEYS[4], 0, ARGV[9] .. '\0' .. string.format('%020d', seq))
+redis.call('ZADD', KEYS[4], 0, ARGV[7] .. '\0' .. string.format('%020d', seq))
 local outbox_id = ''
-if ARGV[10] == '1' then
+if ARGV[8] == '1' then
   redis.call('ZADD', KEYS[5], seq, seq)
   -- The delivery intent is durable with the event (RX-7): whoever delivers it
   -- to the scope's wake stream (this appender, or the relay if it died) reads
   -- it here, in the process's own slot.
-  local target = ARGV[13]
+  local target = ARGV[11]
   if target == '' then target = state[4] or '' end
   if target ~= '' then
     outbox_id = redis.call('XADD', KEYS[6], '*', 'seq', seq, 'scope', target)
   end
 end
-if ARGV[7] == '1' then
+if ARGV[5] == '1' then
   -- EV-12: terminal projection clears the wait state.
-  redis.call('HSET', KEYS[1], 'seq', seq, 'updated', now, 'status', ARGV[8], 'term', '1')
+  redis.call('HSET', KEYS[1], 'seq', seq, 'updated', now, 'status', ARGV[6], 'term', '1')
   redis.call('HDEL', KEYS[1], 'wait')
 else
   redis.call('HSET', KEYS[1], 'seq', seq, 'updated', now)
