@@ -27,32 +27,31 @@ from lash_streams.semantics.registration import prepare_registration
 from lash_streams.store import worklist
 from lash_streams.store.core import StoreCore, text
 from lash_streams.store.facets import pairs, record_reply, set_facet
+from lash_streams.store.scripts import is_noscript
 
 
 class ProcessOps(StoreCore):
     async def register_process(self, registration: ProcessRegistration) -> ProcessRecord:
         """RG-2..RG-6. The id enters the worklist index before the record exists
         and again after (RX-2), so a concurrent prune can never leave a
-        registered running process out of the index."""
+        registered running process out of the index. One pipelined round trip
+        on a single server; on a cluster the index and the record live on
+        different nodes, so the steps go one after the other."""
         prepared, reg_hash = prepare_registration(registration)
         pid = prepared.id
         keys = self.keys.process(pid)
         wake_target = prepared.wake_target
-        await worklist.index_running(self, pid)
-        if wake_target is not None:
-            target_key = self.keys.session_targets(wake_target.session_id)
-            await self.retry.idempotent(
-                "index wake target", lambda: self.redis.sadd(target_key, pid)
-            )
         reg_json = encode(prepared)
         wt_json = encode(wake_target) if wake_target is not None else b""
         wt_session = wake_target.session_id if wake_target is not None else ""
-        reply = await self.retry.idempotent(
-            f"register process `{pid}`",
-            lambda: self.scripts.register_process(
-                keys=[keys.record], args=[reg_json, reg_hash, wt_json, wt_session]
-            ),
+        script_args = [reg_json, reg_hash, wt_json, wt_session]
+        target_key = (
+            self.keys.session_targets(wake_target.session_id) if wake_target is not None else None
         )
+        if self.cluster:
+            reply = await self._register_stepwise(pid, keys.record, script_args, target_key)
+        else:
+            reply = await self._register_pipelined(pid, keys.record, script_args, target_key)
         fields = pairs(reply)
         existing_hash = text(fields[b"hash"])
         if existing_hash != reg_hash:
@@ -63,10 +62,51 @@ class ProcessOps(StoreCore):
             )
         self.remember(pid, fields)
         record = self.record_from_fields(fields)
-        await worklist.index_running(self, pid)
         if record.is_terminal():
             await worklist.index_terminal(self, pid, record.updated_at_ms)
         return record
+
+    async def _register_pipelined(
+        self, pid: str, record_key: str, script_args: list[Any], target_key: str | None
+    ) -> list[Any]:
+        ks = self.keys
+
+        async def run() -> list[Any]:
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.zadd(ks.index_all, {pid: 0})
+            pipe.zadd(ks.index_running, {pid: 0})
+            if target_key is not None:
+                pipe.sadd(target_key, pid)
+            await self.scripts.register_process(keys=[record_key], args=script_args, client=pipe)
+            pipe.zadd(ks.index_all, {pid: 0})
+            pipe.zadd(ks.index_running, {pid: 0})
+            replies: list[Any] = await pipe.execute(raise_on_error=False)
+            reply = replies[-3]
+            if is_noscript(reply):  # the server lost its scripts: the record step did not run
+                reply = await self.scripts.register_process(keys=[record_key], args=script_args)
+                await worklist.index_running(self, pid)  # again after the record (RX-2)
+            for other in replies:
+                if isinstance(other, Exception) and not is_noscript(other):
+                    raise other
+            result: list[Any] = reply
+            return result
+
+        return await self.retry.idempotent(f"register process `{pid}`", run)
+
+    async def _register_stepwise(
+        self, pid: str, record_key: str, script_args: list[Any], target_key: str | None
+    ) -> list[Any]:
+        await worklist.index_running(self, pid)
+        if target_key is not None:
+            await self.retry.idempotent(
+                "index wake target", lambda: self.redis.sadd(target_key, pid)
+            )
+        reply: list[Any] = await self.retry.idempotent(
+            f"register process `{pid}`",
+            lambda: self.scripts.register_process(keys=[record_key], args=script_args),
+        )
+        await worklist.index_running(self, pid)
+        return reply
 
     # -- facets ----------------------------------------------------------------
 

@@ -319,3 +319,36 @@ async def test_concurrent_appenders_cost_one_round_trip_each(standalone_bus):
             assert event.semantics.wake.dedupe_key == f"p:{event.sequence}"
     wakes = await bus.redis.xrange(bus.keys.wake_stream("session:s"))
     assert len(wakes) == 16 * 4
+
+
+# -- round trips (item 7) -----------------------------------------------------------
+
+
+async def test_round_trips_per_call_on_a_single_server(standalone_bus, monkeypatch):
+    """Counted where bytes leave the client: one send per round trip."""
+    from redis.asyncio.connection import AbstractConnection
+
+    bus, _ = standalone_bus
+    await bus.register_process(reg("warm"))  # connections and scripts in place
+    sends = 0
+    original = AbstractConnection.send_packed_command
+
+    async def counting(self, command, check_health=True):
+        nonlocal sends
+        sends += 1
+        return await original(self, command, check_health)
+
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", counting)
+
+    async def trips(call) -> int:
+        nonlocal sends
+        sends = 0
+        await call
+        return sends
+
+    assert await trips(bus.register_process(reg("p", plain("x"), wake("w")))) == 1
+    assert await trips(bus.append_event("p", req("x", {}))) == 1
+    assert await trips(bus.append_event("p", req("x", {}, key="k"))) == 1
+    assert await trips(bus.append_event("p", req("w", {"wake_input": 1}, target=scope("s")))) == 2
+    assert await trips(bus.append_events([("p", req("x", {"n": n})) for n in range(10)])) == 1
+    assert await trips(bus.complete_process("p", S(1))) == 2  # the append, the index move
