@@ -41,6 +41,7 @@ from lash_streams.model import (
     ProcessEvent,
     ProcessEventAppendRequest,
     ProcessEventAppendResult,
+    ProcessEventSemantics,
     ProcessLease,
     ProcessRecord,
     ProcessWakeDelivery,
@@ -55,13 +56,13 @@ from lash_streams.semantics.wake import build_wake_delivery
 # Modules, not names: fault tests replace a follow-up step to kill the writer there.
 from lash_streams.store import delivery, worklist
 from lash_streams.store.core import ProcessState, StoreCore, fence_args, fenced_error, text
-from lash_streams.store.events import event_from_entry
+from lash_streams.store.events import event_from_entry, event_from_fields, fields_of
 from lash_streams.store.keys import encode_id
 
-#: Largest encoded event accepted (payload included), in bytes. Larger events
-#: belong in a blob store with a reference in the payload.
+#: Largest encoded payload accepted, in bytes. Larger payloads belong in a
+#: blob store with a reference in the payload.
 MAX_EVENT_BYTES = 4 * 1024 * 1024
-_OCCURRED_PLACEHOLDER = b'{"secs_since_epoch":0,"nanos_since_epoch":0}}'
+_DEFAULT_SEMANTICS = ProcessEventSemantics()
 #: Attempts of one append while its planning state keeps turning out stale
 #: (another client pruning and re-registering the id in between, each time).
 _MAX_ROUNDS = 16
@@ -182,7 +183,9 @@ def prepare(
     lease: ProcessLease | None = None,
 ) -> tuple[Planned, list[str], list[Any]]:
     """Plan an insert and the script call that commits it. Raises the typed
-    validation errors (EV-2 steps 4-7)."""
+    validation errors (EV-2 steps 4-7). What the script stores is compact
+    (``events``): the type, the payload JSON and, when not the default, the
+    materialized semantics, split where the sequence goes."""
     keys = core.keys.process(process_id)
     has_key = request.replay is not None
     replay_key = request.replay.key if request.replay is not None else ""
@@ -190,21 +193,24 @@ def prepare(
     for _ in range(3):
         placeholder = random.randrange(10**18, 10**19)
         plan = plan_append(record, request, sequence=placeholder, occurred_at_ms=0)
-        event_json = encode(plan.event)
-        if len(event_json) > MAX_EVENT_BYTES:
-            raise PayloadTooLarge(
-                f"process `{process_id}` event `{request.event_type}` encodes to "
-                f"{len(event_json)} bytes; the limit is {MAX_EVENT_BYTES}",
-                process_id=process_id,
-            )
-        assert event_json.endswith(_OCCURRED_PLACEHOLDER)
-        parts = event_json[: -len(_OCCURRED_PLACEHOLDER)].split(str(placeholder).encode())
-        # The sequence goes in the event, its invocation's subject and an
-        # event-identity wake dedupe key; anywhere else the number is user data.
-        if len(parts) - 1 == 2 + _identity_dedupe(plan, process_id, placeholder):
+        semantics = plan.event.semantics
+        if semantics == _DEFAULT_SEMANTICS:
+            semantics_parts: list[bytes] = []
+            break
+        # Only an event-identity wake dedupe key holds the sequence; anywhere
+        # else the number is user data (drawn again).
+        semantics_parts = encode(semantics).split(str(placeholder).encode())
+        if len(semantics_parts) - 1 == _identity_dedupe(plan, process_id, placeholder):
             break
     else:  # pragma: no cover - a random 19-digit number in the payload three times
         raise BackendError(f"cannot plan an append to `{process_id}`", process_id=process_id)
+    payload_json = encode(request.payload)
+    if len(payload_json) > MAX_EVENT_BYTES:
+        raise PayloadTooLarge(
+            f"process `{process_id}` event `{request.event_type}` payload encodes to "
+            f"{len(payload_json)} bytes; the limit is {MAX_EVENT_BYTES}",
+            process_id=process_id,
+        )
     args = [
         state.registration_hash,
         replay_key,
@@ -218,13 +224,15 @@ def prepare(
         leaves_link,
         encode(request.wake_target_scope) if request.wake_target_scope is not None else b"",
         *fence_args(lease),
-        *parts,
+        request.event_type,
+        payload_json,
+        *semantics_parts,
     ]
     script_keys = [
         keys.record,
         keys.events,
         keys.replay,
-        keys.types,
+        keys.type_counts,
         keys.wakes,
         keys.outbox,
         keys.lease,
@@ -357,7 +365,8 @@ def settle(
     if status == "REPLAY":
         if obs.hooks is not None:
             obs.hooks.append_settled("replayed")
-        return result_of(core, state, decode(reply[2], ProcessEvent), request, reply[4])
+        stored = event_from_fields(process_id, int(reply[1]), fields_of(reply[2]))
+        return result_of(core, state, stored, request, reply[4])
     if status == "CONFLICT":
         if obs.hooks is not None:
             obs.hooks.append_settled("conflict")
@@ -444,7 +453,7 @@ async def replayed(
     )
     if obs.hooks is not None:
         obs.hooks.append_settled("replayed")
-    return result_of(core, state, event_from_entry(entries[0]), request, wake_target)
+    return result_of(core, state, event_from_entry(process_id, entries[0]), request, wake_target)
 
 
 class AppendOps(StoreCore):

@@ -15,9 +15,8 @@ from typing import Any
 
 from lash_streams.errors import UnknownProcess
 from lash_streams.model import ProcessAwaitOutput, ProcessEvent
-from lash_streams.model._codec import decode
 from lash_streams.store.core import StoreCore
-from lash_streams.store.events import read_range
+from lash_streams.store.events import event_from_entry, read_range
 from lash_streams.store.retry import TRANSIENT
 
 #: Longest single XREAD BLOCK; waits longer than this loop.
@@ -112,7 +111,7 @@ class AwaitOps(StoreCore):
             if not entries and not await self.record_fields(process_id):
                 raise UnknownProcess(process_id)
             for entry in entries:
-                event = decode(entry[1][b"e"], ProcessEvent)
+                event = event_from_entry(process_id, entry)
                 if event.sequence > cursor:
                     cursor = event.sequence
                     yield event

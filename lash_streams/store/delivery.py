@@ -16,11 +16,12 @@ from typing import Any
 
 from lash_streams import observability as obs
 from lash_streams.errors import LashStreamsError
-from lash_streams.model import ProcessEvent, ProcessWakeDelivery, SessionScope
+from lash_streams.model import ProcessWakeDelivery, SessionScope
 from lash_streams.model._codec import decode, encode
 from lash_streams.semantics.registration import validate_scope
 from lash_streams.semantics.wake import build_wake_delivery
 from lash_streams.store.core import StoreCore, text
+from lash_streams.store.events import event_from_entry
 from lash_streams.store.scripts import is_noscript
 
 #: Fleet notices kept at most (about): fleet pods trim what every group has
@@ -164,8 +165,8 @@ class DeliveryOps(StoreCore):
                 await self.command("drop orphan intent", "xdel", keys.outbox, entry_id)
                 continue
             try:
-                event = decode(events[0][1][b"e"], ProcessEvent)
-            except LashStreamsError as err:
+                event = event_from_entry(process_id, events[0])
+            except (KeyError, ValueError, LashStreamsError) as err:
                 await self._dead_letter(process_id, entry_id, entry, err)
                 continue
             wake = build_wake_delivery(record, event, target)

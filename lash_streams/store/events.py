@@ -1,21 +1,64 @@
 """Event reads (RD-1..RD-3, WA-1): the process stream is read with XRANGE
 from explicit entry ids (``<seq>-0``), beside an existence check in the same
-round trip."""
+round trip.
+
+An entry stores what cannot be derived (docs/keys.md): ``t`` the event type,
+``p`` the payload JSON, ``o`` the server time in ms, ``k`` the replay key when
+given, ``s`` the materialized semantics when not the default. The sequence is
+the entry id and the invocation is lash's function of (process, sequence,
+type, replay key), so :func:`event_from_fields` rebuilds the exact
+``ProcessEvent`` the append returned, byte for byte. Entries written before
+this form hold the whole event JSON in ``e`` and are read as they are."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from lash_streams.errors import UnknownProcess
-from lash_streams.model import ProcessEvent
-from lash_streams.model._codec import decode
+from lash_streams.model import (
+    ProcessEvent,
+    ProcessEventSemantics,
+    SystemTime,
+    process_event_invocation,
+)
+from lash_streams.model._codec import JsonValue, decode
 from lash_streams.store.core import StoreCore
 from lash_streams.store.keys import encode_id
 
+_DEFAULT_SEMANTICS = ProcessEventSemantics()
 
-def event_from_entry(entry: Any) -> ProcessEvent:
-    fields = entry[1]
-    return decode(fields[b"e"], ProcessEvent)
+
+def event_from_entry(process_id: str, entry: Any) -> ProcessEvent:
+    """The event of one stream entry ``(id, fields)``."""
+    entry_id, fields = entry
+    return event_from_fields(process_id, int(entry_id.split(b"-", 1)[0]), fields)
+
+
+def event_from_fields(process_id: str, sequence: int, fields: dict[bytes, bytes]) -> ProcessEvent:
+    whole = fields.get(b"e")
+    if whole is not None:
+        return decode(whole, ProcessEvent)
+    event_type = fields[b"t"].decode("utf-8")
+    key = fields.get(b"k")
+    replay_key = key.decode("utf-8") if key is not None else None
+    stored = fields.get(b"s")
+    ms = int(fields[b"o"])
+    return ProcessEvent(
+        process_id=process_id,
+        sequence=sequence,
+        event_type=event_type,
+        payload=decode(fields[b"p"], JsonValue),
+        invocation=process_event_invocation(process_id, sequence, event_type, replay_key),
+        semantics=_DEFAULT_SEMANTICS if stored is None else decode(stored, ProcessEventSemantics),
+        occurred_at=SystemTime(
+            secs_since_epoch=ms // 1000, nanos_since_epoch=(ms % 1000) * 1_000_000
+        ),
+    )
+
+
+def fields_of(flat: list[Any]) -> dict[bytes, bytes]:
+    """A stream entry's fields from a script's flat ``[k1, v1, k2, v2, ...]``."""
+    return {flat[i]: flat[i + 1] for i in range(0, len(flat), 2)}
 
 
 async def read_range(
@@ -35,7 +78,7 @@ async def read_range(
     exists, entries = await core.retry.idempotent(f"read events of `{process_id}`", run)
     if not exists:
         raise UnknownProcess(process_id)
-    return [event_from_entry(entry) for entry in entries]
+    return [event_from_entry(process_id, entry) for entry in entries]
 
 
 class EventReadOps(StoreCore):
@@ -55,22 +98,20 @@ class EventReadOps(StoreCore):
     async def count_events_through(
         self, process_id: str, event_type: str, up_to_sequence: int
     ) -> int:
-        """RD-2: one ZLEXCOUNT over the per-type index."""
+        """RD-2: one script: a binary search over the type's packed sequences."""
         keys = self.keys.process(process_id)
-        prefix = encode_id(event_type) + "\0"
-        upto = min(up_to_sequence, 10**20 - 1)
-
-        async def run() -> list[Any]:
-            pipe = self.redis.pipeline(transaction=False)
-            pipe.exists(keys.record)
-            pipe.zlexcount(keys.types, f"[{prefix}", f"[{prefix}{upto:020d}")
-            result: list[Any] = await pipe.execute()
-            return result
-
-        exists, count = await self.retry.idempotent("count events", run)
-        if not exists:
+        upto = min(up_to_sequence, 2**53)
+        legacy_upto = f"{min(up_to_sequence, 10**20 - 1):020d}"
+        reply = await self.retry.idempotent(
+            "count events",
+            lambda: self.scripts.count_events(
+                keys=[keys.record, keys.type_counts, keys.types],
+                args=[encode_id(event_type), upto, legacy_upto],
+            ),
+        )
+        if not int(reply[0]):
             raise UnknownProcess(process_id)
-        return int(count)
+        return int(reply[1])
 
     async def wake_events_after(self, process_id: str, after_sequence: int) -> list[ProcessEvent]:
         """WA-1: wake events after the cursor whose sequence is not acknowledged."""
@@ -99,4 +140,4 @@ class EventReadOps(StoreCore):
             return result
 
         entries = await self.retry.idempotent("read wake events", fetch)
-        return [event_from_entry(e[0]) for e in entries if e]
+        return [event_from_entry(process_id, e[0]) for e in entries if e]

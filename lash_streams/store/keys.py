@@ -61,12 +61,13 @@ class ProcessKeys:
     record: str  # hash: registration JSON + mutable facets (RG-7)
     events: str  # stream: entry id ``<sequence>-0`` per event (RX-4)
     replay: str  # hash: replay key -> "<sequence>|<payload hash>" (EV-4, RX-6)
-    types: str  # zset (lex): "<enc event type>\0<seq:020d>" for RD-2
+    types: str  # zset (lex): "<enc event type>\0<seq:020d>", RD-2 for events before type_counts
     wakes: str  # zset: sequences of wake events (WA-1)
     acks: str  # set: acknowledged wake sequences (WA-2)
     lease: str  # hash: lease row + fencing counter that outlives the holder (LS-5)
     grants: str  # set: scope JSON of every scope holding a grant (reverse index)
     outbox: str  # stream: wake deliveries not yet relayed to their scope (RX-7)
+    type_counts: str  # hash: per event type, its count and packed sequences (RD-2)
 
     def all(self) -> list[str]:
         return [
@@ -79,6 +80,7 @@ class ProcessKeys:
             self.lease,
             self.grants,
             self.outbox,
+            self.type_counts,
         ]
 
 
@@ -104,6 +106,7 @@ class Keyspace:
             lease=f"{base}:lease",
             grants=f"{base}:grants",
             outbox=f"{base}:ob",
+            type_counts=f"{base}:tc",
         )
 
     def scope_grants(self, scope_id: str) -> str:
@@ -144,7 +147,7 @@ class Keyspace:
 # test suite fails a test that leaves a TTL-less key no rule covers.
 _RETENTION: tuple[tuple[re.Pattern[str], str], ...] = (
     (
-        re.compile(r"^[^:]+:p:\{[^{}]*\}(:(ev|rk|ty|wk|ack|lease|grants|ob))?$"),
+        re.compile(r"^[^:]+:p:\{[^{}]*\}(:(ev|rk|ty|tc|wk|ack|lease|grants|ob))?$"),
         "process keys: deleted whole by prune_terminal_processes once terminal (PR-1)",
     ),
     (

@@ -34,7 +34,8 @@ _NAMES = (
     "claim_lease-2",
     "renew_lease-1",
     "release_lease-1",
-    "prune_process-9",
+    "prune_process-10",
+    "count_events-3",
     "scope_lease-1",
 )
 
@@ -99,6 +100,7 @@ class Scripts:
     renew_lease: Script
     release_lease: Script
     prune_process: Script
+    count_events: Script
     scope_lease: Script
 
     def __init__(self, client: Any) -> None:
@@ -114,7 +116,8 @@ class Scripts:
         self.claim_lease = by_file["claim_lease-2"]
         self.renew_lease = by_file["renew_lease-1"]
         self.release_lease = by_file["release_lease-1"]
-        self.prune_process = by_file["prune_process-9"]
+        self.prune_process = by_file["prune_process-10"]
+        self.count_events = by_file["count_events-3"]
         self.scope_lease = by_file["scope_lease-1"]
 
     @classmethod

@@ -1,6 +1,7 @@
 -- PR-1: delete a terminal process older than the cutoff with all its keys.
 -- The record's own updated_at decides (index scores may lag, PR-5).
--- KEYS: record, events, replay, types, wakes, acks, lease, grants, outbox
+-- KEYS: record, events, replay, types (the zset of events written before the
+-- type counts), wakes, acks, lease, grants, outbox, type counts
 -- ARGV[1] cutoff ms (strict)
 local state = redis.call('HMGET', KEYS[1], 'term', 'updated', 'wts')
 if not state[2] then
