@@ -194,13 +194,16 @@ def prepare(
         placeholder = random.randrange(10**18, 10**19)
         plan = plan_append(record, request, sequence=placeholder, occurred_at_ms=0)
         semantics = plan.event.semantics
+        stand_in = ""
         if semantics == _DEFAULT_SEMANTICS:
-            semantics_parts: list[bytes] = []
+            semantics_json = b""
             break
         # Only an event-identity wake dedupe key holds the sequence; anywhere
         # else the number is user data (drawn again).
-        semantics_parts = encode(semantics).split(str(placeholder).encode())
-        if len(semantics_parts) - 1 == _identity_dedupe(plan, process_id, placeholder):
+        semantics_json = encode(semantics)
+        identity = _identity_dedupe(plan, process_id, placeholder)
+        if semantics_json.count(str(placeholder).encode()) == identity:
+            stand_in = str(placeholder) if identity else ""
             break
     else:  # pragma: no cover - a random 19-digit number in the payload three times
         raise BackendError(f"cannot plan an append to `{process_id}`", process_id=process_id)
@@ -211,23 +214,26 @@ def prepare(
             f"{len(payload_json)} bytes; the limit is {MAX_EVENT_BYTES}",
             process_id=process_id,
         )
-    args = [
+    terminal = plan.status_update is not None
+    waking = semantics.wake is not None
+    field = encode_id(request.event_type)
+    args: list[Any] = [
         state.registration_hash,
+        ("1" if has_key else "0") + ("1" if terminal else "0") + ("1" if waking else "0"),
         replay_key,
-        "1" if has_key else "0",
         plan.payload_hash,
-        "1" if plan.status_update is not None else "0",
         encode(plan.status_update) if plan.status_update is not None else b"",
-        encode_id(request.event_type),
-        "1" if plan.event.semantics.wake is not None else "0",
+        request.event_type,
+        "" if field == request.event_type else field,
+        payload_json,
+        semantics_json,
+        stand_in,
         requires_link,
         leaves_link,
         encode(request.wake_target_scope) if request.wake_target_scope is not None else b"",
-        *fence_args(lease),
-        request.event_type,
-        payload_json,
-        *semantics_parts,
     ]
+    if lease is not None:
+        args += fence_args(lease)
     script_keys = [
         keys.record,
         keys.events,
