@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import math
 import unicodedata
+from collections import OrderedDict
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
@@ -259,10 +260,33 @@ def translate(schema: Any) -> dict[str, Any]:
     return out
 
 
-@lru_cache(maxsize=1024)
+#: Distinct schemas whose compiled validator is kept. A fleet declares a few
+#: per tool; the bound is for a namespace of thousands of distinct ones.
+VALIDATOR_CACHE_SIZE = 16_384
+
+
+@lru_cache(maxsize=VALIDATOR_CACHE_SIZE)
 def _validator(schema_json: bytes) -> Callable[[Any], Any]:
     standard = {**translate(msgspec.json.decode(schema_json)), "$schema": _DRAFT_04}
     validate: Callable[[Any], Any] = fastjsonschema.compile(standard, use_default=False)
+    return validate
+
+
+# The same LashSchema object comes back on every append of a type (the store
+# caches registrations), so its validator is found by identity first, without
+# encoding the schema again. The entry holds the schema, so its id stays its own.
+_by_schema: OrderedDict[int, tuple[LashSchema, Callable[[Any], Any]]] = OrderedDict()
+
+
+def _validator_of(schema: LashSchema, raw: dict[str, Any]) -> Callable[[Any], Any]:
+    found = _by_schema.get(id(schema))
+    if found is not None and found[0] is schema:
+        _by_schema.move_to_end(id(schema))
+        return found[1]
+    validate = _validator(canonical_json(raw))
+    _by_schema[id(schema)] = (schema, validate)
+    if len(_by_schema) > VALIDATOR_CACHE_SIZE:
+        _by_schema.popitem(last=False)
     return validate
 
 
@@ -275,7 +299,7 @@ def validate_payload(
     if not isinstance(raw, dict) or not raw:
         return
     try:
-        _validator(canonical_json(raw))(payload)
+        _validator_of(schema, raw)(payload)
     except fastjsonschema.JsonSchemaValueException as err:
         detail = explain(raw, payload) or f"arguments: {err.message}"
         raise InvalidPayload(
