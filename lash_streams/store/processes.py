@@ -3,6 +3,7 @@ AB-3, WS-*, XR-1, RD-4..RD-6)."""
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from lash_streams.errors import (
@@ -47,10 +48,11 @@ class ProcessOps(StoreCore):
         reg_json = encode(prepared)
         wt_json = encode(wake_target) if wake_target is not None else b""
         wt_session = wake_target.session_id if wake_target is not None else ""
+        token = secrets.token_hex(8)  # with `created`, this incarnation's name (grants)
         reply = await self.retry.idempotent(
             f"register process `{pid}`",
             lambda: self.scripts.register_process(
-                keys=[keys.record], args=[reg_json, reg_hash, wt_json, wt_session]
+                keys=[keys.record], args=[reg_json, reg_hash, wt_json, wt_session, token]
             ),
         )
         fields = pairs(reply)
