@@ -2,9 +2,16 @@
 
 A grant lives in its scope's hash (the source of truth, one slot per scope);
 the process keeps a reverse set of scope JSONs so prune and
-``handle_grants_for_process`` can find it. Writes go reverse-index first, so
-an interrupted write leaves at most a reverse entry without a grant, which
-readers verify against the scope hash and ignore.
+``handle_grants_for_process`` can find it. Both are stamped with the
+process's incarnation (``grant_rows``), so a grant never outlives the process
+it was written for: after prune and re-registration of the same id, every
+reader treats the old rows as absent and deletes them.
+
+A grant is three writes in three slots, ordered so that an interruption
+leaves only state readers ignore (docs/atomicity.md): the reverse index entry
+(with the existence check, one script in the process's slot), the session's
+scope index, and last the scope row, the one write that makes the grant
+visible. A revoke deletes the row first, then the reverse entry.
 """
 
 from __future__ import annotations
@@ -21,8 +28,10 @@ from lash_streams.model import (
     SessionScope,
 )
 from lash_streams.model._codec import decode, encode
+from lash_streams.store import grant_rows
 from lash_streams.store.core import StoreCore, text
 from lash_streams.store.facets import set_facet
+from lash_streams.store.grant_rows import UNSTAMPED, Fields
 
 
 class GrantOps(StoreCore):
@@ -30,72 +39,114 @@ class GrantOps(StoreCore):
         self, session_scope: SessionScope, process_id: str, descriptor: ProcessHandleDescriptor
     ) -> ProcessHandleGrant:
         """GR-1: upsert per (scope id, process id)."""
-        await self.require_exists(process_id)
+        grant = await self._grant(session_scope, process_id, descriptor, UNSTAMPED)
+        if grant is None:
+            raise UnknownProcess(process_id)
+        return grant
+
+    async def _grant(
+        self,
+        session_scope: SessionScope,
+        process_id: str,
+        descriptor: ProcessHandleDescriptor,
+        expected: bytes,
+    ) -> ProcessHandleGrant | None:
+        """Write a grant for the process's current incarnation (``expected``,
+        when given, must be it); None when the process is gone or is another
+        incarnation."""
         grant = ProcessHandleGrant(
             session_id=session_scope.session_id, process_id=process_id, descriptor=descriptor
         )
-        scope_id = session_scope.id()
         pkeys = self.keys.process(process_id)
         scope_json = encode(session_scope)
-        await self.retry.idempotent(
-            "index grant", lambda: self.redis.sadd(pkeys.grants, scope_json)
+        index = self.scripts.grant_index
+        reply: list[Any] = await self.retry.idempotent(
+            "index grant",
+            lambda: index(keys=[pkeys.record, pkeys.grants], args=[scope_json, expected]),
         )
-        grant_json = encode(grant)
-        await self.retry.idempotent(
-            "write grant",
-            lambda: self.redis.hset(self.keys.scope_grants(scope_id), process_id, grant_json),
-        )
+        if text(reply[0]) != "OK":
+            return None
+        inc: bytes = reply[1]
         await self.retry.idempotent(
             "index session scope",
             lambda: self.redis.sadd(self.keys.session_scopes(session_scope.session_id), scope_json),
+        )
+        row = grant_rows.stamped(inc, encode(grant))
+        await self.retry.idempotent(
+            "write grant",
+            lambda: self.redis.hset(self.keys.scope_grants(session_scope.id()), process_id, row),
         )
         return grant
 
     async def revoke_handle(self, session_scope: SessionScope, process_id: str) -> None:
         """GR-1: no-op when absent."""
-        scope_id = session_scope.id()
+        pkeys = self.keys.process(process_id)
+        found: list[bytes | None] = await self.retry.idempotent(
+            "read process incarnation", lambda: self.redis.hmget(pkeys.record, "inc", "created")
+        )
+        inc = found[0] or found[1]
         await self.retry.idempotent(
             "revoke grant",
-            lambda: self.redis.hdel(self.keys.scope_grants(scope_id), process_id),
+            lambda: self.redis.hdel(self.keys.scope_grants(session_scope.id()), process_id),
         )
+        if inc is None:
+            return  # pruned: what is left of its index is prune's intent
+        scope_json = encode(session_scope)
         await self.retry.idempotent(
             "unindex grant",
-            lambda: self.redis.srem(self.keys.process(process_id).grants, encode(session_scope)),
+            lambda: self.redis.srem(pkeys.grants, grant_rows.stamped(inc, scope_json), scope_json),
         )
 
     async def transfer_handle_grants(
         self, from_scope: SessionScope, to_scope: SessionScope, process_ids: list[str]
     ) -> None:
-        """GR-2: all ids must be granted to ``from`` or nothing changes."""
+        """GR-2: all ids must be granted to ``from`` or nothing changes; from
+        and to the same scope keeps the grants."""
         if not process_ids:
             return
-        from_key = self.keys.scope_grants(from_scope.id())
-        rows: list[bytes | None] = await self.retry.idempotent(
-            "read grants", lambda: self.redis.hmget(from_key, list(process_ids))
+        ids = list(dict.fromkeys(process_ids))
+        from_id = from_scope.id()
+        from_key = self.keys.scope_grants(from_id)
+        raw: list[bytes | None] = await self.retry.idempotent(
+            "read grants", lambda: self.redis.hmget(from_key, ids)
         )
-        for pid, row in zip(process_ids, rows, strict=True):
-            if row is None:
+        rows = {pid: row for pid, row in zip(ids, raw, strict=True) if row is not None}
+        live, stale = await grant_rows.sort_rows(self, from_scope, rows)
+        await grant_rows.drop_rows(self, from_id, stale)
+        by_pid = {row.process_id: row for row in live}
+        for pid in process_ids:
+            if pid not in by_pid:
                 raise GrantMissing(
                     f"process handle `{pid}` is not granted to session `{from_scope.session_id}`",
                     process_id=pid,
                 )
-        for pid, row in zip(process_ids, rows, strict=True):
-            assert row is not None
-            grant = decode(row, ProcessHandleGrant)
-            await self.grant_handle(to_scope, pid, grant.descriptor)
+        if to_scope.id() == from_id:
+            return
+        for pid in ids:
+            row = by_pid[pid]
+            inc = grant_rows.incarnation(row.fields)
+            moved = await self._grant(to_scope, pid, row.grant.descriptor, inc)
+            if moved is None:
+                # Pruned (and perhaps registered again) since the check: the
+                # grant in `from` is stale, and is not carried to a new process.
+                await grant_rows.drop_row(self, from_id, pid, row.stamp)
+                continue
             await self.revoke_handle(from_scope, pid)
 
     async def list_handle_grants(
         self, session_scope: SessionScope
     ) -> list[tuple[ProcessHandleGrant, ProcessRecord]]:
         """GR-3: grants joined with records, ascending process id."""
-        key = self.keys.scope_grants(session_scope.id())
+        scope_id = session_scope.id()
+        key = self.keys.scope_grants(scope_id)
         rows: dict[bytes, bytes] = await self.retry.idempotent(
             "read grants", lambda: self.redis.hgetall(key)
         )
-        grants = {text(pid): decode(row, ProcessHandleGrant) for pid, row in rows.items()}
-        records = await self.gather_records(sorted(grants, key=str.encode))
-        return [(grants[r.id], r) for r in records]
+        live, stale = await grant_rows.sort_rows(
+            self, session_scope, {text(pid): row for pid, row in rows.items()}
+        )
+        await grant_rows.drop_rows(self, scope_id, stale)
+        return [(row.grant, self.record_from_fields(row.fields)) for row in live]
 
     async def list_live_handle_grants(
         self, session_scope: SessionScope
@@ -103,28 +154,26 @@ class GrantOps(StoreCore):
         return [e for e in await self.list_handle_grants(session_scope) if not e[1].is_terminal()]
 
     async def has_handle_grant(self, session_scope: SessionScope, process_id: str) -> bool:
-        key = self.keys.scope_grants(session_scope.id())
+        scope_id = session_scope.id()
+        key = self.keys.scope_grants(scope_id)
         row = await self.retry.idempotent("read grant", lambda: self.redis.hget(key, process_id))
-        return row is not None and bool(await self.record_fields(process_id))
+        if row is None:
+            return False
+        live, stale = await grant_rows.sort_rows(self, session_scope, {process_id: row})
+        await grant_rows.drop_rows(self, scope_id, stale)
+        return bool(live)
 
-    async def _grant_scopes(self, process_id: str) -> list[tuple[SessionScope, ProcessHandleGrant]]:
-        members: set[bytes] = await self.retry.idempotent(
-            "read grant index",
-            lambda: self.redis.smembers(self.keys.process(process_id).grants),
-        )
-        scopes = [decode(m, SessionScope) for m in members]
-        found: list[tuple[SessionScope, ProcessHandleGrant]] = []
-        for scope in scopes:
-            key = self.keys.scope_grants(scope.id())
-            row = await self.command("read grant", "hget", key, process_id)
-            if row is not None:
-                found.append((scope, decode(row, ProcessHandleGrant)))
-        return found
+    async def _grant_scopes(
+        self, process_id: str, fields: Fields
+    ) -> list[tuple[SessionScope, ProcessHandleGrant]]:
+        return await grant_rows.process_grants(self, process_id, fields)
 
     async def handle_grants_for_process(self, process_id: str) -> list[ProcessHandleGrant]:
         """GR-3: sorted by session id."""
-        await self.require_exists(process_id)
-        grants = [g for _, g in await self._grant_scopes(process_id)]
+        fields = await self.record_fields(process_id)
+        if not fields:
+            raise UnknownProcess(process_id)
+        grants = [g for _, g in await self._grant_scopes(process_id, fields)]
         return sorted(grants, key=lambda g: (g.session_id.encode(), g.process_id.encode()))
 
     async def delete_session_process_state(self, session_id: str) -> ProcessSessionDeleteReport:
@@ -135,23 +184,28 @@ class GrantOps(StoreCore):
             "read session scopes", lambda: self.redis.smembers(scopes_key)
         )
         revoked = 0
-        touched: set[str] = set()
+        touched: dict[str, Fields] = {}
         for member in members:
             scope = decode(member, SessionScope)
-            key = self.keys.scope_grants(scope.id())
+            scope_id = scope.id()
+            key = self.keys.scope_grants(scope_id)
             rows: dict[bytes, bytes] = await self.command("read grants", "hgetall", key)
-            for pid_raw in rows:
-                pid = text(pid_raw)
-                await self.revoke_handle(scope, pid)
+            live, stale = await grant_rows.sort_rows(
+                self, scope, {text(pid): row for pid, row in rows.items()}
+            )
+            await grant_rows.drop_rows(self, scope_id, stale)
+            for row in live:
+                await self.revoke_handle(scope, row.process_id)
                 revoked += 1
-                touched.add(pid)
+                touched[row.process_id] = row.fields
         orphaned: list[str] = []
         preserved: list[str] = []
-        for record in await self.gather_records(sorted(touched)):
-            if record.is_terminal():
+        current = await grant_rows.read_records(self, sorted(touched))
+        for pid, fields in current.items():
+            if not fields or self.record_from_fields(fields).is_terminal():
                 continue
-            remaining = await self._grant_scopes(record.id)
-            (preserved if remaining else orphaned).append(record.id)
+            remaining = await self._grant_scopes(pid, fields)
+            (preserved if remaining else orphaned).append(pid)
         targets_key = self.keys.session_targets(session_id)
         targets: set[bytes] = await self.retry.idempotent(
             "read wake targets", lambda: self.redis.smembers(targets_key)

@@ -65,7 +65,7 @@ class ProcessKeys:
     wakes: str  # zset: sequences of wake events (WA-1)
     acks: str  # set: acknowledged wake sequences (WA-2)
     lease: str  # hash: lease row + fencing counter that outlives the holder (LS-5)
-    grants: str  # set: scope JSON of every scope holding a grant (reverse index)
+    grants: str  # set: "<inc>|<scope JSON>" per scope holding a grant (reverse index)
     outbox: str  # stream: wake deliveries not yet relayed to their scope (RX-7)
     type_counts: str  # hash: per event type, its count and packed sequences (RD-2)
 
@@ -156,7 +156,7 @@ _RETENTION: tuple[tuple[re.Pattern[str], str], ...] = (
     ),
     (
         re.compile(r"^[^:]+:s:\{[^{}]*\}:grants$"),
-        "scope grants: removed by revoke, transfer, session deletion and prune",
+        "scope grants: removed by revoke, transfer, session deletion, prune and stale-row readers",
     ),
     (
         re.compile(r"^[^:]+:ss:\{[^{}]*\}:(scopes|targets)$"),

@@ -3,6 +3,7 @@ AB-3, WS-*, XR-1, RD-4..RD-6)."""
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from lash_streams.errors import (
@@ -44,7 +45,8 @@ class ProcessOps(StoreCore):
         reg_json = encode(prepared)
         wt_json = encode(wake_target) if wake_target is not None else b""
         wt_session = wake_target.session_id if wake_target is not None else ""
-        script_args = [reg_json, reg_hash, wt_json, wt_session]
+        token = secrets.token_hex(8)  # with `created`, this incarnation's name (grants)
+        script_args = [reg_json, reg_hash, wt_json, wt_session, token]
         target_key = (
             self.keys.session_targets(wake_target.session_id) if wake_target is not None else None
         )

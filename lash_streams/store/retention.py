@@ -2,17 +2,22 @@
 
 Per process, one script deletes every key after re-checking the record's own
 status and ``updated_at`` (index scores may lag behind post-terminal appends,
-PR-5). Index and grant clean-up follow as idempotent steps; if the id was
-registered again meanwhile, the index entry is put back (RX-2).
+PR-5), except the reverse grant index: it stays as the intent of the
+scope-side clean-up, and every prune pass over the id (whatever the script
+answers) finishes what is left of it (``grant_rows.finish``). Grant rows are
+stamped with the process's incarnation, so none applies to a later process
+under the same id even before that clean-up. The index entry goes last: a
+pruner killed at any step leaves the id in the prune index, and the next pass
+finishes the work. If the id was registered again meanwhile, its index
+entries and wake target are put back (RX-2).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from lash_streams.model import ProcessPruneReport, SessionScope
-from lash_streams.model._codec import decode
-from lash_streams.store import worklist
+from lash_streams.model import ProcessPruneReport
+from lash_streams.store import grant_rows, worklist
 from lash_streams.store.core import StoreCore, text
 
 
@@ -32,6 +37,7 @@ class RetentionOps(StoreCore):
             keys = self.keys.process(pid)
             reply = await self._prune_one(pid, keys.all(), cutoff_epoch_ms)
             status = text(reply[0])
+            await grant_rows.finish(self, pid, reply[3:])
             if status == "YOUNG":
                 await self.command(
                     "rescore prune index", "zadd", ks.index_terminal, {pid: int(reply[1])}
@@ -42,7 +48,7 @@ class RetentionOps(StoreCore):
             if status == "PRUNED":
                 pruned_processes += 1
                 pruned_events += int(reply[1])
-                await self._drop_references(pid, text(reply[2]), reply[3:])
+                await self._drop_wake_target(pid, text(reply[2]))
             await worklist.unindex(self, pid)
             self.forget(pid)
         return ProcessPruneReport(pruned_processes=pruned_processes, pruned_events=pruned_events)
@@ -54,13 +60,15 @@ class RetentionOps(StoreCore):
         )
         return reply
 
-    async def _drop_references(
-        self, pid: str, wake_target_session: str, grant_scopes: list[bytes]
-    ) -> None:
-        for member in grant_scopes:
-            scope = decode(member, SessionScope)
-            key = self.keys.scope_grants(scope.id())
-            await self.command("drop grant", "hdel", key, pid)
-        if wake_target_session:
-            key = self.keys.session_targets(wake_target_session)
-            await self.retry.idempotent("drop wake target", lambda: self.redis.srem(key, pid))
+    async def _drop_wake_target(self, pid: str, session_id: str) -> None:
+        """Unindex the pruned process from its wake-target session; put it back
+        if the id was registered again with a target in that session. (A
+        pruner killed before this leaves an entry that session deletion
+        ignores and removes: ``clear_wake_target`` checks the session.)"""
+        if not session_id:
+            return
+        key = self.keys.session_targets(session_id)
+        await self.retry.idempotent("drop wake target", lambda: self.redis.srem(key, pid))
+        fields = await self.record_fields(pid)
+        if text(fields.get(b"wts")) == session_id:
+            await self.retry.idempotent("index wake target", lambda: self.redis.sadd(key, pid))

@@ -37,6 +37,8 @@ _NAMES = (
     "prune_process-10",
     "count_events-3",
     "scope_lease-1",
+    "grant_index-2",
+    "drop_grant-1",
 )
 
 
@@ -102,6 +104,8 @@ class Scripts:
     prune_process: Script
     count_events: Script
     scope_lease: Script
+    grant_index: Script
+    drop_grant: Script
 
     def __init__(self, client: Any) -> None:
         self.client = client
@@ -119,6 +123,8 @@ class Scripts:
         self.prune_process = by_file["prune_process-10"]
         self.count_events = by_file["count_events-3"]
         self.scope_lease = by_file["scope_lease-1"]
+        self.grant_index = by_file["grant_index-2"]
+        self.drop_grant = by_file["drop_grant-1"]
 
     @classmethod
     def register(cls, client: Any) -> Scripts:
