@@ -61,11 +61,18 @@ _current_append: ContextVar[_AppendCall | None] = ContextVar("lash_streams_appen
 
 
 class Hooks:
-    __slots__ = ("metrics", "tracer")
+    __slots__ = ("_emitting", "metrics", "tracer")
 
     def __init__(self, metrics: Metrics | None, tracer: Tracer | None) -> None:
         self.metrics = metrics
         self.tracer = tracer
+        self._emitting = tracing.emitting(tracer) if tracer is not None else None
+
+    def _span_tracer(self) -> Tracer | None:
+        """The tracer when its spans go somewhere, else None."""
+        if self._emitting is None or not self._emitting():
+            return None
+        return self.tracer
 
     # -- appends -----------------------------------------------------------------
 
@@ -82,14 +89,15 @@ class Hooks:
         token = _current_append.set(record)
         start = perf_counter()
         try:
-            if self.tracer is None:
+            tracer = self._span_tracer()
+            if tracer is None:
                 return await call
             attributes: dict[str, Any] = {
                 "lash_streams.process_id": process_id,
                 "lash_streams.event_type": event_type,
                 "lash_streams.fenced": fenced,
             }
-            with self.tracer.start_as_current_span(tracing.APPEND, attributes=attributes) as span:
+            with tracer.start_as_current_span(tracing.APPEND, attributes=attributes) as span:
                 result = await call
                 span.set_attribute("lash_streams.sequence", result.event.sequence)
                 span.set_attribute("lash_streams.replayed", record.outcome == "replayed")
@@ -121,7 +129,8 @@ class Hooks:
     ) -> list[bool]:
         """One ``deliver_wakes`` call: delivered and deduped counts, and the
         ``lash_streams.deliver_wake`` span."""
-        if self.tracer is None:
+        tracer = self._span_tracer()
+        if tracer is None:
             results = await call
         else:
             attributes: dict[str, Any] = {"lash_streams.wakes": len(items)}
@@ -131,9 +140,7 @@ class Hooks:
                 attributes["lash_streams.sequence"] = delivery.sequence
                 attributes["lash_streams.wake_id"] = delivery.wake_id
                 attributes["lash_streams.scope_id"] = delivery.target_scope_id
-            with self.tracer.start_as_current_span(
-                tracing.DELIVER_WAKE, attributes=attributes
-            ) as span:
+            with tracer.start_as_current_span(tracing.DELIVER_WAKE, attributes=attributes) as span:
                 results = await call
                 delivered = sum(results)
                 span.set_attribute("lash_streams.delivered", delivered)
@@ -181,10 +188,11 @@ class Hooks:
     async def sweep(self, call: Awaitable[Report]) -> Report:
         """One ``sweep_once``: the pass, its rows by outcome, and the
         ``lash_streams.sweep`` span."""
-        if self.tracer is None:
+        tracer = self._span_tracer()
+        if tracer is None:
             report = await call
         else:
-            with self.tracer.start_as_current_span(tracing.SWEEP) as span:
+            with tracer.start_as_current_span(tracing.SWEEP) as span:
                 report = await call
                 span.set_attributes(
                     {
