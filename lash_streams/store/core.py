@@ -179,11 +179,18 @@ class StoreCore:
     def registration_of(self, reg_hash: str, reg_json: bytes) -> ProcessRegistration:
         cached = self._registrations.get(reg_hash)
         if cached is None:
-            cached = decode(reg_json, ProcessRegistration)
-            self._registrations[reg_hash] = cached
-            if len(self._registrations) > _STATE_CACHE_SIZE:
-                self._registrations.popitem(last=False)
+            cached = self.know_registration(reg_hash, decode(reg_json, ProcessRegistration))
         return cached
+
+    def know_registration(
+        self, reg_hash: str, registration: ProcessRegistration
+    ) -> ProcessRegistration:
+        """Cache a registration by its hash (the registering client has it
+        already; decoding it back would cost more than the round trip)."""
+        self._registrations[reg_hash] = registration
+        if len(self._registrations) > _STATE_CACHE_SIZE:
+            self._registrations.popitem(last=False)
+        return registration
 
     def record_from_fields(self, fields: dict[bytes, bytes]) -> ProcessRecord:
         from lash_streams.model import (

@@ -62,6 +62,8 @@ class ProcessOps(StoreCore):
                 f"new {reg_hash}",
                 process_id=pid,
             )
+        if text(fields[b"hash"]) not in self._registrations:
+            self.know_registration(reg_hash, prepared)  # the hash matched: the same value
         self.remember(pid, fields)
         record = self.record_from_fields(fields)
         if record.is_terminal():
