@@ -8,6 +8,8 @@ command may have executed before the reply was lost.
 
 from __future__ import annotations
 
+import asyncio
+import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -45,11 +47,19 @@ class RetryPolicy:
         self.max_delay_s = max_delay_s
 
     async def idempotent(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
-        """Run a read or an idempotent write, retrying transient faults."""
+        """Run a read or an idempotent write, retrying transient faults. The
+        first attempt is a plain call: the retry machinery starts after a fault."""
+        try:
+            return await call()
+        except TRANSIENT as err:
+            if self.attempts <= 1:
+                raise ConnectionFailed(f"{what} failed after 1 attempt: {err}") from err
+        # The wait tenacity would have made before its second attempt.
+        await asyncio.sleep(random.uniform(0, 0.05))
         try:
             async for attempt in AsyncRetrying(
                 retry=retry_if_exception_type(TRANSIENT),
-                stop=stop_after_attempt(self.attempts) | stop_after_delay(self.max_delay_s),
+                stop=stop_after_attempt(self.attempts - 1) | stop_after_delay(self.max_delay_s),
                 wait=wait_random_exponential(multiplier=0.05, max=1.0),
                 reraise=False,
             ):

@@ -471,3 +471,36 @@ async def test_a_stored_event_costs_its_payload_and_at_most_80_bytes(standalone_
     for key in bus.keys.process("p").all():
         total += int(await bus.redis.memory_usage(key, samples=0) or 0)
     assert total / events <= len(encode(body)) + 80, total / events
+
+
+async def test_retries_start_only_after_a_fault(bus, monkeypatch):
+    """The retry machinery (tenacity) is not built for a call that succeeds
+    the first time; it still retries after a fault."""
+    from lash_streams.store import retry as retry_module
+
+    built = 0
+    real = retry_module.AsyncRetrying
+
+    def counting(*args, **kwargs):
+        nonlocal built
+        built += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(retry_module, "AsyncRetrying", counting)
+    await bus.register_process(reg("p", plain("x")))
+    await bus.append_event("p", req("x", {}, key="k"))
+    await bus.get_process("p")
+    assert built == 0
+    calls = 0
+
+    async def flaky() -> str:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise ConnectionError("dropped")
+        return "ok"
+
+    from redis.exceptions import ConnectionError
+
+    assert await bus.retry.idempotent("flaky", flaky) == "ok"
+    assert built == 1 and calls == 2
