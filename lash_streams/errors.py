@@ -183,8 +183,52 @@ class WriteOutcomeUnknown(BackendError):
     kind = "write_outcome_unknown"
 
 
+class NotWritten(BackendError):
+    """A write that provably did not run: the command was never sent (the
+    connection could not be made, no pooled connection came free) or the
+    server refused it before running it (loading, cluster down, TRYAGAIN,
+    read-only replica), each time until the retries ran out. Safe to retry."""
+
+    kind = "not_written"
+
+
 class ServerError(BackendError):
+    """The server refused the command; the message carries its reply."""
+
     kind = "server"
+
+
+class OutOfMemory(ServerError):
+    """``OOM``: the server is at ``maxmemory`` with ``noeviction`` (nothing written)."""
+
+    kind = "server_oom"
+
+
+class ReadOnlyReplica(ServerError):
+    """``READONLY``: the connection reaches a replica (after a failover that
+    outlasted the retries); nothing written."""
+
+    kind = "server_readonly"
+
+
+class PermissionDenied(ServerError):
+    """``NOPERM`` or an ACL failure inside a script: the user lacks a command
+    or a key (docs/operating.md lists what lash-streams needs)."""
+
+    kind = "server_noperm"
+
+
+class ServerBusy(ServerError):
+    """``BUSY``: the server runs a long script (nothing written)."""
+
+    kind = "server_busy"
+
+
+class WrongType(ServerError):
+    """``WRONGTYPE``: a key of the namespace holds another type than ours
+    (written by something else)."""
+
+    kind = "server_wrongtype"
 
 
 class EmbeddedServerError(BackendError):
@@ -194,7 +238,10 @@ class EmbeddedServerError(BackendError):
 __all__ = [
     "AlreadyTerminal",
     "BackendError",
+    "BatchItemSkipped",
+    "BatchPartlyApplied",
     "ConnectionFailed",
+    "ConsumerClosed",
     "DecodeError",
     "EmbeddedServerError",
     "ExternalRefConflict",
@@ -210,15 +257,21 @@ __all__ = [
     "LeaseFenced",
     "MissingExecutionId",
     "NotVisible",
+    "NotWritten",
+    "OutOfMemory",
     "PayloadTooLarge",
+    "PermissionDenied",
+    "ReadOnlyReplica",
     "RegistrationConflict",
     "ReplayConflict",
     "ReplayKeyRequired",
     "SelectorError",
+    "ServerBusy",
     "ServerError",
     "TerminalRejectsAbandonRequest",
     "TerminalRejectsWait",
     "UndeclaredEventType",
     "UnknownProcess",
     "WriteOutcomeUnknown",
+    "WrongType",
 ]

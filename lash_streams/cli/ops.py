@@ -22,7 +22,7 @@ from rich.table import Table
 
 import lash_streams as ls
 from lash_streams.connection import redact_url
-from lash_streams.errors import BackendError, LashStreamsError
+from lash_streams.errors import BackendError, LashStreamsError, ServerError
 from lash_streams.model import (
     LeaseOwnerIdentity,
     ProcessListFilter,
@@ -50,6 +50,9 @@ def one_line_errors(url: str | None) -> Iterator[None]:
     reached, 1 for a lash error or a server refusal (e.g. NOPERM)."""
     try:
         yield
+    except ServerError as err:
+        err_console.print(f"[red]the server refused[/red]: {err}")
+        raise typer.Exit(1) from None
     except BackendError as err:
         err_console.print(f"[red]cannot reach the server[/red] at {redact_url(url)}: {err}")
         raise typer.Exit(2) from None

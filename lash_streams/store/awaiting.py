@@ -17,7 +17,7 @@ from lash_streams.errors import UnknownProcess
 from lash_streams.model import ProcessAwaitOutput, ProcessEvent
 from lash_streams.store.core import StoreCore
 from lash_streams.store.events import event_from_entry, read_range
-from lash_streams.store.retry import TRANSIENT
+from lash_streams.store.retry import TRANSIENT, server_error
 
 #: Longest single XREAD BLOCK; waits longer than this loop.
 _BLOCK_SLICE_MS = 5_000
@@ -36,7 +36,7 @@ class AwaitOps(StoreCore):
             return []
         except ResponseError as err:
             if "MOVED" not in str(err) and "ASK" not in str(err):
-                raise
+                raise server_error(f"wait on `{stream}`", err) from err
             # Slots moved: forget node clients and let the caller re-read.
             await self.close_node_clients()
             return []

@@ -1,9 +1,22 @@
-"""Connection-fault policy (RX-18, DESIGN "Known facts").
+"""Connection-fault policy (RX-18, DESIGN "Known facts") and the mapping of
+every server error to a typed ``lash_streams.errors`` class.
 
-Reads and idempotent writes are retried on transient connection errors with
-bounded, jittered backoff. A non-idempotent write (an append without a replay
-key) is never retried: the caller gets ``WriteOutcomeUnknown``, because the
-command may have executed before the reply was lost.
+Reads and idempotent writes are retried on transient faults with bounded,
+jittered backoff; the first attempt is a plain call. A non-idempotent write (an
+append without a replay key) is retried only after a fault that proves it did
+not run (nothing was sent, or the server refused it before running it:
+``LOADING``, ``CLUSTERDOWN``, ``TRYAGAIN``, ``READONLY``), and reported as
+``NotWritten`` when those outlast the retries. A fault after the command may
+have reached the server (a dropped connection, a timeout) is
+``WriteOutcomeUnknown``: a retry could duplicate it.
+
+- dropped or timed out after send: ConnectionFailed (idempotent, after the
+  retries) or WriteOutcomeUnknown (once, not retried)
+- refused connect, no pooled connection, LOADING, CLUSTERDOWN, TRYAGAIN:
+  retried; then ConnectionFailed (idempotent) or NotWritten (once)
+- READONLY (a replica, a failover in progress): retried; then ReadOnlyReplica
+- OOM: OutOfMemory; NOPERM or an ACL failure in a script: PermissionDenied;
+  BUSY: ServerBusy; WRONGTYPE: WrongType; any other refusal: ServerError
 """
 
 from __future__ import annotations
@@ -13,7 +26,16 @@ import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from redis.exceptions import BusyLoadingError, ClusterDownError, TryAgainError
+from redis.exceptions import (
+    BusyLoadingError,
+    ClusterDownError,
+    MaxConnectionsError,
+    NoPermissionError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    RedisError,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from tenacity import (
@@ -25,7 +47,18 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from lash_streams.errors import ConnectionFailed, WriteOutcomeUnknown
+from lash_streams.errors import (
+    ConnectionFailed,
+    LashStreamsError,
+    NotWritten,
+    OutOfMemory,
+    PermissionDenied,
+    ReadOnlyReplica,
+    ServerBusy,
+    ServerError,
+    WriteOutcomeUnknown,
+    WrongType,
+)
 
 T = TypeVar("T")
 
@@ -38,7 +71,45 @@ TRANSIENT = (
     ConnectionResetError,
     ClusterDownError,
     TryAgainError,
+    ReadOnlyError,
 )
+
+
+def never_ran(err: BaseException) -> bool:
+    """A fault that proves the command did not run: it was never sent, or the
+    server refused it before running it."""
+    if isinstance(err, (BusyLoadingError, ClusterDownError, TryAgainError, ReadOnlyError)):
+        return True
+    if isinstance(err, MaxConnectionsError):
+        return True
+    if isinstance(err, RedisConnectionError):
+        text = str(err)
+        # redis-py raises these before a byte of the command was written.
+        return (
+            "connecting to" in text
+            or "Connection refused" in text
+            or "No connection available" in text
+        )
+    return isinstance(err, ConnectionRefusedError)
+
+
+def server_error(what: str, err: RedisError) -> LashStreamsError:
+    """The typed error for a server's refusal (see the module table)."""
+    text = str(err)
+    cls: type[ServerError]
+    if isinstance(err, OutOfMemoryError) or text.startswith("OOM"):
+        cls = OutOfMemory
+    elif isinstance(err, ReadOnlyError) or text.startswith("READONLY"):
+        cls = ReadOnlyReplica
+    elif isinstance(err, NoPermissionError) or "NOPERM" in text or "ACL failure" in text:
+        cls = PermissionDenied
+    elif text.startswith("BUSY ") or text.startswith("BUSY\n") or text == "BUSY":
+        cls = ServerBusy
+    elif text.startswith("WRONGTYPE"):
+        cls = WrongType
+    else:
+        cls = ServerError
+    return cls(f"{what}: the server refused it: {text}")
 
 
 class RetryPolicy:
@@ -53,7 +124,9 @@ class RetryPolicy:
             return await call()
         except TRANSIENT as err:
             if self.attempts <= 1:
-                raise ConnectionFailed(f"{what} failed after 1 attempt: {err}") from err
+                raise _exhausted(what, 1, err) from err
+        except RedisError as err:
+            raise server_error(what, err) from err
         # The wait tenacity would have made before its second attempt.
         await asyncio.sleep(random.uniform(0, 0.05))
         try:
@@ -67,18 +140,41 @@ class RetryPolicy:
                     return await call()
         except RetryError as err:
             cause = err.last_attempt.exception()
-            raise ConnectionFailed(
-                f"{what} failed after {self.attempts} attempts: {cause}"
-            ) from cause
+            assert cause is not None
+            raise _exhausted(what, self.attempts, cause) from cause
+        except RedisError as err:
+            raise server_error(what, err) from err
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def once(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
-        """Run a non-idempotent write exactly once."""
-        try:
-            return await call()
-        except TRANSIENT as err:
-            raise WriteOutcomeUnknown(
-                f"{what}: the connection failed after the write was sent, so it may or may not "
-                f"have been applied ({err}); it was not retried because a retry could duplicate "
-                "it. Re-read the process, or append with a replay key to make retries safe."
-            ) from err
+        """Run a non-idempotent write at most once: retried only after a fault
+        that proves it did not run."""
+        last: BaseException | None = None
+        for attempt in range(max(1, self.attempts)):
+            if attempt:
+                await asyncio.sleep(random.uniform(0, min(1.0, 0.05 * 2**attempt)))
+            try:
+                return await call()
+            except TRANSIENT as err:
+                if not never_ran(err):
+                    raise WriteOutcomeUnknown(
+                        f"{what}: the connection failed after the write was sent, so it may "
+                        f"or may not have been applied ({err}); it was not retried because a "
+                        "retry could duplicate it. Re-read the process, or append with a "
+                        "replay key to make retries safe."
+                    ) from err
+                last = err
+            except RedisError as err:
+                raise server_error(what, err) from err
+        if isinstance(last, ReadOnlyError):
+            raise server_error(what, last) from last
+        raise NotWritten(
+            f"{what} was not written: {last}; nothing was applied, so it is safe to retry"
+        ) from last
+
+
+def _exhausted(what: str, attempts: int, cause: BaseException) -> LashStreamsError:
+    if isinstance(cause, RedisError) and isinstance(cause, ReadOnlyError):
+        return server_error(what, cause)
+    plural = "s" if attempts != 1 else ""
+    return ConnectionFailed(f"{what} failed after {attempts} attempt{plural}: {cause}")

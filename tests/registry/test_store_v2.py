@@ -504,3 +504,81 @@ async def test_retries_start_only_after_a_fault(bus, monkeypatch):
 
     assert await bus.retry.idempotent("flaky", flaky) == "ok"
     assert built == 1 and calls == 2
+
+
+# -- every server error is typed; what never ran is not "unknown" (item 1) --------
+
+
+async def test_a_server_at_maxmemory_is_a_typed_error_and_writes_nothing(standalone_bus):
+    bus, url = standalone_bus
+    await bus.register_process(reg("p", plain("x")))
+    admin = Redis.from_url(url)
+    policy = next(iter((await admin.config_get("maxmemory-policy")).values()))
+    try:
+        await admin.config_set("maxmemory-policy", "noeviction")
+        await admin.config_set("maxmemory", 1)
+        with pytest.raises(errors.OutOfMemory, match="maxmemory"):
+            await bus.append_event("p", req("x", {"n": 1}))
+        with pytest.raises(errors.OutOfMemory):
+            await bus.append_event("p", req("x", {"n": 1}, key="k"))
+    finally:
+        await admin.config_set("maxmemory", 0)
+        await admin.config_set("maxmemory-policy", policy)
+        await admin.aclose()
+    assert await bus.events_after("p", 0) == []
+
+
+async def test_a_write_that_never_ran_is_not_written_not_unknown() -> None:
+    """A refused connection sent nothing: NotWritten (safe to retry), never
+    WriteOutcomeUnknown; reads say ConnectionFailed."""
+    from lash_streams.server import free_port
+    from lash_streams.store.retry import RetryPolicy
+
+    client = Redis(port=free_port(), socket_connect_timeout=1)
+    policy = RetryPolicy(attempts=2, max_delay_s=2)
+    try:
+        with pytest.raises(errors.NotWritten, match="not written"):
+            await policy.once("append", lambda: client.xadd("s", {"e": "1"}))
+        with pytest.raises(errors.ConnectionFailed):
+            await policy.idempotent("read", lambda: client.get("k"))
+    finally:
+        await client.aclose()
+
+
+@pytest.mark.parametrize(
+    ("raised", "expected"),
+    [
+        ("TRYAGAIN", None),
+        ("LOADING", None),
+        ("CLUSTERDOWN", None),
+        ("WRONGTYPE Operation against a key holding the wrong kind of value", errors.WrongType),
+        ("BUSY Redis is busy running a script.", errors.ServerBusy),
+        ("NOPERM this user has no permissions", errors.PermissionDenied),
+        ("ERR something else", errors.ServerError),
+    ],
+)
+async def test_server_replies_map_to_typed_errors(raised: str, expected) -> None:
+    """Refusals before running (TRYAGAIN, LOADING, CLUSTERDOWN) are retried,
+    even for a write sent at most once; the rest are typed, never raw."""
+    from redis._parsers.base import BaseParser
+
+    from lash_streams.store.retry import RetryPolicy
+
+    exc = BaseParser.parse_error(raised)
+    calls = 0
+
+    async def call() -> str:
+        nonlocal calls
+        calls += 1
+        if calls == 1 or expected is not None:
+            raise exc
+        return "ok"
+
+    policy = RetryPolicy(attempts=3, max_delay_s=2)
+    for run in (policy.once, policy.idempotent):
+        calls = 0
+        if expected is None:
+            assert await run("write", call) == "ok" and calls == 2
+        else:
+            with pytest.raises(expected):
+                await run("write", call)
