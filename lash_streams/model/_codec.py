@@ -4,8 +4,10 @@ lash's serde_json has no ``preserve_order``: JSON objects (``serde_json::Value``
 maps, ``BTreeMap``) serialize with keys sorted by code point while structs keep
 declaration order; ``order="deterministic"`` gives exactly that. msgspec's string
 escaping (``\\n \\t \\r \\b \\f``, other controls as lowercase ``\\u00XX``; ``/``, DEL
-and non-ASCII verbatim) and float text (shortest round-trip, ``1e20``, ``1.0``,
-``0.00001``, ``1e-6``) already equal serde_json's; ``tests/model`` pins both.
+and non-ASCII verbatim) equals serde_json's, and so do its float digits and layout
+(shortest round-trip, ``1.0``, ``0.00001``, ``1e-6``); lash's serde_json 1.0.149 adds
+a ``+`` to non-negative exponents (``1e+16``), which :func:`encode` puts in.
+``tests/model`` pins all of it.
 
 The enum representations msgspec lacks (externally and adjacently tagged) are
 plain :class:`HookValue` classes that each model module teaches this codec
@@ -14,6 +16,7 @@ through :func:`register_hook`.
 
 from __future__ import annotations
 
+import re
 import types
 from collections.abc import Callable
 from typing import Annotated, Any, TypeAlias, TypeVar
@@ -116,14 +119,35 @@ _DECODERS: dict[Any, msgspec.json.Decoder[Any]] = {}
 _AT = " - at `$"
 
 
+# lash pins serde_json 1.0.149 (zmij): the same digits and layout as msgspec,
+# but a non-negative exponent carries a "+" (1e+16, 1.7976931348623157e+308;
+# 1e-7 stays). Outside strings, a digit, "e" and a digit only occur in such a
+# float; a JSON string token is matched whole first, so its text is never
+# rewritten. The first search keeps the common output (no such float) cheap.
+_MAYBE_EXPONENT = re.compile(rb"[0-9]e[0-9]")
+_STRING_OR_EXPONENT = re.compile(rb'"(?:[^"\\]|\\.)*"|(?<=[0-9])e(?=[0-9])', re.DOTALL)
+
+
+def _plus(match: re.Match[bytes]) -> bytes:
+    token = match.group()
+    return token if token[:1] == b'"' else b"e+"
+
+
+def _lash_text(out: bytes) -> bytes:
+    if _MAYBE_EXPONENT.search(out) is None:
+        return out
+    return _STRING_OR_EXPONENT.sub(_plus, out)
+
+
 def encode(obj: Any) -> bytes:
-    """serde_json bytes of a model value or of plain JSON builtins."""
-    return _ENCODER.encode(obj)
+    """serde_json bytes of a model value or of plain JSON builtins, with lash's
+    float text."""
+    return _lash_text(_ENCODER.encode(obj))
 
 
 def canonical_json(value: Any) -> bytes:
     """GEN-3 canonical JSON (sorted keys, compact, UTF-8): the same encoder."""
-    return _ENCODER.encode(value)
+    return encode(value)
 
 
 def to_builtins(obj: Any) -> Any:

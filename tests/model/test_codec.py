@@ -46,8 +46,9 @@ def serde_string(text: str) -> str:
 
 
 def ryu(value: float) -> str:
-    """serde_json's float text (ryu ``format64``), from its layout rules over the
-    shortest round-trip digits (which Python's ``repr`` also yields)."""
+    """serde_json 1.0.149's float text (zmij: ryu's layout, with a ``+`` in
+    non-negative exponents, issue 11), from its layout rules over the shortest
+    round-trip digits (which Python's ``repr`` also yields)."""
     if value == 0:
         return "-0.0" if math.copysign(1.0, value) < 0 else "0.0"
     sign = "-" if value < 0 else ""
@@ -66,8 +67,8 @@ def ryu(value: float) -> str:
     if -5 < kk <= 0:
         return f"{sign}0.{'0' * -kk}{digits}"
     if length == 1:
-        return f"{sign}{digits}e{kk - 1}"
-    return f"{sign}{digits[0]}.{digits[1:]}e{kk - 1}"
+        return f"{sign}{digits}e{kk - 1:+d}"
+    return f"{sign}{digits[0]}.{digits[1:]}e{kk - 1:+d}"
 
 
 def test_control_characters_escape_like_serde_json() -> None:
@@ -89,7 +90,7 @@ def test_any_string_escapes_like_serde_json(text: str) -> None:
 @pytest.mark.parametrize(
     ("value", "text"),
     [
-        (1e20, "1e20"),
+        (1e20, "1e+20"),
         (1.0, "1.0"),
         (0.1, "0.1"),
         (0.3, "0.3"),
@@ -98,20 +99,20 @@ def test_any_string_escapes_like_serde_json(text: str) -> None:
         (123.456, "123.456"),
         (123456789.0, "123456789.0"),
         (1e15, "1000000000000000.0"),
-        (1e16, "1e16"),
-        (1e21, "1e21"),
-        (1.2345678901234567e19, "1.2345678901234567e19"),
+        (1e16, "1e+16"),
+        (1e21, "1e+21"),
+        (1.2345678901234567e19, "1.2345678901234567e+19"),
         (1e-5, "0.00001"),
         (1e-6, "1e-6"),
         (1e-7, "1e-7"),
         (-1.25e-10, "-1.25e-10"),
         (-0.0, "-0.0"),
         (5e-324, "5e-324"),
-        (1.7976931348623157e308, "1.7976931348623157e308"),
+        (1.7976931348623157e308, "1.7976931348623157e+308"),
     ],
 )
 def test_float_text_matches_ryu(value: float, text: str) -> None:
-    """GEN-3: floats as serde_json writes them (ryu), e.g. ``1e20``, ``1.0``, ``0.1``."""
+    """GEN-3: floats as lash's serde_json writes them, e.g. ``1e+20``, ``1.0``, ``0.1``."""
     assert encode(value).decode() == text
     assert ryu(value) == text
 

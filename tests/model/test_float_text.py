@@ -1,0 +1,249 @@
+"""lash's float text on the wire (GEN-3, issue 11 item 9).
+
+lash pins serde_json 1.0.149, which formats floats with zmij (since 1.0.147; it
+used ryu before): the same shortest round-trip digits and the same layout as
+ryu, fixed notation for 1e-5 <= |x| < 1e16 and exponent notation outside it, but
+a non-negative exponent carries a ``+``: ``1e+16``, ``1.7976931348623157e+308``;
+a negative one does not: ``1e-7``, ``5e-324``. The texts below are the ones
+serde_json 1.0.149 writes (serde_json's and zmij's own tests pin ``f64::MAX`` as
+``1.7976931348623157e+308``, ``f64::EPSILON`` as ``2.220446049250313e-16``,
+``3.439070283483335e+35``, ``544431068535091.6``). Every encode, and so every
+hash, must carry that text; string contents are never rewritten."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lash_streams.model import (
+    JsonValue,
+    ProcessEvent,
+    ProcessEventAppendRequest,
+    ProcessEventSemantics,
+    SelConst,
+    canonical_json,
+    decode,
+    encode,
+    to_builtins,
+)
+from lash_streams.semantics import payload_hash, stable_sha256_hex
+from tests.model._fixtures import S_EV_02_INVOCATION, S_EV_02_INVOCATION_JSON
+
+#: (value, serde_json 1.0.149 text).
+FLOAT_TEXT = [
+    # exponent form from 1e16 up, with "+"
+    (1e16, "1e+16"),
+    (-1e16, "-1e+16"),
+    (1e17, "1e+17"),
+    (1.5e17, "1.5e+17"),
+    (1.2345678901234567e19, "1.2345678901234567e+19"),
+    (123456789012345680000.0, "1.2345678901234568e+20"),
+    (2.0**64, "1.8446744073709552e+19"),
+    (1e21, "1e+21"),
+    (1e100, "1e+100"),
+    (1.5e300, "1.5e+300"),
+    (3.439070283483335e35, "3.439070283483335e+35"),
+    (6.079537928711555e61, "6.079537928711555e+61"),
+    (1.7976931348623157e308, "1.7976931348623157e+308"),
+    (-1.7976931348623157e308, "-1.7976931348623157e+308"),
+    # fixed form just below 1e16 and down to 1e-5
+    (9999999999999998.0, "9999999999999998.0"),
+    (1e15, "1000000000000000.0"),
+    (-5942736479622170.0, "-5942736479622170.0"),
+    (544431068535091.6, "544431068535091.6"),
+    (1.0, "1.0"),
+    (0.1, "0.1"),
+    (-0.0, "-0.0"),
+    (0.00001, "0.00001"),
+    # exponent form below 1e-5: negative exponents, no "+"
+    (1e-6, "1e-6"),
+    (1e-7, "1e-7"),
+    (-1.25e-10, "-1.25e-10"),
+    (2.220446049250313e-16, "2.220446049250313e-16"),
+    (6.62607015e-34, "6.62607015e-34"),
+    (5e-324, "5e-324"),
+]
+
+
+@pytest.mark.parametrize(("value", "text"), FLOAT_TEXT)
+def test_float_text_is_serde_json_1_0_149(value: float, text: str) -> None:
+    """GEN-3: a float alone, in a list and as an object value prints as lash's."""
+    assert encode(value).decode() == text
+    assert encode([value, value]).decode() == f"[{text},{text}]"
+    assert encode({"k": value}).decode() == f'{{"k":{text}}}'
+    assert canonical_json({"a": [{"b": value}]}).decode() == f'{{"a":[{{"b":{text}}}]}}'
+
+
+@pytest.mark.parametrize(("value", "text"), FLOAT_TEXT)
+def test_float_text_decodes_and_round_trips(value: float, text: str) -> None:
+    """The ``e+`` text reads back as the same float, and re-encodes byte-equal."""
+    back = decode(text.encode(), float)
+    assert back == value and math.copysign(1.0, back) == math.copysign(1.0, value)
+    assert encode(decode(text.encode(), JsonValue)).decode() == text
+    wrapped = f'{{"x":[{text},"{text}"]}}'.encode()
+    assert encode(decode(wrapped, JsonValue)) == wrapped
+
+
+def test_event_payload_floats_in_structs() -> None:
+    """GEN-3: floats nested in an append request's and an event's payload."""
+    payload = {
+        "big": 1e16,
+        "list": [1.5e300, -1e16, 1e-7, 0.00001, 1e15, 1.7976931348623157e308, 5e-324],
+        "nested": {"x": [123456789012345680000.0, {"y": 1e17}]},
+        "text": "1e16",
+    }
+    payload_json = (
+        '{"big":1e+16,'
+        '"list":[1.5e+300,-1e+16,1e-7,0.00001,1000000000000000.0,'
+        "1.7976931348623157e+308,5e-324],"
+        '"nested":{"x":[1.2345678901234568e+20,{"y":1e+17}]},'
+        '"text":"1e16"}'
+    )
+    request = ProcessEventAppendRequest.new("producer.measured", payload)
+    request_json = f'{{"event_type":"producer.measured","payload":{payload_json}}}'
+    assert encode(request).decode() == request_json
+    assert decode(request_json.encode(), ProcessEventAppendRequest) == request
+    assert encode(decode(request_json.encode(), ProcessEventAppendRequest)).decode() == (
+        request_json
+    )
+
+    event = ProcessEvent.new(
+        process_id="proc-provenance",
+        sequence=1,
+        event_type="producer.custom_wake",
+        payload=payload,
+        invocation=S_EV_02_INVOCATION,
+        semantics=ProcessEventSemantics(),
+        occurred_at_ms=1_700_000_000_123,
+    )
+    event_json = (
+        '{"process_id":"proc-provenance","sequence":1,"event_type":"producer.custom_wake",'
+        f'"payload":{payload_json},'
+        f'"invocation":{S_EV_02_INVOCATION_JSON},'
+        '"semantics":{},'
+        '"occurred_at":{"secs_since_epoch":1700000000,"nanos_since_epoch":123000000}}'
+    )
+    assert encode(event).decode() == event_json
+    assert encode(decode(event_json.encode(), ProcessEvent)).decode() == event_json
+    assert to_builtins(event)["payload"] == payload
+
+
+def test_hook_values_print_lash_float_text() -> None:
+    """Hook-encoded values go through the same text, and stay equal by it."""
+    assert encode(SelConst(1e16)) == b'{"const":1e+16}'
+    assert SelConst(1e16) == SelConst(1e16)
+    assert hash(SelConst(1e16)) == hash(SelConst(1e16))
+    assert SelConst(1e16) != SelConst(1e17)
+    assert SelConst(1.0) != SelConst(1)
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        ("1e16", '"1e16"'),
+        ('a"1e5', '"a\\"1e5"'),
+        ("a\\", '"a\\\\"'),
+        (["a\\", 1e16, "b\\\\", "2e5"], '["a\\\\",1e+16,"b\\\\\\\\","2e5"]'),
+        (['\\"1e5', 1e16, '1e5"'], '["\\\\\\"1e5",1e+16,"1e5\\""]'),
+        ({"k1e5": "x\\1e5", "1e16": 1e16}, '{"1e16":1e+16,"k1e5":"x\\\\1e5"}'),
+        ({"9e9": {"8e8": ["7e7", 7e17]}}, '{"9e9":{"8e8":["7e7",7e+17]}}'),
+        (
+            "wake:46cb109adef9ba0513a94be3a54c1a0adf5e05fcbbe38b46ba57e14f546b1e00",
+            '"wake:46cb109adef9ba0513a94be3a54c1a0adf5e05fcbbe38b46ba57e14f546b1e00"',
+        ),
+        (["é1e5", ",1e5]", ":2e7}", 1e-7], '["é1e5",",1e5]",":2e7}",1e-7]'),
+        ("\n1e5\u0001", '"\\n1e5\\u0001"'),
+    ],
+)
+def test_strings_and_keys_are_never_rewritten(value: Any, text: str) -> None:
+    """Text that looks like an exponent inside a string or a key is left alone."""
+    assert encode(value).decode() == text
+    assert encode(decode(text.encode(), JsonValue)).decode() == text
+
+
+def test_payload_hash_digests_the_lash_text() -> None:
+    """GEN-3 / EV-2: hashes are over the ``e+`` text, as a Rust host computes them."""
+    assert payload_hash("t", {"x": 1e16}) == hashlib.sha256(b'["t",{"x":1e+16}]').hexdigest()
+    assert stable_sha256_hex([1.5e300, "1e16"]) == (
+        hashlib.sha256(b'[1.5e+300,"1e16"]').hexdigest()
+    )
+    assert stable_sha256_hex(1e-7) == hashlib.sha256(b"1e-7").hexdigest()
+
+
+_SHORT = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r", "\b": "\\b", "\f": "\\f"}
+
+
+def _serde_string(text: str) -> str:
+    return (
+        '"'
+        + "".join(_SHORT.get(ch, f"\\u{ord(ch):04x}" if ord(ch) < 0x20 else ch) for ch in text)
+        + '"'
+    )
+
+
+def _serde_float(value: float) -> str:
+    """zmij's layout over Python's shortest round-trip digits."""
+    if value == 0:
+        return "-0.0" if math.copysign(1.0, value) < 0 else "0.0"
+    sign = "-" if value < 0 else ""
+    mantissa, _, exp_text = repr(abs(value)).partition("e")
+    whole, _, frac = mantissa.partition(".")
+    digits = (whole + frac).lstrip("0")
+    k = (int(exp_text) if exp_text else 0) - len(frac)
+    stripped = digits.rstrip("0")
+    k += len(digits) - len(stripped)
+    digits, length = stripped, len(stripped)
+    dec_exp = length + k - 1
+    if -5 <= dec_exp <= 15:
+        if k >= 0:
+            return f"{sign}{digits}{'0' * k}.0"
+        if dec_exp >= 0:
+            return f"{sign}{digits[: dec_exp + 1]}.{digits[dec_exp + 1 :]}"
+        return f"{sign}0.{'0' * (-dec_exp - 1)}{digits}"
+    point = f".{digits[1:]}" if length > 1 else ""
+    return f"{sign}{digits[0]}{point}e{dec_exp:+d}"
+
+
+def _serde_text(value: Any) -> str:
+    """serde_json's text of plain JSON, written from its rules."""
+    if isinstance(value, float):
+        return _serde_float(value)
+    if isinstance(value, str):
+        return _serde_string(value)
+    if isinstance(value, list):
+        return "[" + ",".join(_serde_text(item) for item in value) + "]"
+    items = sorted(value.items())
+    return "{" + ",".join(f"{_serde_string(k)}:{_serde_text(v)}" for k, v in items) + "}"
+
+
+_TRICKY = st.text(alphabet='0123456789e.+-",:[]{}\\\n x', max_size=12)
+_JSON = st.recursive(
+    st.floats(allow_nan=False, allow_infinity=False) | _TRICKY,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_TRICKY, inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@pytest.mark.parametrize(("value", "text"), FLOAT_TEXT)
+def test_reference_layout(value: float, text: str) -> None:
+    assert _serde_float(value) == text
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False))
+def test_any_float_prints_as_serde_json(value: float) -> None:
+    """GEN-3 for every finite float."""
+    assert encode(value).decode() == _serde_float(value)
+
+
+@given(_JSON)
+def test_any_json_with_tricky_strings_prints_as_serde_json(value: Any) -> None:
+    """Floats get lash's text wherever they sit; strings and keys made of digits,
+    ``e``, quotes, backslashes and JSON punctuation come out as serde escapes them."""
+    text = encode(value).decode()
+    assert text == _serde_text(value)
+    assert encode(decode(text.encode(), JsonValue)).decode() == text
