@@ -35,8 +35,6 @@ from lash_streams.server.proc import (
     _SPAWNED,
     _SPAWNER,
     DIR_PREFIX,
-    MARKER,
-    TAG_ENV,
     Persistence,
     ServerVersion,
     _child_setup,
@@ -46,26 +44,11 @@ from lash_streams.server.proc import (
     _proc_title,
     _version_from_info,
     free_port,
-    is_running,
     redis_binary,
-    spawned_pids,
     valkey_binary,
 )
 
-__all__ = [
-    "DIR_PREFIX",
-    "MARKER",
-    "TAG_ENV",
-    "LocalCluster",
-    "LocalServer",
-    "Persistence",
-    "ServerVersion",
-    "free_port",
-    "is_running",
-    "redis_binary",
-    "spawned_pids",
-    "valkey_binary",
-]
+__all__ = ["LocalCluster", "LocalServer"]
 
 
 class LocalServer:

@@ -374,13 +374,7 @@ def settle(
         stored = event_from_fields(process_id, int(reply[1]), fields_of(reply[2]))
         return result_of(core, state, stored, request, reply[4])
     if status == "CONFLICT":
-        if obs.hooks is not None:
-            obs.hooks.append_settled("conflict")
-        key = request.replay.key if request.replay is not None else ""
-        raise ReplayConflict(
-            f"process `{process_id}` event replay key `{key}` conflicts with an existing event",
-            process_id=process_id,
-        )
+        raise _conflict(process_id, request)
     if status == "TERMINAL":
         state.terminal = True
         raise AlreadyTerminal(f"process `{process_id}` is already terminal", process_id=process_id)
@@ -394,6 +388,17 @@ def settle(
     # STALE: the registration changed under us (prune + re-register).
     core.forget(process_id)
     return None
+
+
+def _conflict(process_id: str, request: ProcessEventAppendRequest) -> ReplayConflict:
+    """EV-2.3: the replay key is taken by an event with another payload."""
+    if obs.hooks is not None:
+        obs.hooks.append_settled("conflict")
+    key = request.replay.key if request.replay is not None else ""
+    return ReplayConflict(
+        f"process `{process_id}` event replay key `{key}` conflicts with an existing event",
+        process_id=process_id,
+    )
 
 
 def result_of(
@@ -445,13 +450,7 @@ async def replayed(
     ``ReplayConflict`` when the payload differs."""
     seq_text, _, stored_hash = text(stored).partition("|")
     if stored_hash != payload_hash(request.event_type, request.payload):
-        if obs.hooks is not None:
-            obs.hooks.append_settled("conflict")
-        key = request.replay.key if request.replay is not None else ""
-        raise ReplayConflict(
-            f"process `{process_id}` event replay key `{key}` conflicts with an existing event",
-            process_id=process_id,
-        )
+        raise _conflict(process_id, request)
     keys = core.keys.process(process_id)
     entries = await core.retry.idempotent(
         "read replayed event",

@@ -32,6 +32,8 @@ import secrets
 from collections.abc import Sequence
 from typing import Any
 
+from redis.exceptions import RedisError
+
 from lash_streams.errors import (
     BackendError,
     BatchItemSkipped,
@@ -42,6 +44,7 @@ from lash_streams.errors import (
 from lash_streams.model import ProcessEventAppendRequest, ProcessEventAppendResult
 from lash_streams.store.append import append, finish, prepare, replay_lookup, settle
 from lash_streams.store.core import ProcessState, StoreCore, text
+from lash_streams.store.retry import server_error
 from lash_streams.store.scripts import is_noscript
 
 Item = tuple[str, ProcessEventAppendRequest]
@@ -95,18 +98,7 @@ class BatchOps(StoreCore):
         return states
 
     async def _read_states(self, pids: list[str]) -> dict[str, tuple[ProcessState, bool]]:
-        if not pids:
-            return {}
-        keys = [self.keys.process(pid).record for pid in pids]
-
-        async def run() -> list[dict[bytes, bytes]]:
-            pipe = self.redis.pipeline(transaction=False)
-            for key in keys:
-                pipe.hgetall(key)
-            rows: list[dict[bytes, bytes]] = await pipe.execute()
-            return rows
-
-        rows = await self.retry.idempotent("read process records", run)
+        rows = await self.record_fields_many(pids)
         states: dict[str, tuple[ProcessState, bool]] = {}
         for pid, fields in zip(pids, rows, strict=True):
             if not fields:
@@ -204,8 +196,11 @@ class BatchOps(StoreCore):
                 rerun[pid] = [index]
                 continue
             if isinstance(reply, Exception):
-                outcomes[index] = BackendError(
-                    f"append `{request.event_type}` to process `{pid}`: {reply}", process_id=pid
+                what = f"append `{request.event_type}` to process `{pid}`"
+                outcomes[index] = (
+                    server_error(what, reply)
+                    if isinstance(reply, RedisError)
+                    else BackendError(f"{what}: {reply}", process_id=pid)
                 )
                 refused[pid] = index
                 continue

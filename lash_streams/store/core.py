@@ -280,9 +280,8 @@ class StoreCore:
             raise UnknownProcess(process_id)
         return self.record_from_fields(fields)
 
-    async def gather_records(self, process_ids: list[str]) -> list[ProcessRecord]:
-        """Records of many ids in one pipeline; ids without a record are dropped
-        (stale index entries are harmless by design, RX-2)."""
+    async def record_fields_many(self, process_ids: list[str]) -> list[dict[bytes, bytes]]:
+        """The record fields of many ids in one pipeline (empty for a missing one)."""
         if not process_ids:
             return []
         keys = [self.keys.process(pid).record for pid in process_ids]
@@ -294,5 +293,10 @@ class StoreCore:
             result: list[dict[bytes, bytes]] = await pipe.execute()
             return result
 
-        rows = await self.retry.idempotent("read process records", run)
+        return await self.retry.idempotent("read process records", run)
+
+    async def gather_records(self, process_ids: list[str]) -> list[ProcessRecord]:
+        """Records of many ids in one pipeline; ids without a record are dropped
+        (stale index entries are harmless by design, RX-2)."""
+        rows = await self.record_fields_many(process_ids)
         return [self.record_from_fields(row) for row in rows if row]

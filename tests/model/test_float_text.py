@@ -33,6 +33,7 @@ from lash_streams.model import (
 )
 from lash_streams.semantics import payload_hash, stable_sha256_hex
 from tests.model._fixtures import S_EV_02_INVOCATION, S_EV_02_INVOCATION_JSON
+from tests.model.test_codec import ryu as _serde_float  # one reference of the layout
 
 #: (value, serde_json 1.0.149 text).
 FLOAT_TEXT = [
@@ -184,29 +185,6 @@ def _serde_string(text: str) -> str:
         + "".join(_SHORT.get(ch, f"\\u{ord(ch):04x}" if ord(ch) < 0x20 else ch) for ch in text)
         + '"'
     )
-
-
-def _serde_float(value: float) -> str:
-    """zmij's layout over Python's shortest round-trip digits."""
-    if value == 0:
-        return "-0.0" if math.copysign(1.0, value) < 0 else "0.0"
-    sign = "-" if value < 0 else ""
-    mantissa, _, exp_text = repr(abs(value)).partition("e")
-    whole, _, frac = mantissa.partition(".")
-    digits = (whole + frac).lstrip("0")
-    k = (int(exp_text) if exp_text else 0) - len(frac)
-    stripped = digits.rstrip("0")
-    k += len(digits) - len(stripped)
-    digits, length = stripped, len(stripped)
-    dec_exp = length + k - 1
-    if -5 <= dec_exp <= 15:
-        if k >= 0:
-            return f"{sign}{digits}{'0' * k}.0"
-        if dec_exp >= 0:
-            return f"{sign}{digits[: dec_exp + 1]}.{digits[dec_exp + 1 :]}"
-        return f"{sign}0.{'0' * (-dec_exp - 1)}{digits}"
-    point = f".{digits[1:]}" if length > 1 else ""
-    return f"{sign}{digits[0]}{point}e{dec_exp:+d}"
 
 
 def _serde_text(value: Any) -> str:
