@@ -19,9 +19,8 @@ Validate first, then write:
    written the call raises: the first item's error when nothing was written,
    else ``BatchPartlyApplied`` with every item's outcome.
 
-On a cluster the processes live on different nodes: after the same
-validation, each process's items go through the ordinary path in order,
-processes concurrently.
+On a cluster the processes live on different nodes: the same validation, then
+one pipeline per node, the nodes concurrently.
 """
 
 from __future__ import annotations
@@ -32,7 +31,7 @@ import secrets
 from collections.abc import Sequence
 from typing import Any
 
-from redis.exceptions import RedisError
+from redis.exceptions import AskError, RedisError
 
 from lash_streams.errors import (
     BackendError,
@@ -77,7 +76,7 @@ class BatchOps(StoreCore):
             planned = await self._plan_batch(items, states)
         except _ReplayInBatch:
             planned = None
-        if planned is None or self.cluster:
+        if planned is None:
             outcomes = await self._append_in_order(items, range(len(items)))
         else:
             outcomes = await self._commit(items, planned, states)
@@ -168,6 +167,8 @@ class BatchOps(StoreCore):
         states: dict[str, tuple[ProcessState, bool]],
     ) -> list[Outcome]:
         async def run() -> list[Any]:
+            if self.cluster:
+                return await self._run_per_node(planned)
             # Built here, inside the retried call: redis-py empties a pipeline
             # whose execute failed.
             pipe = self.redis.pipeline(transaction=False)
@@ -192,7 +193,8 @@ class BatchOps(StoreCore):
             if pid in rerun:
                 rerun[pid].append(index)
                 continue
-            if is_noscript(reply):  # did not run; the ordinary path reloads the scripts
+            if is_noscript(reply) or isinstance(reply, AskError):
+                # Did not run: the ordinary path reloads the scripts, follows the slot.
                 rerun[pid] = [index]
                 continue
             if isinstance(reply, Exception):
@@ -229,6 +231,30 @@ class BatchOps(StoreCore):
                 if outcome is not None:
                     outcomes[index] = outcome
         return outcomes
+
+    async def _run_per_node(self, planned: list[tuple[Any, list[str], list[Any]]]) -> list[Any]:
+        """On a cluster: one pipeline per node (a plain client of that node,
+        redis-py's cluster pipeline refuses scripts), the nodes concurrently.
+        A process's items all go to its node, in order. An item the node
+        redirects (the slot moved) did not run: the ordinary path takes it."""
+        by_node: dict[int, tuple[Any, list[int]]] = {}
+        for index, (_, keys, _) in enumerate(planned):
+            client = self.blocking_for(keys[0])
+            by_node.setdefault(id(client), (client, []))[1].append(index)
+        replies: list[Any] = [None] * len(planned)
+
+        async def send(client: Any, indexes: list[int]) -> None:
+            pipe = client.pipeline(transaction=False)
+            for index in indexes:
+                _, keys, args = planned[index]
+                await self.scripts.append_event(keys=keys, args=args, client=pipe)
+            for index, reply in zip(indexes, await pipe.execute(raise_on_error=False), strict=True):
+                replies[index] = reply
+
+        await asyncio.gather(*(send(client, indexes) for client, indexes in by_node.values()))
+        if any(isinstance(reply, AskError) for reply in replies):
+            await self.close_node_clients()  # the next batch asks the cluster again
+        return replies
 
     async def _append_in_order(self, items: list[Item], indexes: Sequence[int]) -> list[Outcome]:
         """The ordinary path for ``indexes``: in order per process, processes

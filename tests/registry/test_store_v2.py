@@ -582,3 +582,31 @@ async def test_server_replies_map_to_typed_errors(raised: str, expected) -> None
         else:
             with pytest.raises(expected):
                 await run("write", call)
+
+
+async def test_a_batch_on_a_cluster_is_one_pipeline_per_node(real_bus, monkeypatch):
+    """Item 5: the batch is pipelined per node on a cluster (at most one send
+    per node once the states are cached), in order per process."""
+    from redis.asyncio.connection import AbstractConnection
+
+    bus, _ = real_bus
+    pids = [f"p{n}" for n in range(12)]
+    for pid in pids:
+        await bus.register_process(reg(pid, plain("x")))
+    items = [(pid, req("x", {"n": n})) for n in range(3) for pid in pids]
+    await bus.append_events(items)  # warm: states cached, connections open
+    sends = 0
+    original = AbstractConnection.send_packed_command
+
+    async def counting(self, command, check_health=True):
+        nonlocal sends
+        sends += 1
+        return await original(self, command, check_health)
+
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", counting)
+    results = await bus.append_events(items)
+    monkeypatch.undo()
+    assert sends <= (3 if bus.cluster else 1), sends
+    assert [r.event.sequence for r in results] == [4] * 12 + [5] * 12 + [6] * 12
+    for pid in pids:
+        assert [e.payload["n"] for e in await bus.events_after(pid, 3)] == [0, 1, 2]
