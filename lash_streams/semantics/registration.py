@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import msgspec
 
 from lash_streams.errors import InvalidId, InvalidRegistration
@@ -14,7 +16,7 @@ from lash_streams.model import (
     SessionScope,
     default_process_event_types,
 )
-from lash_streams.semantics.canonical import stable_sha256_hex
+from lash_streams.semantics.canonical import canonical_json
 
 #: Longest storable id in UTF-8 bytes. lash has no limit; Redis keys embed ids,
 #: so a bound keeps every key (and the cluster hash tag) reasonably small.
@@ -97,6 +99,15 @@ def validate_registration(registration: ProcessRegistration) -> None:
 
 
 def prepare_registration(registration: ProcessRegistration) -> tuple[ProcessRegistration, str]:
+    """RG-2..RG-4: the prepared registration and its hash (see
+    :func:`prepare_registration_json`)."""
+    prepared, _, digest = prepare_registration_json(registration)
+    return prepared, digest
+
+
+def prepare_registration_json(
+    registration: ProcessRegistration,
+) -> tuple[ProcessRegistration, bytes, str]:
     """RG-2, RG-3, then the storable-id checks this adapter adds, and the
     registration hash over the prepared value (RG-4). The hash digests the
     serde JSON, so it is sensitive to ``event_types`` order exactly as lash's."""
@@ -106,7 +117,7 @@ def prepare_registration(registration: ProcessRegistration) -> tuple[ProcessRegi
     if prepared.wake_target is not None:
         validate_scope("wake target", prepared.wake_target)
     try:
-        digest = stable_sha256_hex(prepared)
+        prepared_json = canonical_json(prepared)
     except (UnicodeEncodeError, msgspec.EncodeError) as err:
         # lash's registration is all Rust Strings: valid UTF-8 by construction.
         raise InvalidRegistration(
@@ -123,4 +134,4 @@ def prepare_registration(registration: ProcessRegistration) -> tuple[ProcessRegi
                 f"process `{prepared.id}` declares an event type that cannot be stored: {err}",
                 process_id=prepared.id,
             ) from None
-    return prepared, digest
+    return prepared, prepared_json, hashlib.sha256(prepared_json).hexdigest()

@@ -24,7 +24,7 @@ from lash_streams.model import (
     WaitState,
 )
 from lash_streams.model._codec import encode
-from lash_streams.semantics.registration import prepare_registration
+from lash_streams.semantics.registration import prepare_registration_json
 from lash_streams.store import worklist
 from lash_streams.store.core import StoreCore, text
 from lash_streams.store.facets import pairs, record_reply, set_facet
@@ -38,11 +38,10 @@ class ProcessOps(StoreCore):
         registered running process out of the index. One pipelined round trip
         on a single server; on a cluster the index and the record live on
         different nodes, so the steps go one after the other."""
-        prepared, reg_hash = prepare_registration(registration)
+        prepared, reg_json, reg_hash = prepare_registration_json(registration)
         pid = prepared.id
         keys = self.keys.process(pid)
         wake_target = prepared.wake_target
-        reg_json = encode(prepared)
         wt_json = encode(wake_target) if wake_target is not None else b""
         wt_session = wake_target.session_id if wake_target is not None else ""
         token = secrets.token_hex(8)  # with `created`, this incarnation's name (grants)
