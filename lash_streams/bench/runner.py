@@ -69,18 +69,29 @@ async def _phases(bus: ls.Bus, url: str, cfg: BenchConfig, console: Console) -> 
     a: dict[str, Any] = out.setdefault("appends", {})
     w: dict[str, Any] = out.setdefault("wakes", {})
 
+    def fresh() -> Redis:
+        """A client as a raw redis-py user makes one (redis-py's defaults)."""
+        return Redis.from_url(url)
+
     async def raw_xadd() -> None:
-        b["raw_xadd"] = _rate(await baselines.raw_xadd(client, ns, size, d, pipelined=False))
-        b["raw_xadd_pipelined"] = _rate(
+        async with fresh() as raw:
+            b["raw_xadd"] = _rate(await baselines.raw_xadd(raw, ns, size, d, pipelined=False))
+            b["raw_xadd_pipelined"] = _rate(
+                await baselines.raw_xadd(raw, ns, size, d, pipelined=True)
+            )
+        # The same commands through our client (lash_streams.pool): what our
+        # transport alone is worth, kept apart from the raw redis-py figures.
+        b["raw_xadd_our_pool"] = _rate(
+            await baselines.raw_xadd(client, ns, size, d, pipelined=False)
+        )
+        b["raw_xadd_pipelined_our_pool"] = _rate(
             await baselines.raw_xadd(client, ns, size, d, pipelined=True)
         )
 
     async def raw_round_trip() -> None:
-        latency, rate = await baselines.raw_round_trip(client, bus.blocking, ns, size, cfg.samples)
+        async with fresh() as raw, fresh() as blocking:
+            latency, rate = await baselines.raw_round_trip(raw, blocking, ns, size, cfg.samples)
         b["raw_round_trip"] = _latency(latency, rate)
-
-    def fresh() -> Redis:
-        return Redis.from_url(url)
 
     async def raw_group() -> None:
         rate = await baselines.raw_group_drain(client, fresh, ns, size, d, cfg.consumers)

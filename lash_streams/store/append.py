@@ -177,15 +177,12 @@ def prepare(
     process_id: str,
     request: ProcessEventAppendRequest,
     state: ProcessState,
-    *,
-    requires_link: str = "",
-    leaves_link: str = "",
-    lease: ProcessLease | None = None,
 ) -> tuple[Planned, list[str], list[Any]]:
-    """Plan an insert and the script call that commits it. Raises the typed
-    validation errors (EV-2 steps 4-7). What the script stores is compact
-    (``events``): the type, the payload JSON and, when not the default, the
-    materialized semantics, split where the sequence goes."""
+    """Plan an insert: the plan, the script keys and the item's ten script
+    arguments (``lua/_append.lua``). Raises the typed validation errors (EV-2
+    steps 4-7). What the script stores is compact (``events``): the type, the
+    payload JSON and, when not the default, the materialized semantics, with
+    the placeholder standing where the sequence goes."""
     keys = core.keys.process(process_id)
     has_key = request.replay is not None
     replay_key = request.replay.key if request.replay is not None else ""
@@ -217,9 +214,8 @@ def prepare(
     terminal = plan.status_update is not None
     waking = semantics.wake is not None
     field = encode_id(request.event_type)
-    args: list[Any] = [
-        state.registration_hash,
-        ("1" if has_key else "0") + ("1" if terminal else "0") + ("1" if waking else "0"),
+    item: list[Any] = [
+        _FLAGS[has_key, terminal, waking],
         replay_key,
         plan.payload_hash,
         encode(plan.status_update) if plan.status_update is not None else b"",
@@ -228,12 +224,8 @@ def prepare(
         payload_json,
         semantics_json,
         stand_in,
-        requires_link,
-        leaves_link,
         encode(request.wake_target_scope) if request.wake_target_scope is not None else b"",
     ]
-    if lease is not None:
-        args += fence_args(lease)
     script_keys = [
         keys.record,
         keys.events,
@@ -243,7 +235,15 @@ def prepare(
         keys.outbox,
         keys.lease,
     ]
-    return Planned(plan, placeholder), script_keys, args
+    return Planned(plan, placeholder), script_keys, item
+
+
+_FLAGS = {
+    (keyed, terminal, waking): f"{keyed:d}{terminal:d}{waking:d}"
+    for keyed in (False, True)
+    for terminal in (False, True)
+    for waking in (False, True)
+}
 
 
 def _identity_dedupe(plan: AppendPlan, process_id: str, placeholder: int) -> bool:
@@ -284,7 +284,7 @@ async def try_append(
 ) -> Appended | ProcessState:
     """One attempt: an ``Appended`` when settled, else the state to re-plan with."""
     try:
-        planned, script_keys, args = prepare(core, process_id, request, state, lease=lease)
+        planned, script_keys, item = prepare(core, process_id, request, state)
     except LashStreamsError:
         if not fresh:
             # A cached state may be stale (pruned, re-registered, no longer
@@ -296,6 +296,10 @@ async def try_append(
             if replayed is not None:
                 return replayed
         raise
+
+    args = [state.registration_hash, *item]
+    if lease is not None:
+        args += fence_args(lease)
 
     def call() -> Any:
         return core.scripts.append_event(keys=script_keys, args=args)
@@ -357,7 +361,7 @@ def settle(
     reply: list[Any],
 ) -> ProcessEventAppendResult | None:
     """Interpret the script's answer: a result, or None when the registration
-    changed and must be reloaded (or, in a batch, an earlier item did not land)."""
+    changed and must be reloaded."""
     status = text(reply[0])
     if status == "OK":
         seq, now_ms, wt = int(reply[1]), int(reply[2]), reply[3]
@@ -383,8 +387,6 @@ def settle(
         raise UnknownProcess(process_id)
     if status == "FENCED":
         raise fenced_error(process_id, request.event_type)
-    if status == "UNLINKED":  # a batch item whose predecessor did not land
-        return None
     # STALE: the registration changed under us (prune + re-register).
     core.forget(process_id)
     return None

@@ -7,27 +7,26 @@ Validate first, then write:
    ``AlreadyTerminal``). An invalid item raises its typed error and
    nothing is written; a failure planned against a cached state is confirmed
    against the server first, as for one append.
-2. One pipeline commits the items with the ``append_event`` script. The items
-   of one process are chained (each requires the link the previous one left),
-   so none lands after an earlier one of the batch failed. The pipeline is
-   built inside the retried call, so a keyed batch retried after a dropped
+2. One ``append_batch`` script call commits the batch in one atomic step:
+   each process's items in order, stopping at the first item the process
+   refuses (so none lands after an earlier one of the batch failed). The call
+   is made inside the retried step, so a keyed batch retried after a dropped
    connection resends every item (replays for those that landed).
 3. Each reply is settled. An item the server refused gets its typed error and
-   the later items of its process ``BatchItemSkipped``; an item whose process
-   was re-registered meanwhile, or that did not run (``NOSCRIPT``), goes with
-   the rest of its process through the ordinary path, in order. If anything was not
+   the later items of its process ``BatchItemSkipped``; a process that was
+   re-registered meanwhile, or whose call did not run (``NOSCRIPT``), goes
+   through the ordinary path, item by item, in order. If anything was not
    written the call raises: the first item's error when nothing was written,
    else ``BatchPartlyApplied`` with every item's outcome.
 
-On a cluster the processes live on different nodes: the same validation, then
-one pipeline per node, the nodes concurrently.
+On a cluster the processes live in different slots: the same validation, then
+one call per process, pipelined per node, the nodes concurrently.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import secrets
 from collections.abc import Sequence
 from typing import Any
 
@@ -47,6 +46,11 @@ from lash_streams.store.retry import server_error
 from lash_streams.store.scripts import is_noscript
 
 Item = tuple[str, ProcessEventAppendRequest]
+#: Per item: its plan, its process's script keys, its ten script arguments.
+Plans = list[tuple[Any, list[str], list[Any]]]
+#: Per process: its id, script keys and ``append_batch`` arguments (hash,
+#: item count, items).
+Call = tuple[str, list[str], list[Any]]
 Outcome = ProcessEventAppendResult | LashStreamsError | None
 
 
@@ -108,7 +112,7 @@ class BatchOps(StoreCore):
 
     async def _plan_batch(
         self, items: list[Item], states: dict[str, tuple[ProcessState, bool]]
-    ) -> list[tuple[Any, list[str], list[Any]]]:
+    ) -> Plans:
         try:
             return self._plan(items, states)
         except _PlanFailed as failed:
@@ -124,31 +128,18 @@ class BatchOps(StoreCore):
             await self._replay_decides(items[failed.index])
             raise failed.error from None
 
-    def _plan(
-        self, items: list[Item], states: dict[str, tuple[ProcessState, bool]]
-    ) -> list[tuple[Any, list[str], list[Any]]]:
+    def _plan(self, items: list[Item], states: dict[str, tuple[ProcessState, bool]]) -> Plans:
         simulated = {pid: dataclasses.replace(state) for pid, (state, _) in states.items()}
-        batch_id = secrets.token_hex(8)
-        links: dict[str, str] = {}
-        planned: list[tuple[Any, list[str], list[Any]]] = []
+        planned: Plans = []
         for index, (pid, request) in enumerate(items):
             state = simulated[pid]
-            link = f"{batch_id}:{index}"
             try:
-                planned_item, keys, args = prepare(
-                    self,
-                    pid,
-                    request,
-                    state,
-                    requires_link=links.get(pid, ""),
-                    leaves_link=link,
-                )
+                planned_item, keys, item = prepare(self, pid, request, state)
             except LashStreamsError as err:
                 raise _PlanFailed(index, err) from None
             if planned_item.plan.status_update is not None:
                 state.terminal = True  # a later terminal of this batch is refused
-            links[pid] = link
-            planned.append((planned_item, keys, args))
+            planned.append((planned_item, keys, item))
         return planned
 
     async def _replay_decides(self, item: Item) -> None:
@@ -163,95 +154,111 @@ class BatchOps(StoreCore):
     async def _commit(
         self,
         items: list[Item],
-        planned: list[tuple[Any, list[str], list[Any]]],
+        planned: Plans,
         states: dict[str, tuple[ProcessState, bool]],
     ) -> list[Outcome]:
+        # One script call per process: its items, in input order.
+        groups: dict[str, list[int]] = {}
+        for index, (pid, _) in enumerate(items):
+            groups.setdefault(pid, []).append(index)
+        calls: list[Call] = []
+        for pid, indexes in groups.items():
+            args: list[Any] = [states[pid][0].registration_hash, len(indexes)]
+            for index in indexes:
+                args += planned[index][2]
+            calls.append((pid, planned[indexes[0]][1], args))
+
         async def run() -> list[Any]:
             if self.cluster:
-                return await self._run_per_node(planned)
-            # Built here, inside the retried call: redis-py empties a pipeline
-            # whose execute failed.
-            pipe = self.redis.pipeline(transaction=False)
-            for _, keys, args in planned:
-                await self.scripts.append_event(keys=keys, args=args, client=pipe)
-            replies: list[Any] = await pipe.execute(raise_on_error=False)
+                return await self._run_per_node(calls)
+            # A single server: one call, one atomic step for the whole batch.
+            keys = [key for _, call_keys, _ in calls for key in call_keys]
+            args = [arg for _, _, call_args in calls for arg in call_args]
+            replies: list[Any] = await self.scripts.append_batch(keys=keys, args=args)
             return replies
 
         keyed = all(request.replay is not None for _, request in items)
         what = f"append a batch of {len(items)} events"
         replies = await (self.retry.idempotent(what, run) if keyed else self.retry.once(what, run))
         outcomes: list[Outcome] = [None] * len(items)
-        refused: dict[str, int] = {}
-        rerun: dict[str, list[int]] = {}
+        rerun: list[int] = []
         terminals: dict[str, int] = {}
         deliveries: list[tuple[Any, bytes]] = []
-        for index, ((plan, _, _), reply) in enumerate(zip(planned, replies, strict=True)):
-            pid, request = items[index]
-            if pid in refused:
-                outcomes[index] = _skipped(pid, refused[pid])
-                continue
-            if pid in rerun:
-                rerun[pid].append(index)
-                continue
+        for (pid, indexes), reply in zip(groups.items(), replies, strict=True):
+            state = states[pid][0]
             if is_noscript(reply) or isinstance(reply, AskError):
                 # Did not run: the ordinary path reloads the scripts, follows the slot.
-                rerun[pid] = [index]
+                rerun += indexes
                 continue
             if isinstance(reply, Exception):
-                what = f"append `{request.event_type}` to process `{pid}`"
-                outcomes[index] = (
+                first = items[indexes[0]][1]
+                what = f"append `{first.event_type}` to process `{pid}`"
+                outcomes[indexes[0]] = (
                     server_error(what, reply)
                     if isinstance(reply, RedisError)
                     else BackendError(f"{what}: {reply}", process_id=pid)
                 )
-                refused[pid] = index
+                _skip_after(outcomes, pid, indexes, 0)
                 continue
             status = text(reply[0])
-            if status in ("UNLINKED", "STALE"):
-                settle(self, pid, request, states[pid][0], plan, reply)  # forgets a stale cache
-                rerun[pid] = [index]
+            if status != "ITEMS":
+                # NOPROC raises UnknownProcess for the first item; STALE (the
+                # registration changed) forgets the cache and reruns them all.
+                try:
+                    settle(self, pid, items[indexes[0]][1], state, planned[indexes[0]][0], reply)
+                except LashStreamsError as err:
+                    outcomes[indexes[0]] = err
+                    _skip_after(outcomes, pid, indexes, 0)
+                    continue
+                rerun += indexes
                 continue
-            try:
-                result = settle(self, pid, request, states[pid][0], plan, reply)
-            except LashStreamsError as err:
-                outcomes[index] = err
-                refused[pid] = index
-                continue
-            assert isinstance(result, ProcessEventAppendResult)
-            outcomes[index] = result
-            if status == "OK":
-                if plan.plan.status_update is not None:
-                    terminals[pid] = int(reply[2])
-                if result.wake_delivery is not None and reply[4]:
-                    deliveries.append((result.wake_delivery, reply[4]))
+            for position, item_reply in enumerate(reply[1:]):
+                index = indexes[position]
+                request = items[index][1]
+                plan = planned[index][0]
+                try:
+                    result = settle(self, pid, request, state, plan, item_reply)
+                except LashStreamsError as err:
+                    outcomes[index] = err
+                    _skip_after(outcomes, pid, indexes, position)
+                    break
+                assert isinstance(result, ProcessEventAppendResult)
+                outcomes[index] = result
+                if text(item_reply[0]) == "OK":
+                    if plan.plan.status_update is not None:
+                        terminals[pid] = int(item_reply[2])
+                    if result.wake_delivery is not None and item_reply[4]:
+                        deliveries.append((result.wake_delivery, item_reply[4]))
         await finish(self, terminals, deliveries)
         if rerun:
-            again = await self._append_in_order(items, [i for ids in rerun.values() for i in ids])
+            again = await self._append_in_order(items, sorted(rerun))
             for index, outcome in enumerate(again):
                 if outcome is not None:
                     outcomes[index] = outcome
         return outcomes
 
-    async def _run_per_node(self, planned: list[tuple[Any, list[str], list[Any]]]) -> list[Any]:
-        """On a cluster: one pipeline per node (a plain client of that node,
-        redis-py's cluster pipeline refuses scripts), the nodes concurrently.
-        A process's items all go to its node, in order. An item the node
-        redirects (the slot moved) did not run: the ordinary path takes it."""
+    async def _run_per_node(self, calls: list[Call]) -> list[Any]:
+        """On a cluster: one call per process (its keys share a slot), one
+        pipeline per node (a plain client of that node, redis-py's cluster
+        pipeline refuses scripts), the nodes concurrently. A call the node
+        redirects (the slot moved) did not run: the ordinary path takes its
+        items. Per call: its process's reply, or the error it got."""
         by_node: dict[int, tuple[Any, list[int]]] = {}
-        for index, (_, keys, _) in enumerate(planned):
+        for position, (_, keys, _) in enumerate(calls):
             client = self.blocking_for(keys[0])
-            by_node.setdefault(id(client), (client, []))[1].append(index)
-        replies: list[Any] = [None] * len(planned)
+            by_node.setdefault(id(client), (client, []))[1].append(position)
+        replies: list[Any] = [None] * len(calls)
 
-        async def send(client: Any, indexes: list[int]) -> None:
+        async def send(client: Any, positions: list[int]) -> None:
             pipe = client.pipeline(transaction=False)
-            for index in indexes:
-                _, keys, args = planned[index]
-                await self.scripts.append_event(keys=keys, args=args, client=pipe)
-            for index, reply in zip(indexes, await pipe.execute(raise_on_error=False), strict=True):
-                replies[index] = reply
+            for position in positions:
+                _, keys, args = calls[position]
+                await self.scripts.append_batch(keys=keys, args=args, client=pipe)
+            answers = await pipe.execute(raise_on_error=False)
+            for position, reply in zip(positions, answers, strict=True):
+                replies[position] = reply if isinstance(reply, Exception) else reply[0]
 
-        await asyncio.gather(*(send(client, indexes) for client, indexes in by_node.values()))
+        await asyncio.gather(*(send(client, positions) for client, positions in by_node.values()))
         if any(isinstance(reply, AskError) for reply in replies):
             await self.close_node_clients()  # the next batch asks the cluster again
         return replies
@@ -276,6 +283,12 @@ class BatchOps(StoreCore):
 
         await asyncio.gather(*(run(pid, chain) for pid, chain in by_process.items()))
         return outcomes
+
+
+def _skip_after(outcomes: list[Outcome], pid: str, indexes: list[int], position: int) -> None:
+    """The items of ``pid`` after the refused one at ``position`` did not run."""
+    for later in indexes[position + 1 :]:
+        outcomes[later] = _skipped(pid, indexes[position])
 
 
 def _skipped(pid: str, refused_index: int) -> BatchItemSkipped:

@@ -34,6 +34,7 @@ def validate_namespace(namespace: str) -> str:
 
 
 @lru_cache(maxsize=65536)
+@lru_cache(maxsize=16_384)  # event types and ids recur on every append
 def encode_id(value: str) -> str:
     """Injective, slot-safe encoding: safe ASCII stays readable, all else is %XX."""
     raw = id_bytes("id", value)
@@ -84,6 +85,9 @@ class ProcessKeys:
         ]
 
 
+_PROCESS_KEYS_CACHED = 10_000
+
+
 class Keyspace:
     """Key names of one namespace."""
 
@@ -93,8 +97,18 @@ class Keyspace:
         self.index_all = f"{ns}:idx:{{{ns}}}:all"  # zset(lex) every known process id
         self.index_running = f"{ns}:idx:{{{ns}}}:run"  # zset(lex) running ids (worklist, RX-2)
         self.index_terminal = f"{ns}:idx:{{{ns}}}:term"  # zset score=updated_at (prune, PR-1)
+        # Every call on a process names its keys: built once per id (bounded).
+        self._process_keys: dict[str, ProcessKeys] = {}
 
     def process(self, process_id: str) -> ProcessKeys:
+        keys = self._process_keys.get(process_id)
+        if keys is None:
+            if len(self._process_keys) >= _PROCESS_KEYS_CACHED:
+                self._process_keys.clear()  # a bounded memo, not an LRU: refills cheaply
+            keys = self._process_keys[process_id] = self._process_keys_of(process_id)
+        return keys
+
+    def _process_keys_of(self, process_id: str) -> ProcessKeys:
         base = f"{self.namespace}:p:{{{encode_id(process_id)}}}"
         return ProcessKeys(
             record=base,

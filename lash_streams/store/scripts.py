@@ -2,7 +2,9 @@
 
 Each ``<transition>-<nkeys>.lua`` file is one atomic state change; the shared
 ``_lib.lua`` prelude is prepended so every script reads the same server clock
-helper.
+helper, and a script's ``--! include _<name>.lua`` lines put a shared part in
+its place (``_append.lua``: one append, for ``append_event`` and
+``append_batch``).
 
 Scripts are loaded once (``SCRIPT LOAD``, on every primary of a cluster) and
 sent by SHA with ``EVALSHA``. A server that lost its script cache (a restart,
@@ -27,6 +29,7 @@ from redis.exceptions import NoScriptError
 _NAMES = (
     "register_process-1",
     "append_event-7",
+    "append_batch-7n",
     "deliver_wake-2",
     "deliver_wake-4",
     "set_facet-2",
@@ -46,12 +49,23 @@ _NAMES = (
 def script_source(name: str) -> str:
     lua = resources.files("lash_streams.store") / "lua"
     prelude = (lua / "_lib.lua").read_text(encoding="utf-8")
-    body = (lua / f"{name}.lua").read_text(encoding="utf-8")
+    lines = (lua / f"{name}.lua").read_text(encoding="utf-8").splitlines(keepends=True)
+    body = "".join(
+        (lua / line.split()[2]).read_text(encoding="utf-8")
+        if line.startswith("--! include ")
+        else line
+        for line in lines
+    )
     return prelude + "\n" + body
 
 
 def expected_keys(name: str) -> int:
-    return int(name.rsplit("-", 1)[1])
+    """The keys a call takes: ``-7`` exactly 7; ``-7n`` 7 per item it carries."""
+    return int(name.rsplit("-", 1)[1].removesuffix("n"))
+
+
+def takes_groups(name: str) -> bool:
+    return name.endswith("n")
 
 
 def is_noscript(reply: object) -> bool:
@@ -64,29 +78,31 @@ class Script:
     """One transition: ``await script(keys=..., args=...)`` runs it;
     ``await script(keys=..., args=..., client=pipe)`` queues it on a pipeline."""
 
-    __slots__ = ("_scripts", "name", "nkeys", "sha", "source")
+    __slots__ = ("_scripts", "grouped", "name", "nkeys", "sha", "source")
 
     def __init__(self, scripts: Scripts, name: str) -> None:
         self._scripts = scripts
         self.name = name
         self.nkeys = expected_keys(name)
+        self.grouped = takes_groups(name)
         self.source = script_source(name)
         self.sha = hashlib.sha1(self.source.encode("utf-8")).hexdigest()
 
     async def __call__(
         self, *, keys: Sequence[Any], args: Sequence[Any], client: Any | None = None
     ) -> Any:
-        if len(keys) != self.nkeys:  # the file name is the contract
+        # The file name is the contract: exactly nkeys, or (-<n>n) a multiple.
+        if (not keys or len(keys) % self.nkeys) if self.grouped else len(keys) != self.nkeys:
             raise ValueError(f"{self.name} takes {self.nkeys} keys, got {len(keys)}")
         if client is not None:
-            client.evalsha(self.sha, self.nkeys, *keys, *args)
+            client.evalsha(self.sha, len(keys), *keys, *args)
             return None
-        redis = self._scripts.client
+        send = self._scripts.send
         try:
-            return await redis.evalsha(self.sha, self.nkeys, *keys, *args)
+            return await send("EVALSHA", self.sha, len(keys), *keys, *args)
         except NoScriptError:
             await self._scripts.load()
-            return await redis.evalsha(self.sha, self.nkeys, *keys, *args)
+            return await send("EVALSHA", self.sha, len(keys), *keys, *args)
 
 
 @dataclass(init=False)
@@ -94,6 +110,7 @@ class Scripts:
     client: Any
     register_process: Script
     append_event: Script
+    append_batch: Script
     deliver_wake: Script
     deliver_wake_atomic: Script
     set_facet: Script
@@ -109,10 +126,16 @@ class Scripts:
 
     def __init__(self, client: Any) -> None:
         self.client = client
+        # A pool with ``direct`` (lash_streams.pool.BoundedPool) sends a script
+        # call without the client's per-command layers; any other client
+        # (a cluster, fakeredis, a user's own) through its ``execute_command``.
+        pool = getattr(client, "connection_pool", None)
+        self.send: Any = getattr(pool, "direct", None) or client.execute_command
         self._all = [Script(self, name) for name in _NAMES]
         by_file = {s.name: s for s in self._all}
         self.register_process = by_file["register_process-1"]
         self.append_event = by_file["append_event-7"]
+        self.append_batch = by_file["append_batch-7n"]
         self.deliver_wake = by_file["deliver_wake-2"]
         self.deliver_wake_atomic = by_file["deliver_wake-4"]
         self.set_facet = by_file["set_facet-2"]

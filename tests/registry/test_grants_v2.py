@@ -213,25 +213,33 @@ async def test_a_granter_killed_at_any_step_leaves_nothing_half_visible(bus, die
         "session index": bus.keys.session_scopes("holder"),
         "scope row": bus.keys.scope_grants(holder.id()),
     }[dies_before]
-    client = bus.redis
+    # Every write a grant makes: plain commands on the client, scripts through
+    # ``scripts.send`` (``EVALSHA sha numkeys keys... args...``).
+    writers = {"sadd": bus.redis, "hset": bus.redis, "send": bus.scripts}
 
-    def killing(method: str) -> Any:
-        real = getattr(client, method)
+    def killing(owner: Any, method: str) -> Any:
+        real = getattr(owner, method)
 
         async def call(*args: Any, **kwargs: Any) -> Any:
-            touched = args[2 : 2 + int(args[1])] if method == "evalsha" else args[:1]
+            touched = args[3 : 3 + int(args[2])] if method == "send" else args[:1]
             if target in [k.decode() if isinstance(k, bytes) else k for k in touched]:
                 raise Killed
             return await real(*args, **kwargs)
 
         return call
 
-    for method in ("sadd", "hset", "evalsha"):
-        setattr(client, method, killing(method))
-    with pytest.raises(Killed):
-        await bus.grant_handle(holder, "p", OLD)
-    for method in ("sadd", "hset", "evalsha"):
-        delattr(client, method)
+    saved = {method: getattr(owner, method) for method, owner in writers.items()}
+    for method, owner in writers.items():
+        setattr(owner, method, killing(owner, method))
+    try:
+        with pytest.raises(Killed):
+            await bus.grant_handle(holder, "p", OLD)
+    finally:
+        for method, owner in writers.items():
+            if method == "send":
+                owner.send = saved[method]
+            else:
+                delattr(owner, method)
 
     visible = await bus.has_handle_grant(holder, "p")
     listed = [g.process_id for g, _ in await bus.list_handle_grants(holder)]

@@ -328,17 +328,25 @@ async def test_round_trips_per_call_on_a_single_server(standalone_bus, monkeypat
     """Counted where bytes leave the client: one send per round trip."""
     from redis.asyncio.connection import AbstractConnection
 
+    from lash_streams.pool import LeanConnection
+
     bus, _ = standalone_bus
     await bus.register_process(reg("warm"))  # connections and scripts in place
     sends = 0
-    original = AbstractConnection.send_packed_command
 
-    async def counting(self, command, check_health=True):
-        nonlocal sends
-        sends += 1
-        return await original(self, command, check_health)
+    def counted(cls: type) -> None:
+        original = cls.send_packed_command
 
-    monkeypatch.setattr(AbstractConnection, "send_packed_command", counting)
+        async def counting(self, command, check_health=True):
+            nonlocal sends
+            sends += 1
+            return await original(self, command, check_health)
+
+        monkeypatch.setattr(cls, "send_packed_command", counting)
+
+    # redis-py's connections and ours (lash_streams.pool) send through their own.
+    counted(AbstractConnection)
+    counted(LeanConnection)
 
     async def trips(call) -> int:
         nonlocal sends

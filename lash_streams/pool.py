@@ -1,0 +1,197 @@
+"""The connection pool and connection classes behind ``connect()``.
+
+redis-py's pool and connections are general; on the hot path of a one-call
+append they cost more client CPU than the server spends on the script
+(measured with cProfile on redis-py 8.1: a lock, three awaited observability
+records and a retried ``connect()`` per checkout; ``asyncio.wait_for`` around
+every socket write, which creates a task on Python 3.11; a general argument
+packer). These subclasses keep redis-py's behaviour and error types and drop
+that overhead:
+
+- ``BoundedPool``: at most ``max_connections``; a caller beyond the bound
+  waits (up to ``timeout``) for a free connection instead of failing, so a
+  burst of concurrent calls queues. The checkout still refuses a connection
+  holding unread data (it reconnects), as redis-py's does.
+- ``Lean*Connection``: socket writes under ``asyncio.timeout`` (no task), and
+  a packer for the argument types we send (``str``, ``bytes``, ``int``); any
+  other argument, a command name with a space or a value above redis-py's
+  buffer cutoff goes through redis-py's own packer.
+
+Nothing here changes what is sent: ``tests/test_pool.py`` checks the packed
+bytes against redis-py's for every argument shape.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from redis.asyncio.connection import (
+    AbstractConnection,
+    Connection,
+    ConnectionPool,
+    SSLConnection,
+    UnixDomainSocketConnection,
+)
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+__all__ = ["BoundedPool", "LeanConnection", "LeanSSLConnection", "LeanUnixConnection"]
+
+
+class _Lean(AbstractConnection):
+    """The two overrides, shared by the TCP, TLS and Unix socket classes."""
+
+    def pack_command(self, *args: Any) -> list[bytes]:
+        first = args[0]
+        if (type(first) is str and " " in first) or (type(first) is bytes and b" " in first):
+            return super().pack_command(*args)
+        encoding = self.encoder.encoding
+        errors = self.encoder.encoding_errors
+        cutoff = self._buffer_cutoff
+        parts = [b"*%d\r\n" % len(args)]
+        for value in args:
+            kind = type(value)
+            if kind is bytes:
+                data = value
+            elif kind is str:
+                data = value.encode(encoding, errors)
+            elif kind is int:
+                data = b"%d" % value
+            else:  # float, bool, bytearray, memoryview, a bad type: redis-py decides
+                return super().pack_command(*args)
+            if len(data) > cutoff:  # redis-py sends large values without a copy
+                return super().pack_command(*args)
+            parts += (b"$%d\r\n" % len(data), data, b"\r\n")
+        return [b"".join(parts)]
+
+    async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        if not self.is_connected:
+            await self.connect_check_health(check_health=False)
+        if check_health:
+            await self.check_health()  # type: ignore[no-untyped-call]
+        try:
+            if isinstance(command, str):
+                command = command.encode()
+            if isinstance(command, bytes):
+                command = [command]
+            writer = self._writer
+            assert writer is not None
+            writer.writelines(command)
+            if self.socket_timeout:
+                async with asyncio.timeout(self.socket_timeout):
+                    await writer.drain()
+            else:
+                await writer.drain()
+        except TimeoutError:
+            await self.disconnect(nowait=True)
+            raise RedisTimeoutError("Timeout writing to socket") from None
+        except OSError as err:
+            await self.disconnect(nowait=True)
+            number, message = (
+                ("UNKNOWN", err.args[0]) if len(err.args) == 1 else (err.args[0], err.args[1])
+            )
+            raise RedisConnectionError(
+                f"Error {number} while writing to socket. {message}."
+            ) from err
+        except BaseException:
+            # A write cut short leaves the stream mid-command: never reuse it.
+            await self.disconnect(nowait=True)
+            raise
+
+
+class LeanConnection(_Lean, Connection):
+    pass
+
+
+class LeanSSLConnection(_Lean, SSLConnection):
+    pass
+
+
+class LeanUnixConnection(_Lean, UnixDomainSocketConnection):
+    pass
+
+
+_LEAN: dict[type[Any], type[Any]] = {
+    Connection: LeanConnection,
+    SSLConnection: LeanSSLConnection,
+    UnixDomainSocketConnection: LeanUnixConnection,
+}
+
+
+def lean_class(connection_class: type[Any]) -> type[Any]:
+    """The lean subclass of one of redis-py's connection classes (any other
+    class, e.g. a user's own, is kept as it is)."""
+    return _LEAN.get(connection_class, connection_class)
+
+
+class BoundedPool(ConnectionPool):
+    """See the module docstring. Check-out and release never await between
+    the pool's list operations, so the event loop needs no lock for them."""
+
+    def __init__(self, *args: Any, timeout: float = 30.0, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.connection_class = lean_class(self.connection_class)
+        self._slots = asyncio.Semaphore(self.max_connections)
+        self.timeout = timeout
+
+    async def get_connection(self, *args: Any, **kwargs: Any) -> Any:
+        if self._slots.locked():
+            try:
+                await asyncio.wait_for(self._slots.acquire(), self.timeout)
+            except TimeoutError as err:
+                raise RedisConnectionError("No connection available.") from err
+        else:
+            await self._slots.acquire()
+        try:
+            try:
+                connection = self._available_connections.pop()
+            except IndexError:
+                connection = self.make_connection()  # type: ignore[no-untyped-call]
+            self._in_use_connections.add(connection)
+        except BaseException:
+            self._slots.release()
+            raise
+        try:
+            await self._ready(connection)
+        except BaseException:
+            await self.release(connection)
+            raise
+        return connection
+
+    async def _ready(self, connection: Any) -> None:
+        """Connected, with nothing unread (a connection given back mid-reply
+        is reconnected), like redis-py's ``ensure_connection``."""
+        if not connection.is_connected:
+            await connection.connect()
+        try:
+            if await connection.can_read():
+                raise RedisConnectionError("Connection has data")
+        except (RedisConnectionError, RedisTimeoutError, OSError):
+            await connection.disconnect()
+            await connection.connect()
+            if await connection.can_read():
+                raise RedisConnectionError("Connection not ready") from None
+
+    async def direct(self, *args: Any) -> Any:
+        """Send one command and read its reply on a pooled connection, without
+        the client's per-command layers (retries are off on our clients and
+        scripts have no reply callback). Errors are redis-py's own: the
+        connection drops itself on a socket fault, a refusal leaves it usable."""
+        connection = await self.get_connection()
+        try:
+            await connection.send_packed_command(connection.pack_command(*args))
+            return await connection.read_response()
+        finally:
+            await self.release(connection)
+
+    async def release(self, connection: Any) -> None:
+        if connection not in self._in_use_connections:
+            return  # given back already; its slot went back with it
+        try:
+            self._in_use_connections.remove(connection)
+            if connection.should_reconnect():
+                await connection.disconnect()
+            self._available_connections.append(connection)
+        finally:
+            self._slots.release()

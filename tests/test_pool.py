@@ -1,0 +1,139 @@
+"""lash_streams.pool: the lean connection and pool behind ``connect()`` send
+exactly what redis-py sends and keep its failure behaviour."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from redis.asyncio.connection import Connection, SSLConnection, UnixDomainSocketConnection
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import DataError, NoScriptError, ResponseError
+
+import lash_streams as ls
+from lash_streams.pool import (
+    BoundedPool,
+    LeanConnection,
+    LeanSSLConnection,
+    LeanUnixConnection,
+    lean_class,
+)
+
+SHAPES: list[tuple[Any, ...]] = [
+    ("PING",),
+    ("XADD", "s", "*", "e", '{"a":1}'),
+    ("EVALSHA", "a" * 40, 2, "k1", b"k2", "", b"", 0, -7, 2**70, "é✓", b"\x00\xff"),
+    ("CONFIG GET", "maxmemory"),  # a command name with a space is split
+    (b"CLIENT LIST",),
+    ("SET", "k", 1.5),  # a float: redis-py's own packing
+    ("SET", "k", bytearray(b"ab")),
+    ("SET", "k", memoryview(b"abc")),
+    ("SET", "k", "x" * 10_000),  # above the buffer cutoff: sent in pieces
+    ("SET", "k", b"y" * 100_000),
+]
+
+
+def _flat(packed: list[Any]) -> bytes:
+    return b"".join(bytes(part) for part in packed)
+
+
+@pytest.mark.parametrize("args", SHAPES, ids=lambda a: repr(a)[:40])
+def test_lean_packer_sends_the_bytes_redis_py_sends(args: tuple[Any, ...]) -> None:
+    assert _flat(LeanConnection().pack_command(*args)) == _flat(Connection().pack_command(*args))
+
+
+@pytest.mark.parametrize("bad", [True, None, object(), [1]])
+def test_lean_packer_refuses_what_redis_py_refuses(bad: Any) -> None:
+    with pytest.raises(DataError):
+        LeanConnection().pack_command("SET", "k", bad)
+
+
+def test_each_redis_py_connection_class_gets_its_lean_subclass() -> None:
+    assert lean_class(Connection) is LeanConnection
+    assert lean_class(SSLConnection) is LeanSSLConnection
+    assert lean_class(UnixDomainSocketConnection) is LeanUnixConnection
+
+    class Own(Connection):
+        pass
+
+    assert lean_class(Own) is Own  # a user's own class is kept
+    pool = BoundedPool.from_url("rediss://localhost:1")
+    assert pool.connection_class is LeanSSLConnection
+    pool = BoundedPool.from_url("unix:///tmp/nowhere.sock")
+    assert pool.connection_class is LeanUnixConnection
+
+
+async def test_direct_calls_answer_like_the_client(backend: Any, namespace: str) -> None:
+    pool = BoundedPool.from_url(backend.url, max_connections=2)
+    try:
+        key = f"{namespace}:direct"
+        assert await pool.direct("SET", key, "v", "PX", 60_000) == b"OK"
+        assert await pool.direct("GET", key) == b"v"
+        with pytest.raises(NoScriptError):
+            await pool.direct("EVALSHA", "0" * 40, 0)
+        with pytest.raises(ResponseError):
+            await pool.direct("HGET", key, "f")  # WRONGTYPE
+        # A refusal leaves the connection usable and given back.
+        assert await pool.direct("GET", key) == b"v"
+        assert len(pool._in_use_connections) == 0
+    finally:
+        await pool.disconnect()
+
+
+async def test_the_pool_bound_queues_callers_instead_of_failing(backend: Any) -> None:
+    pool = BoundedPool.from_url(backend.url, max_connections=2, timeout=5.0)
+    try:
+        replies = await asyncio.gather(*(pool.direct("PING") for _ in range(20)))
+        assert replies == [True] * 20 or replies == [b"PONG"] * 20
+        assert len(pool._available_connections) <= 2
+    finally:
+        await pool.disconnect()
+
+
+async def test_a_caller_past_the_bound_gets_a_connection_error_after_the_wait(
+    backend: Any,
+) -> None:
+    pool = BoundedPool.from_url(backend.url, max_connections=1, timeout=0.2)
+    try:
+        held = await pool.get_connection()
+        with pytest.raises(RedisConnectionError, match="No connection available"):
+            await pool.direct("PING")
+        await pool.release(held)
+        await pool.release(held)  # a second release is a no-op, not a second slot
+        assert await pool.direct("PING") in (True, b"PONG")
+        assert pool._slots._value == 1
+    finally:
+        await pool.disconnect()
+
+
+async def test_a_connection_given_back_mid_reply_is_not_reused_dirty(backend: Any) -> None:
+    """A caller cancelled between send and read leaves a reply on the socket;
+    the next checkout must not read it as its own answer."""
+    pool = BoundedPool.from_url(backend.url, max_connections=1)
+    try:
+        connection = await pool.get_connection()
+        await connection.send_packed_command(connection.pack_command("ECHO", "stale"))
+        await asyncio.sleep(0.05)  # the reply is in the socket buffer
+        await pool.release(connection)
+        assert await pool.direct("ECHO", "fresh") == b"fresh"
+    finally:
+        await pool.disconnect()
+
+
+async def test_a_dead_server_is_a_connection_error_and_the_slot_comes_back() -> None:
+    pool = BoundedPool.from_url("redis://127.0.0.1:1", max_connections=1, socket_connect_timeout=1)
+    try:
+        for _ in range(3):
+            with pytest.raises(RedisConnectionError):
+                await pool.direct("PING")
+        assert pool._slots._value == 1
+    finally:
+        await pool.disconnect()
+
+
+async def test_connect_uses_the_lean_pool_for_scripts(backend: Any, namespace: str) -> None:
+    async with ls.connect(backend.url, namespace=namespace) as bus:
+        pool = bus.redis.connection_pool
+        assert isinstance(pool, BoundedPool)
+        assert bus.scripts.send == pool.direct
