@@ -9,9 +9,12 @@ embedded server it may have started. Nothing below the surfaces imports it.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
+
+from redis.exceptions import ResponseError
 
 from lash_streams.coordination.fleet import FleetConsumer
 from lash_streams.coordination.liveness import is_definitely_dead_for_claimant
@@ -81,10 +84,26 @@ class Bus(Store):
         )
 
     def fleet_consumer(
-        self, *, group: str, pod: str, lease_ms: int = 10_000, block_ms: int = 500
+        self,
+        *,
+        group: str,
+        pod: str,
+        lease_ms: int = 10_000,
+        block_ms: int = 500,
+        max_scopes: int = 4,
+        max_deliveries: int = 5,
     ) -> FleetConsumer:
-        """Wakes of every scope, shared by the pods of ``group`` (docs/wakes.md)."""
-        return FleetConsumer(self, group=group, pod=pod, lease_ms=lease_ms, block_ms=block_ms)
+        """Wakes of every scope, shared by the pods of ``group``; a pod serves
+        up to ``max_scopes`` scopes at once (docs/wakes.md)."""
+        return FleetConsumer(
+            self,
+            group=group,
+            pod=pod,
+            lease_ms=lease_ms,
+            block_ms=block_ms,
+            max_scopes=max_scopes,
+            max_deliveries=max_deliveries,
+        )
 
     def recovery(
         self,
@@ -116,6 +135,20 @@ class Bus(Store):
         """Trim the fleet notices every fleet group acknowledged (fleet pods also
         do it every ``fleet.NOTICE_TRIM_EVERY_S``)."""
         return await trim_acknowledged(self, self.keys.fleet_stream)
+
+    async def drop_fleet_group(self, group: str) -> None:
+        """Remove an application's fleet group (its notices are no longer kept
+        for it); with no fleet group left, no notice is written and the
+        stream goes."""
+        notice_group = f"fleet:{group}"
+        stream = self.keys.fleet_stream
+        with contextlib.suppress(ResponseError):
+            await self.redis.xgroup_destroy(stream, notice_group)
+        await self.redis.srem(self.keys.fleet_groups, notice_group)
+        if not await self.redis.scard(self.keys.fleet_groups):
+            await self.redis.delete(stream)
+        else:
+            await trim_acknowledged(self, stream)
 
     @property
     def server(self) -> Any:

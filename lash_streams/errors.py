@@ -135,6 +135,13 @@ class ConsumerClosed(LashStreamsError):
     kind = "consumer_closed"
 
 
+class AlreadySettled(LashStreamsError):
+    """A wake message settled a second time: each delivery is settled exactly
+    one way (``ack``, ``nack`` or ``dead_letter``)."""
+
+    kind = "already_settled"
+
+
 # -- leases (LS-*) -------------------------------------------------------------
 
 
@@ -236,6 +243,7 @@ class EmbeddedServerError(BackendError):
 
 
 __all__ = [
+    "AlreadySettled",
     "AlreadyTerminal",
     "BackendError",
     "BatchItemSkipped",

@@ -110,12 +110,13 @@ async def wake_drain(bus: ls.Bus, size: int, duration_s: float, consumers: int) 
     done = asyncio.Event()
 
     async def drain(member: Any) -> None:
+        # The batch API: up to `batch` deliveries per read, one ack round trip.
         nonlocal consumed
         while not (done.is_set() and consumed >= appended):
-            message = await member.next(timeout=0.2)
-            if message is not None:
-                await message.ack()
-                consumed += 1
+            messages = await member.next_batch(timeout=0.2)
+            if messages:
+                await member.ack(messages)
+                consumed += len(messages)
 
     async def produce(i: int) -> int:
         nonlocal appended

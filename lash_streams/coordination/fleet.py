@@ -1,39 +1,59 @@
 """Fleet mode: pods that do not know their scopes share every scope that has
-pending wakes (docs/fleet.md).
+pending wakes (docs/wakes.md, "Fleet mode").
 
-Every delivery first writes a *notice* (the scope id) to the namespace's fleet
-stream. Pods read notices through one consumer group per application. A pod
-that reads a notice takes the scope's lease (``SET PX`` on the server clock),
-drains the scope's wake stream through the application's group, and only then
-acknowledges the notice and releases the lease. So:
+Every delivery is followed by a *notice* (the scope id) on the namespace's
+fleet stream, written after the wake is readable and only while some fleet
+group exists. Pods read notices through one consumer group per application.
+A pod that reads a notice takes the scope's lease (a token under ``SET PX`` on
+the server clock), serves the scope's wake stream through the application's
+group, and when the scope is drained acknowledges the notice and releases the
+lease. So:
 
-- no scope is served by two pods at once (the lease; renewed while draining);
-- a busy scope's notice is retried later, never dropped;
-- a pod's death strands nothing: its unacknowledged notice is claimed by
+- no scope is served by two pods at once: the lease is renewed by a background
+  task while the pod holds the scope (handlers longer than ``lease_ms`` keep
+  it), and fenced by its token: a pod that lost it (paused past the lease)
+  stops serving the scope, hands nothing back, and its acks are refused once
+  the next holder claimed the deliveries;
+- a pod serves up to ``max_scopes`` scopes at once;
+- a busy scope's notice is retried later, never dropped; a scope whose nacked
+  deliveries wait for their retry keeps its notice deferred, so a nack never
+  pins a pod and never strands a wake;
+- a pod's death strands nothing: its unacknowledged notices are claimed by
   another pod once idle for ``lease_ms``, by which time the lease has lapsed,
-  and that pod also claims the dead pod's unacknowledged wakes in the scope.
+  and that pod also claims the dead pod's deliveries in the scope;
+- the notice stream is trimmed below what every fleet group acknowledged
+  (``MINID``), never blindly; ``orphan_scopes()`` re-notices scopes whose group
+  has lag or pending entries but no notice left (a notice lost to a restore).
+
+Nothing here raises on a lost scope or a server fault: ``next()`` backs off
+and goes on.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import secrets
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import ResponseError
 
 from lash_streams import observability as obs
 from lash_streams.coordination.wakes import WakeConsumer, WakeMessage, group_lost, trim_acknowledged
-from lash_streams.errors import ConsumerClosed
+from lash_streams.errors import ConsumerClosed, LashStreamsError
+from lash_streams.store.keys import decode_id
 from lash_streams.store.retry import TRANSIENT
+
+if TYPE_CHECKING:
+    from lash_streams.store import Store
 
 #: How often (at most) a pod trims the fleet notices every group acknowledged.
 NOTICE_TRIM_EVERY_S = 30.0
 
-if TYPE_CHECKING:
-    from lash_streams.store import Store
+log = logging.getLogger("lash_streams.fleet")
 
 
 @dataclass(slots=True)
@@ -41,6 +61,12 @@ class _Notice:
     entry_id: str
     scope_id: str
     due: float = 0.0
+
+
+@dataclass(slots=True)
+class _Held:
+    token: str
+    notices: list[str] = field(default_factory=list)
 
 
 class FleetConsumer:
@@ -53,22 +79,40 @@ class FleetConsumer:
         lease_ms: int = 10_000,
         block_ms: int = 500,
         max_deliveries: int = 5,
+        max_scopes: int = 4,
     ) -> None:
+        if lease_ms < 30 or max_scopes < 1 or max_deliveries < 1:
+            raise ValueError("lease_ms must be >= 30 and max_scopes, max_deliveries >= 1")
         self.store = store
         self.group = group
         self.pod = pod
         self.lease_ms = lease_ms
         self.block_ms = block_ms
         self.max_deliveries = max_deliveries
+        self.max_scopes = max_scopes
         self.notice_group = f"fleet:{group}"
         self._deferred: list[_Notice] = []
-        self._notice: _Notice | None = None
-        self._scope: WakeConsumer | None = None
-        self._renewed_at = 0.0
+        self._held: dict[str, _Held] = {}
+        self._wakes = WakeConsumer(
+            store,
+            group=group,
+            consumer=pod,
+            scopes=["-"],  # replaced by the scopes this pod takes
+            # Wakes another pod held are claimable once its lease could have lapsed.
+            claim_idle_ms=lease_ms,
+            max_deliveries=max_deliveries,
+            batch=32,
+            block_ms=min(block_ms, 50),
+        )
+        self._wakes.drop_scope("-")
+        self._renewer: asyncio.Task[None] | None = None
         self._closed = False
         self._next_trim = 0.0
 
+    # -- lifecycle ---------------------------------------------------------------
+
     async def ensure_group(self) -> None:
+        """The notice group (idempotent), registered so deliveries write notices."""
         try:
             await self.store.redis.xgroup_create(
                 self.store.keys.fleet_stream, self.notice_group, id="0", mkstream=True
@@ -76,14 +120,54 @@ class FleetConsumer:
         except ResponseError as err:
             if "BUSYGROUP" not in str(err):
                 raise
+        if await self.store.redis.sadd(self.store.keys.fleet_groups, self.notice_group):
+            # A new fleet group: scopes with wakes from before it get their notices.
+            await self.orphan_scopes()
 
-    async def _lease(self, op: str, scope_id: str) -> bool:
-        key = self.store.keys.scope_owner(scope_id)
-        result = await self.store.retry.idempotent(
-            f"{op} scope {scope_id}",
-            lambda: self.store.scripts.scope_lease(keys=[key], args=[op, self.pod, self.lease_ms]),
-        )
-        return bool(result)
+    async def __aenter__(self) -> FleetConsumer:
+        await self.ensure_group()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    @property
+    def scopes(self) -> list[str]:
+        """The scopes this pod holds now."""
+        return list(self._held)
+
+    async def aclose(self) -> None:
+        """Hand back every scope held (its deliveries in hand too) and every
+        deferred notice."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._renewer is not None:
+            self._renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._renewer
+        with contextlib.suppress(LashStreamsError, ResponseError, *TRANSIENT):
+            await self._wakes.aclose()
+        notices = [n.entry_id for n in self._deferred]
+        for scope_id, held in list(self._held.items()):
+            notices += held.notices
+            with contextlib.suppress(LashStreamsError, ResponseError, *TRANSIENT):
+                await self._lease("release", scope_id, held.token)
+        self._held.clear()
+        self._deferred.clear()
+        if notices:
+            with contextlib.suppress(ResponseError, *TRANSIENT):
+                await self.store.redis.xclaim(
+                    self.store.keys.fleet_stream,
+                    self.notice_group,
+                    self.pod,
+                    0,
+                    notices,
+                    idle=10**9,
+                    justid=True,
+                )
+
+    # -- serving -----------------------------------------------------------------
 
     def __aiter__(self) -> AsyncIterator[WakeMessage]:
         return self
@@ -103,146 +187,174 @@ class FleetConsumer:
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         while not self._closed:
-            if self._scope is not None:
-                await self._renew_if_due()
-                message = await self._scope.next(timeout=0.05)
-                if message is not None:
-                    return message
-                if not self._scope._in_flight:
-                    await self._finish_scope()
-                    continue
-            else:
-                try:
-                    await self._take_scope()
-                except TRANSIENT:
-                    await asyncio.sleep(0.2)
+            try:
+                if len(self._held) < self.max_scopes:
+                    await self._take_scope(block=not self._held)
+                if self._held:
+                    message = await self._wakes.next(timeout=min(self.block_ms, 50) / 1000)
+                    if message is not None:
+                        return message
+                    await self._finish_drained()
+            except (*TRANSIENT, LashStreamsError) as err:
+                log.warning("fleet pod `%s`: %s; retrying", self.pod, err)
+                await asyncio.sleep(0.2)
+            except ResponseError as err:
+                if not group_lost(err):
+                    raise
+                with contextlib.suppress(*TRANSIENT, ResponseError):
+                    await self.ensure_group()
             if deadline is not None and loop.time() >= deadline:
                 return None
         # Raised, not None: a polling loop must not spin on a closed consumer.
         raise ConsumerClosed(f"fleet consumer `{self.pod}` of `{self.group}` is closed")
 
-    async def _renew_if_due(self) -> None:
-        loop = asyncio.get_running_loop()
-        if self._scope is None or loop.time() - self._renewed_at < self.lease_ms / 3000:
-            return
-        assert self._notice is not None
-        if await self._lease("renew", self._notice.scope_id):
-            self._renewed_at = loop.time()
-        else:
-            # Lost the scope (paused past the lease): hand everything back.
-            if obs.hooks is not None:
-                obs.hooks.lease_lost("fleet_scope")
-            await self._scope.aclose()
-            self._scope = None
-            self._notice = None
+    async def _lease(self, op: str, scope_id: str, token: str) -> bool:
+        key = self.store.keys.scope_owner(scope_id)
+        result = await self.store.retry.idempotent(
+            f"{op} scope {scope_id}",
+            lambda: self.store.scripts.scope_lease(keys=[key], args=[op, token, self.lease_ms]),
+        )
+        return bool(result)
 
-    async def _take_scope(self) -> None:
-        notice = await self._next_notice()
+    async def _take_scope(self, *, block: bool) -> None:
+        notice = await self._next_notice(block=block)
         if notice is None:
             return
-        if not await self._lease("acquire", notice.scope_id):
-            loop = asyncio.get_running_loop()
-            notice.due = loop.time() + min(self.lease_ms / 4000, 0.5)
+        held = self._held.get(notice.scope_id)
+        if held is not None:  # another notice of a scope being served: settled with it
+            held.notices.append(notice.entry_id)
+            return
+        token = f"{self.pod}|{secrets.token_hex(8)}"
+        if not await self._lease("acquire", notice.scope_id, token):
+            notice.due = asyncio.get_running_loop().time() + min(self.lease_ms / 4000, 0.5)
             self._deferred.append(notice)
             return
-        self._renewed_at = asyncio.get_running_loop().time()
-        self._notice = notice
-        consumer = WakeConsumer(
-            self.store,
-            group=self.group,
-            consumer=self.pod,
-            scopes=[notice.scope_id],
-            # Wakes another pod held are claimable once its lease could have lapsed.
-            claim_idle_ms=self.lease_ms,
-            max_deliveries=self.max_deliveries,
-            block_ms=50,
-        )
-        await consumer.ensure_groups()
-        self._scope = consumer
+        self._held[notice.scope_id] = _Held(token, [notice.entry_id])
+        await self._wakes_group(notice.scope_id)
+        self._wakes.add_scope(notice.scope_id)
+        if self._renewer is None or self._renewer.done():
+            self._renewer = asyncio.create_task(self._renew_held())
 
-    async def _finish_scope(self) -> None:
-        assert self._scope is not None and self._notice is not None
-        scope_id = self._notice.scope_id
-        await self._scope.aclose()
-        self._scope = None
-        stream = self.store.keys.fleet_stream
-        # Every notice this pod holds for the scope is settled by this drain.
-        done = [self._notice.entry_id] + [
-            n.entry_id for n in self._deferred if n.scope_id == scope_id
-        ]
-        self._deferred = [n for n in self._deferred if n.scope_id != scope_id]
-        await self.store.redis.xack(stream, self.notice_group, *done)
-        await self._lease("release", scope_id)
-        self._notice = None
-        loop = asyncio.get_running_loop()
-        if loop.time() >= self._next_trim:
+    async def _wakes_group(self, scope_id: str) -> None:
+        try:
+            await self.store.redis.xgroup_create(
+                self.store.keys.wake_stream(scope_id), self.group, id="0", mkstream=True
+            )
+        except ResponseError as err:
+            if "BUSYGROUP" not in str(err):
+                raise
+
+    async def _renew_held(self) -> None:
+        """Every third of ``lease_ms`` while scopes are held: renew each lease;
+        a scope whose lease is gone (another pod holds it now) is dropped
+        without handing anything back."""
+        while self._held and not self._closed:
+            await asyncio.sleep(self.lease_ms / 3000)
+            for scope_id, held in list(self._held.items()):
+                try:
+                    renewed = await self._lease("renew", scope_id, held.token)
+                except LashStreamsError as err:
+                    log.warning("fleet pod `%s`: renewing `%s` failed: %s", self.pod, scope_id, err)
+                    continue
+                if not renewed and self._held.get(scope_id) is held:
+                    self._lose(scope_id)
+
+    def _lose(self, scope_id: str) -> None:
+        log.warning("fleet pod `%s` lost scope `%s` (its lease lapsed)", self.pod, scope_id)
+        if obs.hooks is not None:
+            obs.hooks.lease_lost("fleet_scope")
+        self._held.pop(scope_id, None)
+        for message in self._wakes.drop_scope(scope_id):
+            message.settled = "lost"  # the next holder owns it; settling here is refused
+
+    async def _finish_drained(self) -> None:
+        """Settle the scopes with nothing in hand and nothing new for a while:
+        their notices acknowledged (or deferred while nacked deliveries wait
+        for their retry), their leases released."""
+        now = asyncio.get_running_loop().time()
+        for scope_id, held in list(self._held.items()):
+            if not self._wakes.drained(scope_id):
+                continue
+            stream = self.store.keys.wake_stream(scope_id)
+            summary = await self.store.redis.xpending(stream, self.group)
+            waiting = int(summary["pending"]) if summary else 0
+            self._wakes.drop_scope(scope_id)
+            del self._held[scope_id]
+            if waiting:
+                # Deliveries handed back for a later attempt: come back then.
+                due = now + min(self.lease_ms / 1000, 1.0)
+                self._deferred += [_Notice(n, scope_id, due) for n in held.notices]
+            else:
+                await self.store.redis.xack(
+                    self.store.keys.fleet_stream, self.notice_group, *held.notices
+                )
+            await self._lease("release", scope_id, held.token)
+        if now >= self._next_trim:
             # Every pod trims now and then; what all groups acknowledged goes.
-            self._next_trim = loop.time() + NOTICE_TRIM_EVERY_S
+            self._next_trim = now + NOTICE_TRIM_EVERY_S
             with contextlib.suppress(ResponseError, *TRANSIENT):
-                await trim_acknowledged(self.store, stream)
+                await trim_acknowledged(self.store, self.store.keys.fleet_stream)
 
-    async def _next_notice(self) -> _Notice | None:
+    async def _next_notice(self, *, block: bool) -> _Notice | None:
         loop = asyncio.get_running_loop()
         for notice in self._deferred:
             if notice.due <= loop.time():
                 self._deferred.remove(notice)
                 return notice
         stream = self.store.keys.fleet_stream
-        try:
-            claimed = await self.store.redis.xautoclaim(
-                stream, self.notice_group, self.pod, self.lease_ms, "0-0", count=1
+        claimed = await self.store.redis.xautoclaim(
+            stream, self.notice_group, self.pod, self.lease_ms, "0-0", count=1
+        )
+        entries: list[Any] = claimed[1]
+        if not entries:
+            wait = self.block_ms if block and not self._deferred else 1
+            client = (
+                self.store.blocking if not self.store.cluster else self.store.blocking_for(stream)
             )
-            entries: list[Any] = claimed[1]
-            if not entries:
-                block = self.block_ms if not self._deferred else 50
-                reply = (
-                    await self.store.blocking.xreadgroup(
-                        self.notice_group, self.pod, {stream: ">"}, count=1, block=block
-                    )
-                    if not self.store.cluster
-                    else await self.store.blocking_for(stream).xreadgroup(
-                        self.notice_group, self.pod, {stream: ">"}, count=1, block=block
-                    )
-                )
-                entries = reply[0][1] if reply else []
-        except TRANSIENT:
-            raise  # next() backs off and retries
-        except ResponseError as err:
-            if not group_lost(err):
-                raise
-            await self.ensure_group()  # a transient fault here is retried by next()
-            return None
+            reply = await client.xreadgroup(
+                self.notice_group, self.pod, {stream: ">"}, count=1, block=wait
+            )
+            entries = reply[0][1] if reply else []
         for entry_id, fields in entries:
             eid = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
-            if not fields:
+            scope = (fields or {}).get(b"scope")
+            if not scope:
                 await self.store.redis.xack(stream, self.notice_group, eid)
                 continue
-            return _Notice(eid, fields[b"scope"].decode())
+            return _Notice(eid, scope.decode())
         return None
 
-    async def aclose(self) -> None:
-        """Hand back the scope being drained and every deferred notice."""
-        if self._closed:
-            return
-        self._closed = True
-        if self._scope is not None:
-            await self._scope.aclose()
-            self._scope = None
-        if self._notice is not None:
-            await self._lease("release", self._notice.scope_id)
-            self._deferred.append(self._notice)
-            self._notice = None
-        stream = self.store.keys.fleet_stream
-        ids = [n.entry_id for n in self._deferred]
-        if ids:
-            await self.store.redis.xclaim(
-                stream, self.notice_group, self.pod, 0, ids, idle=10**9, justid=True
-            )
-        self._deferred.clear()
+    async def orphan_scopes(self, *, count: int = 1_000) -> int:
+        """Write a notice for every scope whose stream has lag or pending
+        entries in this application's group (or wakes and no such group yet),
+        so no wake waits for a notice that was lost (a restore, a failover)
+        or never written (no fleet group existed). Runs when a fleet group is
+        first created; a SCAN of the namespace's wake streams, so run it now
+        and then (``docs/wakes.md``), not per wake. Returns how many scopes
+        were noticed."""
+        prefix = f"{self.store.keys.namespace}:w:{{"
+        noticed = 0
+        for client in self.store.primary_clients():
+            async for key in client.scan_iter(match=prefix + "*}", count=count, _type="stream"):
+                name = key.decode() if isinstance(key, bytes) else key
+                if not name.endswith("}"):
+                    continue  # a dead-letter stream
+                try:
+                    groups = await client.xinfo_groups(name)
+                except ResponseError:
+                    continue
+                info = next((g for g in groups if _text(g["name"]) == self.group), None)
+                if info is None:
+                    waiting = bool(await client.xlen(name))  # the group starts at 0
+                else:
+                    lag = info.get("lag")
+                    waiting = bool(int(info["pending"]) or lag is None or int(lag))
+                if waiting:
+                    scope_id = decode_id(name[len(prefix) : -1])
+                    await self.store.redis.xadd(self.store.keys.fleet_stream, {"scope": scope_id})
+                    noticed += 1
+        return noticed
 
-    async def __aenter__(self) -> FleetConsumer:
-        await self.ensure_group()
-        return self
 
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -123,8 +123,12 @@ _AT = " - at `$"
 # but a non-negative exponent carries a "+" (1e+16, 1.7976931348623157e+308;
 # 1e-7 stays). Outside strings, a digit, "e" and a digit only occur in such a
 # float; a JSON string token is matched whole first, so its text is never
-# rewritten. The first search keeps the common output (no such float) cheap.
+# rewritten. Two searches keep the common output (no such float) cheap: a
+# digit, "e" and a digit anywhere, then a number token (after "[", ":" or ",";
+# msgspec writes no spaces) with a positive exponent, so the hex digests inside
+# strings (wake ids) rarely reach the rewrite.
 _MAYBE_EXPONENT = re.compile(rb"[0-9]e[0-9]")
+_NUMBER_EXPONENT = re.compile(rb"(?:^|[\[:,])-?[0-9]+(?:\.[0-9]+)?e[0-9]")
 _STRING_OR_EXPONENT = re.compile(rb'"(?:[^"\\]|\\.)*"|(?<=[0-9])e(?=[0-9])', re.DOTALL)
 
 
@@ -134,7 +138,7 @@ def _plus(match: re.Match[bytes]) -> bytes:
 
 
 def _lash_text(out: bytes) -> bytes:
-    if _MAYBE_EXPONENT.search(out) is None:
+    if _MAYBE_EXPONENT.search(out) is None or _NUMBER_EXPONENT.search(out) is None:
         return out
     return _STRING_OR_EXPONENT.sub(_plus, out)
 

@@ -167,6 +167,14 @@ class Hooks:
         if self.metrics is not None:
             self.metrics.wakes_dead_lettered.labels(group).inc()
 
+    def nacked(self, group: str, count: int = 1) -> None:
+        if self.metrics is not None:
+            self.metrics.wakes_nacked.labels(group).inc(count)
+
+    def ack_refused(self, group: str, count: int = 1) -> None:
+        if self.metrics is not None:
+            self.metrics.wake_acks_refused.labels(group).inc(count)
+
     # -- leases ------------------------------------------------------------------
 
     def lease_claimed(self, kind: str, status: str) -> None:

@@ -72,7 +72,20 @@ class Metrics:
         )
         self.wakes_dead_lettered = Counter(
             "lash_streams_wakes_dead_lettered_total",
-            "Wakes moved to a dead-letter stream after max_deliveries attempts",
+            "Wakes moved to a dead-letter stream (max_deliveries reached, undecodable, "
+            "or dead-lettered by the handler)",
+            ["group"],
+            registry=registry,
+        )
+        self.wakes_nacked = Counter(
+            "lash_streams_wakes_nacked_total",
+            "Wakes handed back to their group for a later attempt (nack or a failed handler)",
+            ["group"],
+            registry=registry,
+        )
+        self.wake_acks_refused = Counter(
+            "lash_streams_wake_acks_refused_total",
+            "Acks refused because the delivery had moved to another consumer meanwhile",
             ["group"],
             registry=registry,
         )

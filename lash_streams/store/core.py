@@ -145,7 +145,16 @@ class StoreCore:
         many concurrent blocks."""
         if not self.cluster:
             return self.blocking
-        node = self.redis.get_node_from_key(key)
+        return self._node_client(self.redis.get_node_from_key(key))
+
+    def primary_clients(self) -> list[Any]:
+        """One client per primary: the client itself on a single server, a
+        plain client of each primary on a cluster (for a ``SCAN``)."""
+        if not self.cluster:
+            return [self.redis]
+        return [self._node_client(node) for node in self.redis.get_primaries()]
+
+    def _node_client(self, node: Any) -> Any:
         clients = self._node_clients
         if clients is None:
             clients = self._node_clients = {}

@@ -24,11 +24,6 @@ from lash_streams.store.core import StoreCore, text
 from lash_streams.store.events import event_from_entry
 from lash_streams.store.scripts import is_noscript
 
-#: Fleet notices kept at most (about): fleet pods trim what every group has
-#: acknowledged; this cap bounds the stream when no fleet group reads it.
-#: Notices are hints: a scope's wakes stay in its own stream either way.
-FLEET_NOTICE_CAP = 100_000
-
 #: Relay dead letters kept at most (about).
 RELAY_DEAD_LETTER_CAP = 10_000
 
@@ -81,8 +76,9 @@ def _atomic_call(
         core.keys.wake_dedupe(scope_id, delivery.wake_id),
         core.keys.process(delivery.process_id).outbox,
         core.keys.fleet_stream,
+        core.keys.fleet_groups,
     ]
-    args = [*_deliver_args(core, delivery), outbox_id or "", scope_id, FLEET_NOTICE_CAP]
+    args = [*_deliver_args(core, delivery), outbox_id or "", scope_id]
     return keys, args
 
 
@@ -114,11 +110,8 @@ async def _stepwise(
         reply = await core.scripts.deliver_wake(keys=keys, args=_deliver_args(core, delivery))
         # A notice even for a wake already delivered: its first writer may
         # have died before writing the notice.
-        await core.redis.xadd(
-            core.keys.fleet_stream,
-            {"scope": scope_id},
-            maxlen=FLEET_NOTICE_CAP,
-            approximate=True,
+        await core.scripts.fleet_notice(
+            keys=[core.keys.fleet_stream, core.keys.fleet_groups], args=[scope_id]
         )
         if outbox_id:
             await core.redis.xdel(core.keys.process(delivery.process_id).outbox, outbox_id)

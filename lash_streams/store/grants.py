@@ -17,6 +17,7 @@ visible. A revoke deletes the row first, then the reverse entry.
 from __future__ import annotations
 
 import contextlib
+import functools
 from typing import Any
 
 from lash_streams.errors import GrantMissing, UnknownProcess
@@ -32,6 +33,7 @@ from lash_streams.store import grant_rows
 from lash_streams.store.core import StoreCore, text
 from lash_streams.store.facets import set_facet
 from lash_streams.store.grant_rows import UNSTAMPED, Fields
+from lash_streams.store.keys import encode_id
 
 
 class GrantOps(StoreCore):
@@ -176,6 +178,21 @@ class GrantOps(StoreCore):
         grants = [g for _, g in await self._grant_scopes(process_id, fields)]
         return sorted(grants, key=lambda g: (g.session_id.encode(), g.process_id.encode()))
 
+    async def _delete_session_wakes(self, session_id: str) -> None:
+        """RX-19: the session's inbox goes with it: the wake streams of its
+        scopes (the session's and its frames'), with their consumer groups,
+        dead letters, coalescing markers and fleet scope leases. Found by a
+        SCAN of the namespace's wake keys (session deletion is rare; no index
+        is kept per delivery). Lash's ``deleted_wake_count`` stays 0 (SD-1)."""
+        session = encode_id(SessionScope(session_id=session_id).id())
+        frames = encode_id(SessionScope(session_id=session_id, agent_frame_id="-").id())[:-1]
+        prefix = f"{self.keys.namespace}:w:{{"
+        for client in self.primary_clients():
+            for pattern in (f"{prefix}{session}}}*", f"{prefix}{frames}*"):
+                await self.retry.idempotent(
+                    "delete session wakes", functools.partial(_scan_delete, client, pattern)
+                )
+
     async def delete_session_process_state(self, session_id: str) -> ProcessSessionDeleteReport:
         """SD-1..SD-3: revoke every grant of the session's scopes, detach wake
         targets; never cancels or appends, never removes wake acks."""
@@ -223,6 +240,7 @@ class GrantOps(StoreCore):
                 else _delete_each(self.redis, scopes_key, targets_key)
             ),
         )
+        await self._delete_session_wakes(session_id)
         return ProcessSessionDeleteReport(
             session_id=session_id,
             revoked_handle_count=revoked,
@@ -230,6 +248,13 @@ class GrantOps(StoreCore):
             orphaned_process_ids=sorted(set(orphaned), key=str.encode),
             preserved_process_ids=sorted(set(preserved), key=str.encode),
         )
+
+
+async def _scan_delete(client: Any, pattern: str) -> int:
+    deleted = 0
+    async for key in client.scan_iter(match=pattern, count=1_000):
+        deleted += int(await client.delete(key))
+    return deleted
 
 
 async def _delete_each(client: Any, *keys: str) -> int:

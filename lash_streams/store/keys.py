@@ -34,7 +34,6 @@ def validate_namespace(namespace: str) -> str:
 
 
 @lru_cache(maxsize=65536)
-@lru_cache(maxsize=16_384)  # event types and ids recur on every append
 def encode_id(value: str) -> str:
     """Injective, slot-safe encoding: safe ASCII stays readable, all else is %XX."""
     raw = id_bytes("id", value)
@@ -153,6 +152,11 @@ class Keyspace:
     def fleet_stream(self) -> str:
         return f"{self.namespace}:fleet:{{{self.namespace}}}"
 
+    @property
+    def fleet_groups(self) -> str:
+        """The fleet notice groups (set): notices are written only while one exists."""
+        return f"{self.namespace}:fleet:{{{self.namespace}}}:groups"
+
     def process_pattern(self) -> str:
         return f"{self.namespace}:p:*"
 
@@ -194,7 +198,12 @@ _RETENTION: tuple[tuple[re.Pattern[str], str], ...] = (
     ),
     (
         re.compile(r"^[^:]+:fleet:\{[^{}]*\}$"),
-        "fleet notices: trimmed below what every fleet group acknowledged (FleetConsumer), capped",
+        "fleet notices: written only while a fleet group exists, trimmed below what every "
+        "fleet group acknowledged (MINID, by the pods)",
+    ),
+    (
+        re.compile(r"^[^:]+:fleet:\{[^{}]*\}:groups$"),
+        "fleet groups: one member per application group (drop_fleet_group removes it)",
     ),
 )
 

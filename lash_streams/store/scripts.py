@@ -31,9 +31,11 @@ _NAMES = (
     "append_event-7",
     "append_batch-7n",
     "deliver_wake-2",
-    "deliver_wake-4",
+    "deliver_wake-5",
+    "fleet_notice-2",
     "set_facet-2",
     "ack_wake-2",
+    "settle_wakes-1n",
     "claim_lease-2",
     "renew_lease-1",
     "release_lease-1",
@@ -113,8 +115,10 @@ class Scripts:
     append_batch: Script
     deliver_wake: Script
     deliver_wake_atomic: Script
+    fleet_notice: Script
     set_facet: Script
     ack_wake: Script
+    settle_wakes: Script
     claim_lease: Script
     renew_lease: Script
     release_lease: Script
@@ -137,9 +141,11 @@ class Scripts:
         self.append_event = by_file["append_event-7"]
         self.append_batch = by_file["append_batch-7n"]
         self.deliver_wake = by_file["deliver_wake-2"]
-        self.deliver_wake_atomic = by_file["deliver_wake-4"]
+        self.deliver_wake_atomic = by_file["deliver_wake-5"]
+        self.fleet_notice = by_file["fleet_notice-2"]
         self.set_facet = by_file["set_facet-2"]
         self.ack_wake = by_file["ack_wake-2"]
+        self.settle_wakes = by_file["settle_wakes-1n"]
         self.claim_lease = by_file["claim_lease-2"]
         self.renew_lease = by_file["renew_lease-1"]
         self.release_lease = by_file["release_lease-1"]

@@ -95,7 +95,7 @@ async def test_dead_letters_are_counted_by_group(obs_bus, observed):
     for _ in range(10):
         message = await consumer.next(timeout=0.1)
         if message is not None:
-            consumer._in_flight.clear()  # the handler fails: no ack
+            await message.nack()  # the handler fails
         await asyncio.sleep(0.06)
         if observed.value("lash_streams_wakes_dead_lettered_total", group="g"):
             break
@@ -179,13 +179,18 @@ async def test_a_fleet_pod_that_loses_its_scope_is_counted(obs_bus, observed):
     bus = obs_bus
     await bus.register_process(reg("p", wake_type("w")))
     await bus.append_event("p", req("w", {"wake_input": "x"}, target=scope("f")))
-    async with bus.fleet_consumer(group="g", pod="pod-1", lease_ms=3000, block_ms=50) as pod:
+    async with bus.fleet_consumer(group="g", pod="pod-1", lease_ms=300, block_ms=50) as pod:
         message = await pod.next(timeout=2)
         assert message is not None
-        # Another pod took the scope while this one stalled past its lease.
-        await bus.redis.set(bus.keys.scope_owner("session:f"), "pod-2", px=3000)
-        pod._renewed_at = 0.0
-        await pod._renew_if_due()
+        # Another pod took the scope while this one stalled past its lease:
+        # the background renewal finds out and drops the scope.
+        await bus.redis.set(bus.keys.scope_owner("session:f"), "pod-2|t", px=3000)
+        for _ in range(30):
+            await asyncio.sleep(0.05)
+            if pod.scopes == []:
+                break
+        assert pod.scopes == []
+        assert await message.ack() is False  # lost with the scope: settling is a no-op
     assert observed.value("lash_streams_lease_losses_total", stage="fleet_scope") == 1
 
 

@@ -38,7 +38,7 @@ async def main() -> None:
                     continue
                 d = message.delivery
                 owner = await bus.redis.get(bus.keys.scope_owner(message.scope_id))
-                held = "owner" if owner == pod.encode() else "no-owner"
+                held = "owner" if (owner or b"").startswith(pod.encode() + b"|") else "no-owner"
                 await bus.redis.rpush(log, f"{pod}|{d.wake_id}|{message.scope_id}|{held}")
                 if hang:
                     print("holding", flush=True)

@@ -1,7 +1,8 @@
--- Deliver one wake to its scope's stream, once per wake id within the dedupe
--- window (WK-9/WK-12 adapter decision: coalesce by (scope, wake id) for a
--- configurable window, measured on the server clock with PX).
--- KEYS[1] scope wake stream, KEYS[2] dedupe key for this wake id
+-- Deliver one wake to its scope's stream, once per wake id while its earlier
+-- entry is unacknowledged (WK-12/RX-10 adapter decision: the consumer's ack
+-- deletes the marker), and at most for the dedupe window (PX, server clock),
+-- which bounds a marker whose entry nobody acknowledges.
+-- KEYS[1] scope wake stream, KEYS[2] coalescing marker for this wake id
 -- ARGV: 1 delivery JSON, 2 wake id, 3 source key (process:<pid>:event:<seq>:wake), 4 window ms
 local existing = redis.call('GET', KEYS[2])
 if existing then

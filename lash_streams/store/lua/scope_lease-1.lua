@@ -1,5 +1,9 @@
--- A pod's exclusive hold on one scope in fleet mode (docs/fleet.md).
--- KEYS[1] scope owner key; ARGV: 1 op acquire|renew|release, 2 pod id, 3 ttl ms
+-- A pod's exclusive, fenced hold on one scope in fleet mode (docs/wakes.md).
+-- The value is the holder's token (``<pod>|<random>``, new per acquisition), so
+-- a pod that lost the scope (paused past the lease) cannot renew or release
+-- the next holder's lease, even under the same pod name. Expiry is PX on the
+-- server clock.
+-- KEYS[1] scope owner key; ARGV: 1 op acquire|renew|release, 2 token, 3 ttl ms
 local owner = redis.call('GET', KEYS[1])
 local op = ARGV[1]
 if op == 'acquire' then
