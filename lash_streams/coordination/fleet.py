@@ -66,6 +66,7 @@ class _Notice:
 @dataclass(slots=True)
 class _Held:
     token: str
+    renewed_at: float  # loop time of the last acquire or renewal
     notices: list[str] = field(default_factory=list)
 
 
@@ -192,7 +193,7 @@ class FleetConsumer:
                     await self._take_scope(block=not self._held)
                 if self._held:
                     message = await self._wakes.next(timeout=min(self.block_ms, 50) / 1000)
-                    if message is not None:
+                    if message is not None and self._still_held(message.scope_id):
                         return message
                     await self._finish_drained()
             except (*TRANSIENT, LashStreamsError) as err:
@@ -229,9 +230,11 @@ class FleetConsumer:
             notice.due = asyncio.get_running_loop().time() + min(self.lease_ms / 4000, 0.5)
             self._deferred.append(notice)
             return
-        self._held[notice.scope_id] = _Held(token, [notice.entry_id])
+        now = asyncio.get_running_loop().time()
+        held = self._held[notice.scope_id] = _Held(token, now, [notice.entry_id])
         await self._wakes_group(notice.scope_id)
-        self._wakes.add_scope(notice.scope_id)
+        if self._held.get(notice.scope_id) is held:  # not lost meanwhile
+            self._wakes.add_scope(notice.scope_id)
         if self._renewer is None or self._renewer.done():
             self._renewer = asyncio.create_task(self._renew_held())
 
@@ -256,8 +259,22 @@ class FleetConsumer:
                 except LashStreamsError as err:
                     log.warning("fleet pod `%s`: renewing `%s` failed: %s", self.pod, scope_id, err)
                     continue
-                if not renewed and self._held.get(scope_id) is held:
+                if renewed:
+                    held.renewed_at = asyncio.get_running_loop().time()
+                elif self._held.get(scope_id) is held:
                     self._lose(scope_id)
+
+    def _still_held(self, scope_id: str) -> bool:
+        """A lease not renewed for most of ``lease_ms`` (this pod was paused:
+        its clock jumped) may be someone else's: give the scope up before
+        handing out anything of it, without a round trip."""
+        held = self._held.get(scope_id)
+        if held is None:
+            return False
+        if asyncio.get_running_loop().time() - held.renewed_at < self.lease_ms * 0.8 / 1000:
+            return True
+        self._lose(scope_id)
+        return False
 
     def _lose(self, scope_id: str) -> None:
         log.warning("fleet pod `%s` lost scope `%s` (its lease lapsed)", self.pod, scope_id)
@@ -278,6 +295,8 @@ class FleetConsumer:
             stream = self.store.keys.wake_stream(scope_id)
             summary = await self.store.redis.xpending(stream, self.group)
             waiting = int(summary["pending"]) if summary else 0
+            if self._held.get(scope_id) is not held or not self._wakes.drained(scope_id):
+                continue  # lost (the renewer) or busy again meanwhile
             self._wakes.drop_scope(scope_id)
             del self._held[scope_id]
             if waiting:

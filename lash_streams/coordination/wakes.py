@@ -712,8 +712,9 @@ async def trim_acknowledged(store: Store, stream: str) -> int:
         return 0
     floors: list[tuple[int, int]] = []
     for group in groups:
-        if int(group["pending"]) > 0:
-            summary = await store.redis.xpending(stream, group["name"])
+        # Read after XINFO: entries acked meanwhile leave nothing pending.
+        summary = await store.redis.xpending(stream, group["name"]) if group["pending"] else None
+        if summary and summary.get("min") is not None:
             floors.append(_id(summary["min"]))
         else:
             ms, seq = _id(group["last-delivered-id"])

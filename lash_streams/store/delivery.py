@@ -22,7 +22,6 @@ from lash_streams.semantics.registration import validate_scope
 from lash_streams.semantics.wake import build_wake_delivery
 from lash_streams.store.core import StoreCore, text
 from lash_streams.store.events import event_from_entry
-from lash_streams.store.scripts import is_noscript
 
 #: Relay dead letters kept at most (about).
 RELAY_DEAD_LETTER_CAP = 10_000
@@ -48,9 +47,9 @@ async def deliver_wakes(
     already delivered within the dedupe window. Per wake, in this order: the
     scope's stream, the fleet notice (no pod hears of a wake before it is
     readable), clearing the intent (a writer dying before it leaves the intent
-    to the relay). On a single server each wake is one script and the batch one
-    pipelined round trip; on a cluster the keys live on different nodes, so one
-    step at a time."""
+    to the relay). On a single server each wake is one atomic step and the batch
+    one script call; on a cluster the keys live on different nodes, so one step
+    at a time."""
     if not items:
         return []
     if obs.hooks is not None:
@@ -64,40 +63,33 @@ async def _deliver_wakes(
     what = f"deliver {len(items)} wake(s)"
     if core.cluster:
         return await core.retry.idempotent(what, lambda: _stepwise(core, items))
-    return await core.retry.idempotent(what, lambda: _pipelined(core, items))
+    return await core.retry.idempotent(what, lambda: _in_one_call(core, items))
 
 
-def _atomic_call(
-    core: StoreCore, delivery: ProcessWakeDelivery, outbox_id: str | bytes | None
-) -> tuple[list[str], list[Any]]:
-    scope_id = delivery.target_scope_id
-    keys = [
-        core.keys.wake_stream(scope_id),
-        core.keys.wake_dedupe(scope_id, delivery.wake_id),
-        core.keys.process(delivery.process_id).outbox,
-        core.keys.fleet_stream,
-        core.keys.fleet_groups,
-    ]
-    args = [*_deliver_args(core, delivery), outbox_id or "", scope_id]
-    return keys, args
-
-
-async def _pipelined(
+async def _in_one_call(
     core: StoreCore, items: Sequence[tuple[ProcessWakeDelivery, str | bytes | None]]
 ) -> list[bool]:
-    calls = [_atomic_call(core, delivery, outbox_id) for delivery, outbox_id in items]
-    pipe = core.redis.pipeline(transaction=False)
-    for keys, args in calls:
-        await core.scripts.deliver_wake_atomic(keys=keys, args=args, client=pipe)
-    replies: list[Any] = await pipe.execute(raise_on_error=False)
-    results: list[bool] = []
-    for (keys, args), reply in zip(calls, replies, strict=True):
-        if is_noscript(reply):  # the server lost its scripts: this one did not run
-            reply = await core.scripts.deliver_wake_atomic(keys=keys, args=args)
-        elif isinstance(reply, Exception):
-            raise reply
-        results.append(text(reply[0]) == "NEW")
-    return results
+    """On a single server: one ``deliver_wakes`` call for all of them."""
+    keys: list[str] = []
+    args: list[Any] = [core.wake_dedupe_window_ms]
+    for delivery, outbox_id in items:
+        scope_id = delivery.target_scope_id
+        keys += [
+            core.keys.wake_stream(scope_id),
+            core.keys.wake_dedupe(scope_id, delivery.wake_id),
+            core.keys.process(delivery.process_id).outbox,
+            core.keys.fleet_stream,
+            core.keys.fleet_groups,
+        ]
+        args += [
+            encode(delivery),
+            delivery.wake_id,
+            source_key(delivery),
+            outbox_id or "",
+            scope_id,
+        ]
+    replies: list[Any] = await core.scripts.deliver_wake_atomic(keys=keys, args=args)
+    return [text(reply[0]) == "NEW" for reply in replies]
 
 
 async def _stepwise(

@@ -31,7 +31,7 @@ _NAMES = (
     "append_event-7",
     "append_batch-7n",
     "deliver_wake-2",
-    "deliver_wake-5",
+    "deliver_wakes-5n",
     "fleet_notice-2",
     "set_facet-2",
     "ack_wake-2",
@@ -141,7 +141,7 @@ class Scripts:
         self.append_event = by_file["append_event-7"]
         self.append_batch = by_file["append_batch-7n"]
         self.deliver_wake = by_file["deliver_wake-2"]
-        self.deliver_wake_atomic = by_file["deliver_wake-5"]
+        self.deliver_wake_atomic = by_file["deliver_wakes-5n"]
         self.fleet_notice = by_file["fleet_notice-2"]
         self.set_facet = by_file["set_facet-2"]
         self.ack_wake = by_file["ack_wake-2"]

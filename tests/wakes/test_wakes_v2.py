@@ -426,3 +426,24 @@ async def test_wakes_from_before_the_first_fleet_group_are_noticed(bus):
                 message = await pod.next(timeout=0.2)
         assert message.delivery.input == "early"
         assert await message.ack()
+
+
+async def test_trimming_races_acks_between_its_two_reads(bus, monkeypatch):
+    """XINFO saw an entry pending; it was acked before XPENDING ran: the trim
+    falls back to the group's last delivered id instead of failing."""
+    await bus.register_process(reg("p", wake("w")))
+    s = scope("race")
+    consumer = bus.wake_consumer(group="g", consumer="c", scopes=[s])
+    await consumer.ensure_groups()
+    await bus.append_event("p", req("w", {"wake_input": "x"}, target=s))
+    message = await consumer.next(timeout=2)
+    stream = bus.keys.wake_stream("session:race")
+    seen = await bus.redis.xinfo_groups(stream)
+    await message.ack()
+    monkeypatch.setattr(bus.redis, "xinfo_groups", lambda key: _returning(seen))
+    assert await bus.trim_wakes(s) == 1
+    await consumer.aclose()
+
+
+async def _returning(value):
+    return value
