@@ -30,6 +30,7 @@ from lash_streams.model import (
     ProcessTerminalState,
     ProcessWakeDelivery,
     RuntimeReplay,
+    SessionScope,
     process_event_invocation,
     status_from_terminal,
     terminal_state_of,
@@ -59,8 +60,15 @@ class AppendPlan:
     payload_hash: str
     #: The terminal status projection (EV-12), or ``None`` for a non-terminal event.
     status_update: ProcessStatus | None
-    #: WK-5/WK-7 against the target resolved when planning.
-    wake_delivery: ProcessWakeDelivery | None
+    #: What the wake delivery is built from (on first use: the store builds
+    #: its own from the sequence the commit assigned).
+    record: ProcessRecord
+    target: SessionScope | None
+
+    @property
+    def wake_delivery(self) -> ProcessWakeDelivery | None:
+        """WK-5/WK-7 against the target resolved when planning."""
+        return build_wake_delivery(self.record, self.event, self.target)
 
     @property
     def is_terminal(self) -> bool:
@@ -148,7 +156,8 @@ def plan_append(
         status_update=(
             status_from_terminal(semantics.terminal) if semantics.terminal is not None else None
         ),
-        wake_delivery=build_wake_delivery(record, event, target),
+        record=record,
+        target=target,
     )
 
 

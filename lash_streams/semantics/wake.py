@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
+
+import msgspec
 
 from lash_streams.model import ProcessEvent, ProcessRecord, ProcessWakeDelivery, SessionScope
 from lash_streams.model._codec import encode
-from lash_streams.semantics.canonical import stable_sha256_hex
 from lash_streams.semantics.selectors import resolve_pointer, stringify
 
 
 def wake_id(target_scope_id: str, dedupe_key: str) -> str:
-    """WK-6: ``"wake:" + sha256(canonical([target_scope_id, dedupe_key]))``."""
-    return "wake:" + stable_sha256_hex([target_scope_id, dedupe_key])
+    """WK-6: ``"wake:" + sha256(canonical([target_scope_id, dedupe_key]))``.
+    Two strings: their canonical JSON is msgspec's as is (no number in it
+    for lash's float text to change), so the general encoder is skipped."""
+    digest = hashlib.sha256(_STRINGS.encode([target_scope_id, dedupe_key])).hexdigest()
+    return "wake:" + digest
+
+
+_STRINGS = msgspec.json.Encoder()
 
 
 def resolve_wake_target(
