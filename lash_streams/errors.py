@@ -102,6 +102,14 @@ class PayloadTooLarge(LashStreamsError):
     kind = "payload_too_large"
 
 
+class InvalidValue(LashStreamsError, ValueError):
+    """A value a call would store but that would not read back as lash's type
+    (a negative or too large integer, a wrong shape, non-JSON data): refused
+    before anything is written."""
+
+    kind = "invalid_value"
+
+
 class BatchItemSkipped(LashStreamsError):
     """A batch item not written because an earlier item of the same process
     in that batch was refused (a process's items apply in order or not at all)."""
@@ -259,6 +267,7 @@ __all__ = [
     "InvalidPayload",
     "InvalidRegistration",
     "InvalidSignalName",
+    "InvalidValue",
     "LashStreamsError",
     "LeaseError",
     "LeaseExpired",

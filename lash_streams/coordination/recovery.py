@@ -37,6 +37,7 @@ from lash_streams.model import (
     AwaitAbandoned,
     AwaitCancelled,
     AwaitFailure,
+    AwaitSuccess,
     LeaseAcquired,
     LeaseBusy,
     LeaseOwnerIdentity,
@@ -372,11 +373,18 @@ class Recovery:
         if self.runner is None:
             return _recovery_failure(f"no runner can execute process `{record.id}`")
         try:
-            return await self.runner(record, lease)
+            output = await self.runner(record, lease)
         except asyncio.CancelledError:
             raise
         except Exception as err:
             return _recovery_failure(str(err) or type(err).__name__)
+        if not isinstance(output, AwaitSuccess | AwaitFailure | AwaitCancelled | AwaitAbandoned):
+            # Never stored as something else (issue 15): the run failed, visibly.
+            return _recovery_failure(
+                f"the runner returned {type(output).__name__}, not an await output "
+                "(AwaitSuccess, AwaitFailure, AwaitCancelled or AwaitAbandoned)"
+            )
+        return output
 
     async def _watch_cancel(self, pid: str, run: asyncio.Task[ProcessAwaitOutput]) -> None:
         """CN-4: any cancel request, even one older than the run, cancels it."""

@@ -159,6 +159,10 @@ class Hooks:
         if self.metrics is not None:
             self.metrics.follow_ups_failed.labels(step).inc()
 
+    def unreadable_row(self) -> None:
+        if self.metrics is not None:
+            self.metrics.unreadable_rows.inc()
+
     def relay_dead_lettered(self) -> None:
         if self.metrics is not None:
             self.metrics.relay_dead_lettered.inc()

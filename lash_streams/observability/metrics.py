@@ -77,6 +77,11 @@ class Metrics:
             ["group"],
             registry=registry,
         )
+        self.unreadable_rows = Counter(
+            "lash_streams_unreadable_rows_total",
+            "Stored records that do not decode, skipped by namespace-wide reads",
+            registry=registry,
+        )
         self.wakes_nacked = Counter(
             "lash_streams_wakes_nacked_total",
             "Wakes handed back to their group for a later attempt (nack or a failed handler)",

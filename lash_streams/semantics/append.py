@@ -37,6 +37,7 @@ from lash_streams.model import (
     to_builtins,
 )
 from lash_streams.semantics.canonical import payload_hash
+from lash_streams.semantics.inputs import json_problem
 from lash_streams.semantics.materialize import materialize_semantics
 from lash_streams.semantics.registration import validate_scope
 from lash_streams.semantics.schema import validate_payload
@@ -87,6 +88,14 @@ class ReplayPlan:
 def request_payload_hash(request: ProcessEventAppendRequest, process_id: str) -> str:
     """EV-2 step 2. lash's payloads are serde Values and always hash; a Python
     payload may hold something JSON cannot (a lone surrogate, a set, ...)."""
+    problem = json_problem(request.payload)
+    if problem is not None:
+        # Stored, it would be changed on the way (NaN as null, a set as a list)
+        # or refused late; lash's serde Value holds plain JSON only.
+        raise InvalidPayload(
+            f"invalid `{request.event_type}` payload: not encodable as JSON: it holds {problem}",
+            process_id=process_id,
+        )
     try:
         return payload_hash(request.event_type, request.payload)
     except (msgspec.EncodeError, UnicodeEncodeError, TypeError, OverflowError) as err:

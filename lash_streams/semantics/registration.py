@@ -6,7 +6,7 @@ import hashlib
 
 import msgspec
 
-from lash_streams.errors import InvalidId, InvalidRegistration
+from lash_streams.errors import InvalidId, InvalidRegistration, LashStreamsError
 from lash_streams.ids import id_bytes
 from lash_streams.model import (
     InputEngine,
@@ -16,7 +16,10 @@ from lash_streams.model import (
     SessionScope,
     default_process_event_types,
 )
+from lash_streams.model._codec import decode
 from lash_streams.semantics.canonical import canonical_json
+from lash_streams.semantics.inputs import json_problem, require
+from lash_streams.semantics.schema import check_schema
 
 #: Longest storable id in UTF-8 bytes. lash has no limit; Redis keys embed ids,
 #: so a bound keeps every key (and the cluster hash tag) reasonably small.
@@ -111,11 +114,18 @@ def prepare_registration_json(
     """RG-2, RG-3, then the storable-id checks this adapter adds, and the
     registration hash over the prepared value (RG-4). The hash digests the
     serde JSON, so it is sensitive to ``event_types`` order exactly as lash's."""
+    require(registration, ProcessRegistration, "registration")
     prepared = with_default_event_types(registration)
     validate_registration(prepared)
     validate_storable_id("process id", prepared.id)
     if prepared.wake_target is not None:
         validate_scope("wake target", prepared.wake_target)
+    problem = json_problem(prepared)
+    if problem is not None:
+        raise InvalidRegistration(
+            f"process `{prepared.id}` registration cannot be encoded: it holds {problem}",
+            process_id=prepared.id,
+        )
     try:
         prepared_json = canonical_json(prepared)
     except (UnicodeEncodeError, msgspec.EncodeError) as err:
@@ -124,7 +134,16 @@ def prepare_registration_json(
             f"process `{prepared.id}` registration cannot be encoded: {err}",
             process_id=prepared.id,
         ) from None
+    try:
+        decode(prepared_json, ProcessRegistration)
+    except LashStreamsError as err:
+        # Stored, it would break every read of the record (and of the namespace).
+        raise InvalidRegistration(
+            f"process `{prepared.id}` registration would not read back: {err}",
+            process_id=prepared.id,
+        ) from None
     for event_type in prepared.event_types:
+        check_schema(event_type.payload_schema, event_type.name, prepared.id)
         # Each name keys the per-type index: one that cannot be stored would
         # register, then refuse every append of that type.
         try:

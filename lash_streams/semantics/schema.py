@@ -42,7 +42,7 @@ from typing import Any
 import fastjsonschema
 import msgspec
 
-from lash_streams.errors import InvalidPayload
+from lash_streams.errors import InvalidPayload, InvalidRegistration
 from lash_streams.model import LashSchema
 from lash_streams.model._codec import canonical_json, encode
 
@@ -288,6 +288,23 @@ def _validator_of(schema: LashSchema, raw: dict[str, Any]) -> Callable[[Any], An
     if len(_by_schema) > VALIDATOR_CACHE_SIZE:
         _by_schema.popitem(last=False)
     return validate
+
+
+def check_schema(schema: LashSchema, event_type: str, process_id: str) -> None:
+    """At registration: a payload schema the validator cannot compile would
+    register, then fail every append of its type (fastjsonschema generates
+    Python code; a deep enough schema does not compile)."""
+    raw = schema.schema
+    if not isinstance(raw, dict) or not raw:
+        return
+    try:
+        _validator_of(schema, raw)
+    except Exception as err:
+        raise InvalidRegistration(
+            f"process `{process_id}` event type `{event_type}` has a payload schema that "
+            f"cannot be compiled: {type(err).__name__}: {err}",
+            process_id=process_id,
+        ) from None
 
 
 def validate_payload(

@@ -51,6 +51,7 @@ from lash_streams.model import (
 from lash_streams.model._codec import decode, encode
 from lash_streams.semantics.append import AppendPlan, complete_request, plan_append
 from lash_streams.semantics.canonical import payload_hash
+from lash_streams.semantics.inputs import require, wire_bytes
 from lash_streams.semantics.wake import build_wake_delivery
 
 # Modules, not names: fault tests replace a follow-up step to kill the writer there.
@@ -476,6 +477,7 @@ class AppendOps(StoreCore):
 
         With ``lease`` the write is fenced (RX-12): it lands only while that
         lease is the process's current, live acquisition, else ``LeaseFenced``."""
+        require(request, ProcessEventAppendRequest, "request")
         return await append(self, process_id, request, lease)
 
     async def send_signal(
@@ -512,6 +514,9 @@ class AppendOps(StoreCore):
         """CP-1..CP-4: a keyed terminal append; the record comes back from the
         same script. ``lease`` fences it (RX-12, lash's later
         ``complete_process_with_lease``)."""
+        # Exactly one of the four await outputs, as given (never a dict that
+        # would be read back as something else).
+        wire_bytes(await_output, ProcessAwaitOutput, "await_output")
         request = complete_request(process_id, await_output)
         done = await appended(self, process_id, request, lease)
         if done.record_fields:

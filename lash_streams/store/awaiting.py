@@ -10,11 +10,13 @@ long block is never re-sent (DESIGN "Known facts").
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import AsyncIterator
 from typing import Any
 
 from lash_streams.errors import UnknownProcess
 from lash_streams.model import ProcessAwaitOutput, ProcessEvent
+from lash_streams.semantics.inputs import require, require_u64
 from lash_streams.store.core import StoreCore
 from lash_streams.store.events import event_from_entry, read_range
 from lash_streams.store.retry import TRANSIENT, server_error
@@ -52,7 +54,7 @@ class AwaitOps(StoreCore):
 
         Raises ``TimeoutError`` when ``timeout`` seconds pass first."""
         loop = asyncio.get_running_loop()
-        deadline = None if timeout is None else loop.time() + timeout
+        deadline = _deadline(loop.time(), timeout)
         stream = self.keys.process(process_id).events
         while True:
             fields = await self.record_fields(process_id)
@@ -76,8 +78,10 @@ class AwaitOps(StoreCore):
         timeout: float | None = None,
     ) -> ProcessEvent:
         """AW-4: the first event of ``event_type`` after the cursor."""
+        require(event_type, str, "event_type")
+        require_u64(after_sequence, "after_sequence")
         loop = asyncio.get_running_loop()
-        deadline = None if timeout is None else loop.time() + timeout
+        deadline = _deadline(loop.time(), timeout)
         async for event in self.tail_events(process_id, after_sequence, _deadline=deadline):
             if event.event_type == event_type:
                 return event
@@ -95,6 +99,7 @@ class AwaitOps(StoreCore):
     ) -> AsyncIterator[ProcessEvent]:
         """Every event after the cursor, in order, then live ones as they land.
         Never yields an event at or before the cursor."""
+        require_u64(after_sequence, "after_sequence")
         loop = asyncio.get_running_loop()
         cursor = after_sequence
         for event in await read_range(self, process_id, "xrange", f"{cursor + 1}-0", "+"):
@@ -115,6 +120,16 @@ class AwaitOps(StoreCore):
                 if event.sequence > cursor:
                     cursor = event.sequence
                     yield event
+
+
+def _deadline(now: float, timeout: float | None) -> float | None:
+    """``timeout`` seconds from now; None (or infinity) waits for ever."""
+    if timeout is None:
+        return None
+    require(timeout, (int, float), "timeout")
+    if math.isnan(timeout) or timeout < 0:
+        raise ValueError(f"timeout must be a non-negative number of seconds, got {timeout}")
+    return None if math.isinf(timeout) else now + timeout
 
 
 def _remaining_ms(now: float, deadline: float | None) -> int:

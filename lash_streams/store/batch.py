@@ -40,6 +40,7 @@ from lash_streams.errors import (
     UnknownProcess,
 )
 from lash_streams.model import ProcessEventAppendRequest, ProcessEventAppendResult
+from lash_streams.semantics.inputs import require
 from lash_streams.store.append import append, finish, prepare, replay_lookup, settle
 from lash_streams.store.core import ProcessState, StoreCore, text
 from lash_streams.store.retry import server_error
@@ -73,6 +74,12 @@ class BatchOps(StoreCore):
         are sent once (RX-18): if the connection drops mid-batch the call raises
         ``WriteOutcomeUnknown``; with every item keyed, the batch is retried."""
         items = list(items)
+        for index, item in enumerate(items):
+            require(item, tuple, f"item {index}")
+            if len(item) != 2:
+                raise TypeError(f"item {index} must be a (process_id, request) pair")
+            require(item[0], str, f"item {index} process id")
+            require(item[1], ProcessEventAppendRequest, f"item {index} request")
         if not items:
             return []
         states = await self._batch_states(items)

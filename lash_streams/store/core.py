@@ -8,11 +8,13 @@ helper module that takes the core (``worklist``, ``facets``)."""
 
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from lash_streams.errors import UnknownProcess
+from lash_streams import observability as obs
+from lash_streams.errors import LashStreamsError, UnknownProcess
 from lash_streams.model import (
     DurabilityTier,
     ProcessRecord,
@@ -24,6 +26,8 @@ from lash_streams.model._codec import decode
 from lash_streams.store.keys import Keyspace
 from lash_streams.store.retry import RetryPolicy
 from lash_streams.store.scripts import Scripts
+
+log = logging.getLogger("lash_streams.store")
 
 _STATE_CACHE_SIZE = 10_000
 
@@ -52,6 +56,13 @@ def fenced_error(process_id: str, what: str) -> Exception:
         "current live lease (superseded, released or expired)",
         process_id=process_id,
     )
+
+
+def unreadable_row(process_id: str, err: Exception) -> None:
+    """A stored record that does not decode: skipped by namespace-wide reads."""
+    log.warning("process `%s`: its record does not decode, skipped: %s", process_id, err)
+    if obs.hooks is not None:
+        obs.hooks.unreadable_row()
 
 
 def text(value: bytes | str | None) -> str:
@@ -306,6 +317,16 @@ class StoreCore:
 
     async def gather_records(self, process_ids: list[str]) -> list[ProcessRecord]:
         """Records of many ids in one pipeline; ids without a record are dropped
-        (stale index entries are harmless by design, RX-2)."""
+        (stale index entries are harmless by design, RX-2), and so is a record
+        that does not decode (written by another tool or an older version):
+        logged and counted, it never fails a namespace-wide read."""
         rows = await self.record_fields_many(process_ids)
-        return [self.record_from_fields(row) for row in rows if row]
+        records: list[ProcessRecord] = []
+        for pid, row in zip(process_ids, rows, strict=True):
+            if not row:
+                continue
+            try:
+                records.append(self.record_from_fields(row))
+            except (LashStreamsError, ValueError, KeyError) as err:
+                unreadable_row(pid, err)
+        return records

@@ -20,7 +20,7 @@ from lash_streams.model import ProcessWakeDelivery, SessionScope
 from lash_streams.model._codec import decode, encode
 from lash_streams.semantics.registration import validate_scope
 from lash_streams.semantics.wake import build_wake_delivery
-from lash_streams.store.core import StoreCore, text
+from lash_streams.store.core import StoreCore, text, unreadable_row
 from lash_streams.store.events import event_from_entry
 
 #: Relay dead letters kept at most (about).
@@ -136,7 +136,11 @@ class DeliveryOps(StoreCore):
         )
         delivered = 0
         fields = await self.record_fields(process_id) if entries else {}
-        record = self.record_from_fields(fields) if fields else None
+        try:
+            record = self.record_from_fields(fields) if fields else None
+        except (LashStreamsError, ValueError, KeyError) as err:
+            unreadable_row(process_id, err)  # its intents wait; the pass goes on
+            return 0
         for entry_id, entry in entries:
             try:
                 seq = int(entry[b"seq"])

@@ -22,6 +22,7 @@ from lash_streams.model import (
     process_event_invocation,
 )
 from lash_streams.model._codec import JsonValue, decode
+from lash_streams.semantics.inputs import require, require_u64
 from lash_streams.store.core import StoreCore
 from lash_streams.store.keys import encode_id
 
@@ -84,10 +85,13 @@ async def read_range(
 class EventReadOps(StoreCore):
     async def events_after(self, process_id: str, after_sequence: int) -> list[ProcessEvent]:
         """RD-1: one XRANGE from the entry after the cursor (ids are ``<seq>-0``)."""
+        require_u64(after_sequence, "after_sequence")
         return await read_range(self, process_id, "xrange", f"{after_sequence + 1}-0", "+")
 
     async def recent_events(self, process_id: str, limit: int) -> list[ProcessEvent]:
         """RD-3: the last ``limit`` events, ascending."""
+        require(limit, int, "limit")
+        limit = min(limit, 2**63 - 1)  # more than any stream holds
         if limit <= 0:
             await self.require_record(process_id)
             return []
@@ -99,6 +103,8 @@ class EventReadOps(StoreCore):
         self, process_id: str, event_type: str, up_to_sequence: int
     ) -> int:
         """RD-2: one script: a binary search over the type's packed sequences."""
+        require(event_type, str, "event_type")
+        require_u64(up_to_sequence, "up_to_sequence")
         keys = self.keys.process(process_id)
         upto = min(up_to_sequence, 2**53)
         legacy_upto = f"{min(up_to_sequence, 10**20 - 1):020d}"
@@ -115,6 +121,7 @@ class EventReadOps(StoreCore):
 
     async def wake_events_after(self, process_id: str, after_sequence: int) -> list[ProcessEvent]:
         """WA-1: wake events after the cursor whose sequence is not acknowledged."""
+        require_u64(after_sequence, "after_sequence")
         keys = self.keys.process(process_id)
 
         async def run() -> list[Any]:

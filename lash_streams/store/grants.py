@@ -29,6 +29,7 @@ from lash_streams.model import (
     SessionScope,
 )
 from lash_streams.model._codec import decode, encode
+from lash_streams.semantics.inputs import require, wire_bytes
 from lash_streams.store import grant_rows
 from lash_streams.store.core import StoreCore, text
 from lash_streams.store.facets import set_facet
@@ -41,6 +42,8 @@ class GrantOps(StoreCore):
         self, session_scope: SessionScope, process_id: str, descriptor: ProcessHandleDescriptor
     ) -> ProcessHandleGrant:
         """GR-1: upsert per (scope id, process id)."""
+        require(session_scope, SessionScope, "session_scope")
+        wire_bytes(descriptor, ProcessHandleDescriptor, "descriptor")
         grant = await self._grant(session_scope, process_id, descriptor, UNSTAMPED)
         if grant is None:
             raise UnknownProcess(process_id)
@@ -139,6 +142,7 @@ class GrantOps(StoreCore):
         self, session_scope: SessionScope
     ) -> list[tuple[ProcessHandleGrant, ProcessRecord]]:
         """GR-3: grants joined with records, ascending process id."""
+        require(session_scope, SessionScope, "session_scope")
         scope_id = session_scope.id()
         key = self.keys.scope_grants(scope_id)
         rows: dict[bytes, bytes] = await self.retry.idempotent(
@@ -156,6 +160,7 @@ class GrantOps(StoreCore):
         return [e for e in await self.list_handle_grants(session_scope) if not e[1].is_terminal()]
 
     async def has_handle_grant(self, session_scope: SessionScope, process_id: str) -> bool:
+        require(session_scope, SessionScope, "session_scope")
         scope_id = session_scope.id()
         key = self.keys.scope_grants(scope_id)
         row = await self.retry.idempotent("read grant", lambda: self.redis.hget(key, process_id))

@@ -23,6 +23,7 @@ from lash_streams.model import (
     ProcessLeaseCompletion,
 )
 from lash_streams.model._codec import decode, encode
+from lash_streams.semantics.inputs import require, require_u64, wire_bytes
 from lash_streams.store.core import StoreCore, text
 
 #: "Is this holder definitely dead, as seen from this claimant?" (LV-2, LV-4).
@@ -44,6 +45,18 @@ def _lease(process_id: str, row: list[Any]) -> ProcessLease:
 def _new_token() -> str:
     """LS-6: opaque and unique per acquisition."""
     return secrets.token_hex(16)
+
+
+#: The longest lease a claim or renewal takes (about 3 years): the expiry,
+#: server time plus the TTL, stays a u64 lash reads back.
+MAX_LEASE_TTL_MS = 10**11
+
+
+def _ttl(lease_ttl_ms: int) -> int:
+    ttl = require_u64(lease_ttl_ms, "lease_ttl_ms")
+    if ttl > MAX_LEASE_TTL_MS:
+        raise ValueError(f"lease_ttl_ms must be at most {MAX_LEASE_TTL_MS}, got {ttl}")
+    return ttl
 
 
 class LeaseOps(StoreCore):
@@ -79,11 +92,12 @@ class LeaseOps(StoreCore):
         self, process_id: str, owner: LeaseOwnerIdentity, lease_ttl_ms: int
     ) -> ProcessLeaseClaimOutcome:
         """LS-4. Retrying is safe: a repeat by the same incarnation re-enters."""
+        ttl = _ttl(lease_ttl_ms)
         args = [
-            encode(owner),
+            wire_bytes(owner, LeaseOwnerIdentity, "owner"),
             owner.owner_id,
             owner.incarnation_id,
-            int(lease_ttl_ms),
+            ttl,
             "claim",
             _new_token(),
         ]
@@ -123,6 +137,8 @@ class LeaseOps(StoreCore):
 
     async def renew_process_lease(self, lease: ProcessLease, lease_ttl_ms: int) -> ProcessLease:
         """LS-7: same token, incarnation and fencing, and still live."""
+        require(lease, ProcessLease, "lease")
+        _ttl(lease_ttl_ms)
         key = self.keys.process(lease.process_id).lease
         args: list[Any] = [
             lease.lease_token,

@@ -24,6 +24,7 @@ from lash_streams.model import (
     WaitState,
 )
 from lash_streams.model._codec import encode
+from lash_streams.semantics.inputs import require_u64, wire_bytes
 from lash_streams.semantics.registration import prepare_registration_json
 from lash_streams.store import worklist
 from lash_streams.store.core import StoreCore, text
@@ -117,7 +118,7 @@ class ProcessOps(StoreCore):
         self, process_id: str, external_ref: ProcessExternalRef
     ) -> ProcessRecord:
         """XR-1: set once; identical repeat returns the record unchanged."""
-        new = encode(external_ref)
+        new = wire_bytes(external_ref, ProcessExternalRef, "external_ref")
         reply = await set_facet(self, process_id, "external_ref", new)
         if text(reply[0]) == "CONFLICT":
             raise ExternalRefConflict(
@@ -131,14 +132,16 @@ class ProcessOps(StoreCore):
         self, process_id: str, started: ProcessStarted, *, lease: Any = None
     ) -> ProcessRecord:
         """ST-2: first writer wins. ``lease`` fences it (ST-5, RX-12)."""
-        reply = await set_facet(self, process_id, "first_started", encode(started), lease)
+        data = wire_bytes(started, ProcessStarted, "started")
+        reply = await set_facet(self, process_id, "first_started", data, lease)
         return record_reply(self, reply)
 
     async def request_process_abandon(
         self, process_id: str, request: AbandonRequest
     ) -> ProcessRecord:
         """AB-3: terminal rejects; the first request stands."""
-        reply = await set_facet(self, process_id, "abandon_request", encode(request))
+        data = wire_bytes(request, AbandonRequest, "request")
+        reply = await set_facet(self, process_id, "abandon_request", data)
         if text(reply[0]) == "TERMINAL":
             raise TerminalRejectsAbandonRequest(
                 f"terminal process `{process_id}` cannot accept an abandon request",
@@ -147,7 +150,7 @@ class ProcessOps(StoreCore):
         return record_reply(self, reply)
 
     async def set_process_wait(self, process_id: str, wait: WaitState) -> ProcessRecord:
-        reply = await set_facet(self, process_id, "set_wait", encode(wait))
+        reply = await set_facet(self, process_id, "set_wait", wire_bytes(wait, WaitState, "wait"))
         if text(reply[0]) == "TERMINAL":
             raise TerminalRejectsWait(
                 f"terminal process `{process_id}` cannot enter a wait state",
@@ -160,6 +163,7 @@ class ProcessOps(StoreCore):
 
     async def ack_wake(self, process_id: str, sequence: int) -> None:
         """WA-2: idempotent marker; does not check the sequence."""
+        require_u64(sequence, "sequence")
         keys = self.keys.process(process_id)
         reply = await self.retry.idempotent(
             f"ack wake {process_id}#{sequence}",
@@ -181,6 +185,8 @@ class ProcessOps(StoreCore):
 
     async def list_processes(self, filter: ProcessListFilter | None = None) -> list[ProcessRecord]:
         """RD-5: status (default running), definition, waiting; ascending id."""
+        if filter is not None:
+            wire_bytes(filter, ProcessListFilter, "filter")
         flt = filter or ProcessListFilter()
         if flt.status == ProcessStatusFilter.RUNNING:
             records = await self.list_non_terminal()

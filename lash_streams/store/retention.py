@@ -17,12 +17,14 @@ from __future__ import annotations
 from typing import Any
 
 from lash_streams.model import ProcessPruneReport
+from lash_streams.semantics.inputs import require_u64
 from lash_streams.store import grant_rows, worklist
 from lash_streams.store.core import StoreCore, text
 
 
 class RetentionOps(StoreCore):
     async def prune_terminal_processes(self, cutoff_epoch_ms: int) -> ProcessPruneReport:
+        require_u64(cutoff_epoch_ms, "cutoff_epoch_ms")
         # Repair first: a terminal id still in the worklist becomes a candidate.
         await worklist.running_records(self)
         ks = self.keys

@@ -1,0 +1,142 @@
+"""Checks on what a call is about to store, before any I/O (issue 15: a value
+is never written that cannot be read back).
+
+- ``require``: the argument's Python type, else ``TypeError`` naming it;
+- ``check_json``: plain JSON data as lash's serde ``Value`` holds it: ``None``,
+  bools, ints, finite floats, strings of valid UTF-8, lists and tuples, dicts
+  with string keys, nested at most ``MAX_DEPTH`` deep (serde_json's recursion
+  limit) -- no sets, bytes, dates, decimals or objects that an encoder would
+  convert silently or refuse late;
+- ``wire_bytes``: a model value encoded to lash's JSON and decoded back as its
+  type, so out-of-range integers, wrong shapes and bad raw JSON are refused
+  with the path of the offending field.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from typing import Any, TypeVar
+
+import msgspec
+
+from lash_streams.errors import DecodeError, InvalidValue, LashStreamsError
+from lash_streams.model import _codec
+from lash_streams.model._codec import decode, encode
+
+#: serde_json refuses JSON nested deeper than this (its recursion limit).
+MAX_DEPTH = 128
+
+T = TypeVar("T")
+
+
+def require(value: Any, expected: Any, name: str) -> None:
+    """``TypeError`` unless ``value`` is an instance of ``expected``."""
+    if not isinstance(value, expected) or (isinstance(value, bool) and expected is int):
+        options = expected if isinstance(expected, tuple) else getattr(expected, "__args__", None)
+        names = (
+            " or ".join(t.__name__ for t in options)
+            if options
+            else getattr(expected, "__name__", str(expected))
+        )
+        raise TypeError(f"{name} must be {names}, got {type(value).__name__}")
+
+
+def require_u64(value: Any, name: str) -> int:
+    """An int in lash's u64 range, else ``TypeError``/``ValueError``."""
+    require(value, int, name)
+    if not 0 <= value < 2**64:
+        raise ValueError(f"{name} must be between 0 and 2**64 - 1, got {value}")
+    return int(value)
+
+
+def json_problem(value: Any, depth: int = 0) -> str | None:
+    """Why ``value`` is not plain JSON data, or None when it is."""
+    if depth > MAX_DEPTH:
+        return f"nested deeper than {MAX_DEPTH} levels"
+    if value is None or isinstance(value, bool):
+        return None
+    kind = type(value)
+    if kind is str:
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "a string that is not valid UTF-8 (a lone surrogate)"
+        return None
+    if kind is int:
+        return None
+    if kind is float:
+        return None if math.isfinite(value) else f"a non-finite number ({value})"
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is not str:
+                return f"a key of type {type(key).__name__} (JSON keys are strings)"
+            problem = json_problem(key, depth + 1) or json_problem(item, depth + 1)
+            if problem is not None:
+                return problem
+        return None
+    if kind is list or kind is tuple:
+        for item in value:
+            problem = json_problem(item, depth + 1)
+            if problem is not None:
+                return problem
+        return None
+    if isinstance(value, msgspec.Raw):
+        try:
+            return json_problem(msgspec.json.decode(value), depth)
+        except msgspec.DecodeError as err:
+            return f"raw JSON that does not parse ({err})"
+    if isinstance(value, msgspec.Struct):  # a model value: each field
+        for field in value.__struct_fields__:
+            problem = json_problem(getattr(value, field), depth + 1)
+            if problem is not None:
+                return f"{problem} in `{field}`"
+        return None
+    if isinstance(value, enum.Enum):
+        return None
+    hook = _model_encoder(value)
+    if hook is not None:  # a model type with its own serde form
+        return json_problem(hook(value), depth)
+    if isinstance(value, int | float | str | dict | list):  # subclasses: as their base
+        return json_problem(_base(value), depth)
+    return f"a value of type {type(value).__name__}"
+
+
+def _model_encoder(value: Any) -> Any:
+    for cls in type(value).__mro__:
+        hook = _codec._encoders.get(cls)
+        if hook is not None:
+            return hook
+    return None
+
+
+def _base(value: Any) -> Any:
+    base: Any
+    for base in (bool, int, float, str, dict, list):
+        if isinstance(value, base):
+            return base(value)
+    return value  # pragma: no cover
+
+
+def wire_bytes(value: Any, expected: Any, name: str) -> bytes:
+    """``value`` as lash's JSON, checked to decode back as ``expected``;
+    ``TypeError`` for another Python type, ``InvalidValue`` (with the field's
+    path) for a value lash could not read back."""
+    require(value, expected, name)
+    problem = json_problem(value)
+    if problem is not None:
+        raise InvalidValue(f"{name} holds {problem}")
+    try:
+        data = encode(value)
+    except (msgspec.EncodeError, TypeError, ValueError, OverflowError, RecursionError) as err:
+        raise InvalidValue(f"{name}: cannot be stored as JSON: {err}") from None
+    except NotImplementedError as err:
+        raise InvalidValue(f"{name}: {err}") from None
+    try:
+        decode(data, expected)
+    except (DecodeError, LashStreamsError) as err:
+        raise InvalidValue(f"{name} would not read back: {err}") from None
+    return data
+
+
+__all__ = ["MAX_DEPTH", "json_problem", "require", "require_u64", "wire_bytes"]

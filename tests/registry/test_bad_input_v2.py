@@ -1,0 +1,220 @@
+"""Issue 15: bad input never poisons. Each defect the issue lists: refused
+before anything is written, with a typed error (or TypeError/ValueError before
+I/O), and the namespace stays readable; a bad row never fails a
+namespace-wide read."""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import math
+import uuid
+import warnings
+
+import msgspec
+import pytest
+
+from lash_streams import errors
+from lash_streams.model import (
+    AbandonEvidence,
+    AbandonRequest,
+    AbandonWriter,
+    AwaitAbandoned,
+    InputToolCall,
+    LeaseOwnerIdentity,
+    LivenessLocalProcess,
+    ProcessEventAppendRequest,
+    ProcessListFilter,
+    ProcessStarted,
+    ProcessStatusFilter,
+    WaitSignal,
+    WaitState,
+)
+
+from ..conformance.fixtures import S, owner, plain, reg, req, scope
+
+ANY = ProcessListFilter(status=ProcessStatusFilter.ANY)
+
+
+async def namespace_readable(bus, *pids: str) -> None:
+    listed = {r.id for r in await bus.list_processes(ANY)}
+    for pid in pids:
+        assert pid in listed
+        assert await bus.get_process(pid) is not None
+
+
+async def test_a_negative_u64_in_a_facet_is_refused_before_writing(bus):
+    await bus.register_process(reg("p"))
+    before = await bus.get_process("p")
+    with pytest.raises(errors.InvalidValue, match="requested_at_ms"):
+        await bus.request_process_abandon("p", AbandonRequest(requested_by="x", requested_at_ms=-1))
+    with pytest.raises(errors.InvalidValue):
+        await bus.record_first_started("p", ProcessStarted(owner=owner("o"), started_at_ms=-1))
+    with pytest.raises(errors.InvalidValue):
+        await bus.set_process_wait(
+            "p",
+            WaitState(
+                kind=WaitSignal(name="n", event_type="signal.n", key="k", ordinal=0), since_ms=-5
+            ),
+        )
+    assert await bus.get_process("p") == before
+    await namespace_readable(bus, "p")
+
+
+async def test_a_registration_that_would_not_read_back_is_refused(bus):
+    base = reg("bad")
+    for bad in (
+        msgspec.structs.replace(base, input="x"),
+        msgspec.structs.replace(base, input=InputToolCall(call=msgspec.Raw(b"{bad"))),
+    ):
+        with pytest.raises(errors.InvalidRegistration):
+            await bus.register_process(bad)
+    assert await bus.get_process("bad") is None
+    await bus.register_process(reg("good"))
+    await namespace_readable(bus, "good")
+
+
+async def test_a_schema_the_validator_cannot_compile_is_refused_at_registration(bus):
+    schema: dict = {"type": "array"}
+    for _ in range(60):
+        schema = {"type": "array", "items": schema}
+    with pytest.raises(errors.InvalidRegistration, match="cannot be compiled"):
+        await bus.register_process(reg("deep", plain("x", schema)))
+    assert await bus.get_process("deep") is None
+
+
+async def test_none_where_a_value_is_expected_is_a_type_error(bus):
+    await bus.register_process(reg("p"))
+    with pytest.raises(TypeError, match="external_ref"):
+        await bus.set_external_ref("p", None)
+    with pytest.raises(TypeError, match="descriptor"):
+        await bus.grant_handle(scope("s"), "p", None)
+    with pytest.raises(TypeError, match="sequence"):
+        await bus.ack_wake("p", None)
+    with pytest.raises(TypeError, match="cutoff_epoch_ms"):
+        await bus.prune_terminal_processes(None)
+    with pytest.raises(TypeError, match="session_scope"):
+        await bus.list_handle_grants(None)
+    await namespace_readable(bus, "p")
+    assert await bus.handle_grants_for_process("p") == []
+
+
+async def test_a_lease_owner_out_of_range_is_refused_before_writing(bus):
+    await bus.register_process(reg("p"))
+    big = LeaseOwnerIdentity(
+        owner_id="o",
+        incarnation_id="o:1",
+        liveness=LivenessLocalProcess(host_id="h", boot_id="b", pid=2**32, process_start="s"),
+    )
+    with pytest.raises(errors.InvalidValue, match="pid"):
+        await bus.claim_process_lease("p", big, 10_000)
+    assert await bus.get_process_lease("p") is None
+    claimed = await bus.claim_process_lease("p", owner("o"), 10_000)
+    lease = claimed.lease
+    with pytest.raises(ValueError, match="lease_ttl_ms"):
+        await bus.renew_process_lease(lease, 2**63)
+    with pytest.raises(ValueError, match="lease_ttl_ms"):
+        await bus.claim_process_lease("p", owner("o"), -1)
+
+
+async def test_only_the_four_await_outputs_complete_a_process(bus):
+    await bus.register_process(reg("p"))
+    for bad in ({"type": "success", "value": 1}, None, "done"):
+        with pytest.raises(TypeError, match="await_output"):
+            await bus.complete_process("p", bad)
+    evidence = AbandonEvidence(writer=AbandonWriter.SWEEP, epoch_ms=-1)
+    with pytest.raises(errors.InvalidValue, match="epoch_ms"):
+        await bus.complete_process("p", AwaitAbandoned(evidence=evidence))
+    assert not (await bus.get_process("p")).is_terminal()
+    record = await bus.complete_process("p", S({"ok": True}))
+    assert record.status.await_output == S({"ok": True})
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        math.nan,
+        math.inf,
+        {1, 2},
+        b"bytes",
+        decimal.Decimal("1.5"),
+        datetime.datetime(2026, 1, 1),
+        uuid.UUID(int=1),
+        object(),
+        1j,
+        {1: "int key"},
+        "\ud800",
+    ],
+    ids=lambda v: (
+        f"{type(v).__name__}-{v!r}"[:30]
+        if not isinstance(v, object) or type(v) is not object
+        else "object"
+    ),
+)
+async def test_payloads_hold_plain_json_only(bus, value):
+    """Nothing is converted without a word (NaN as null, a set as a list) nor
+    refused late with a raw error."""
+    await bus.register_process(reg("p", plain("x")))
+    with pytest.raises(errors.InvalidPayload, match="not encodable as JSON"):
+        await bus.append_event("p", req("x", {"v": value}))
+    assert await bus.events_after("p", 0) == []
+
+
+async def test_a_payload_nested_too_deep_is_refused(bus):
+    await bus.register_process(reg("p", plain("x")))
+    deep: list = []
+    for _ in range(5_000):
+        deep = [deep]
+    with pytest.raises(errors.InvalidPayload, match="nested deeper"):
+        await bus.append_event("p", req("x", {"v": deep}))
+
+
+async def test_cursors_and_timeouts_are_checked_before_io(bus):
+    await bus.register_process(reg("p", plain("x")))
+    await bus.append_event("p", req("x", {}))
+    with pytest.raises(ValueError, match="after_sequence"):
+        await bus.events_after("p", -2)
+    with pytest.raises(ValueError, match="after_sequence"):
+        await bus.await_event("p", "x", -2, timeout=0.1)
+    with pytest.raises(ValueError, match="after_sequence"):
+        async for _ in bus.tail_events("p", -2):
+            pass
+    assert [e.sequence for e in await bus.recent_events("p", 2**64)] == [1]
+    with pytest.raises(ValueError, match="timeout"):
+        await bus.await_terminal("p", timeout=math.nan)
+    await bus.complete_process("p", S(1))
+    assert await bus.await_terminal("p", timeout=math.inf) == S(1)
+
+
+async def test_a_dict_instead_of_a_model_value_is_a_type_error(bus):
+    await bus.register_process(reg("p", plain("x")))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no never-awaited coroutine left behind
+        with pytest.raises(TypeError, match="request"):
+            await bus.append_event("p", {"event_type": "x", "payload": {}})
+        with pytest.raises(TypeError, match="registration"):
+            await bus.register_process({"id": "q"})
+        with pytest.raises(TypeError, match="item 0"):
+            await bus.append_events([("p", {"event_type": "x"})])
+
+
+async def test_a_bad_row_never_fails_a_namespace_wide_read(bus):
+    """A record written by another tool (or an older version) that does not
+    decode is skipped, logged and counted; the rest of the namespace reads."""
+    await bus.register_process(reg("good"))
+    await bus.register_process(reg("bad"))
+    await bus.redis.hset(bus.keys.process("bad").record, "abandon", b"{not json")
+    bus.forget("bad")
+    assert [r.id for r in await bus.list_processes(ANY)] == ["good"]
+    assert [r.id for r in await bus.list_non_terminal()] == ["good"]
+    assert await bus.relay_pending() == 0
+    report = await bus.prune_terminal_processes(await bus.server_time_ms())
+    assert report is not None
+
+
+async def test_an_unencodable_append_request_type_is_checked(bus):
+    await bus.register_process(reg("p", plain("x")))
+    request = ProcessEventAppendRequest(event_type="x", payload={"v": math.nan})
+    with pytest.raises(errors.InvalidPayload):
+        await bus.append_events([("p", request)])
+    assert await bus.events_after("p", 0) == []
