@@ -17,6 +17,7 @@ import msgspec
 from lash_streams.errors import (
     AlreadyTerminal,
     InvalidPayload,
+    InvalidValue,
     ReplayKeyRequired,
     UndeclaredEventType,
 )
@@ -88,6 +89,12 @@ class ReplayPlan:
 def request_payload_hash(request: ProcessEventAppendRequest, process_id: str) -> str:
     """EV-2 step 2. lash's payloads are serde Values and always hash; a Python
     payload may hold something JSON cannot (a lone surrogate, a set, ...)."""
+    if request.replay is not None and json_problem(request.replay.key) is not None:
+        raise InvalidValue(
+            f"process `{process_id}` event `{request.event_type}`: the replay key is not "
+            "valid UTF-8 (a lone surrogate)",
+            process_id=process_id,
+        )
     problem = json_problem(request.payload)
     if problem is not None:
         # Stored, it would be changed on the way (NaN as null, a set as a list)

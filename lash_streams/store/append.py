@@ -51,7 +51,7 @@ from lash_streams.model import (
 from lash_streams.model._codec import decode, encode
 from lash_streams.semantics.append import AppendPlan, complete_request, plan_append
 from lash_streams.semantics.canonical import payload_hash
-from lash_streams.semantics.inputs import require, wire_bytes
+from lash_streams.semantics.inputs import json_problem, require, wire_bytes
 from lash_streams.semantics.wake import build_wake_delivery
 
 # Modules, not names: fault tests replace a follow-up step to kill the writer there.
@@ -291,8 +291,9 @@ async def try_append(
             # A cached state may be stale (pruned, re-registered, no longer
             # terminal): the server decides before any error is raised.
             return await confirm(core, process_id, request)
-        # EV-2.3: an existing replay key decides before any validation.
-        if request.replay is not None:
+        # EV-2.3: an existing replay key decides before any validation (a key
+        # that cannot be stored was never stored: nothing to look up).
+        if request.replay is not None and json_problem(request.replay.key) is None:
             replayed = await replay_lookup(core, process_id, request, request.replay.key)
             if replayed is not None:
                 return replayed
@@ -331,6 +332,8 @@ async def confirm(
     key, in one round trip: a replay, or a fresh state to plan again with."""
     keys = core.keys.process(process_id)
     key = request.replay.key if request.replay is not None else None
+    if key is not None and json_problem(key) is not None:
+        key = None  # a key that cannot be stored was never stored
 
     async def run() -> list[Any]:
         pipe = core.redis.pipeline(transaction=False)

@@ -40,7 +40,7 @@ from lash_streams.errors import (
     UnknownProcess,
 )
 from lash_streams.model import ProcessEventAppendRequest, ProcessEventAppendResult
-from lash_streams.semantics.inputs import require
+from lash_streams.semantics.inputs import json_problem, require
 from lash_streams.store.append import append, finish, prepare, replay_lookup, settle
 from lash_streams.store.core import ProcessState, StoreCore, text
 from lash_streams.store.retry import server_error
@@ -155,7 +155,9 @@ class BatchOps(StoreCore):
         each item as one append would."""
         pid, request = item
         key = request.replay.key if request.replay is not None else None
-        if key is not None and await replay_lookup(self, pid, request, key) is not None:
+        if key is None or json_problem(key) is not None:
+            return  # an unstorable key was never stored: no replay to find
+        if await replay_lookup(self, pid, request, key) is not None:
             raise _ReplayInBatch
 
     async def _commit(

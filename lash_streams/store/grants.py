@@ -30,6 +30,7 @@ from lash_streams.model import (
 )
 from lash_streams.model._codec import decode, encode
 from lash_streams.semantics.inputs import require, wire_bytes
+from lash_streams.semantics.registration import validate_scope
 from lash_streams.store import grant_rows
 from lash_streams.store.core import StoreCore, text
 from lash_streams.store.facets import set_facet
@@ -43,6 +44,7 @@ class GrantOps(StoreCore):
     ) -> ProcessHandleGrant:
         """GR-1: upsert per (scope id, process id)."""
         require(session_scope, SessionScope, "session_scope")
+        validate_scope("grant scope", session_scope)  # its id keys the scope's rows
         wire_bytes(descriptor, ProcessHandleDescriptor, "descriptor")
         grant = await self._grant(session_scope, process_id, descriptor, UNSTAMPED)
         if grant is None:

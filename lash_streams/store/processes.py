@@ -57,6 +57,7 @@ class ProcessOps(StoreCore):
         fields = pairs(reply)
         existing_hash = text(fields[b"hash"])
         if existing_hash != reg_hash:
+            await self._undo_indexing(pid, fields, target_key)
             raise RegistrationConflict(
                 f"process `{pid}` registration hash conflict: existing {existing_hash}, "
                 f"new {reg_hash}",
@@ -69,6 +70,21 @@ class ProcessOps(StoreCore):
         if record.is_terminal():
             await worklist.index_terminal(self, pid, record.updated_at_ms)
         return record
+
+    async def _undo_indexing(
+        self, pid: str, fields: dict[bytes, bytes], target_key: str | None
+    ) -> None:
+        """A conflicting registration wrote nothing to the record, but indexed
+        the id as running and under its wake target's session before the
+        record step refused it: put the stored record's own state back."""
+        if text(fields.get(b"term") or b"") == "1":
+            await worklist.index_terminal(self, pid, int(fields.get(b"updated") or 0))
+        stored = text(fields.get(b"wts") or b"")
+        own = self.keys.session_targets(stored) if stored else None
+        if target_key is not None and target_key != own:
+            await self.retry.idempotent(
+                "unindex wake target", lambda: self.redis.srem(target_key, pid)
+            )
 
     async def _register_pipelined(
         self, pid: str, record_key: str, script_args: list[Any], target_key: str | None

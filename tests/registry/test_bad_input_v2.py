@@ -218,3 +218,40 @@ async def test_an_unencodable_append_request_type_is_checked(bus):
     with pytest.raises(errors.InvalidPayload):
         await bus.append_events([("p", request)])
     assert await bus.events_after("p", 0) == []
+
+
+async def test_a_grant_on_a_scope_that_cannot_be_stored_writes_nothing(bus):
+    """Each part of the scope is under 512 bytes, the scope id is not: refused
+    before the reverse index is written, so later reads keep working."""
+    from lash_streams.model import ProcessHandleDescriptor, SessionScope
+
+    await bus.register_process(reg("p"))
+    wide = SessionScope(session_id="s" * 300, agent_frame_id="f" * 300)
+    with pytest.raises(errors.InvalidId):
+        await bus.grant_handle(wide, "p", ProcessHandleDescriptor(label="x"))
+    with pytest.raises(errors.InvalidValue):
+        await bus.grant_handle(scope("s"), "p", ProcessHandleDescriptor(label="\ud800"))
+    assert await bus.handle_grants_for_process("p") == []
+
+
+async def test_a_lone_surrogate_replay_key_is_refused_before_writing(bus):
+    await bus.register_process(reg("p", plain("x")))
+    with pytest.raises(errors.InvalidValue, match="replay key"):
+        await bus.append_events([("p", req("x", {}, key="\ud800"))])
+    with pytest.raises(errors.InvalidValue, match="replay key"):
+        await bus.append_event("p", req("x", {}, key="\ud800"))
+    assert await bus.events_after("p", 0) == []
+
+
+async def test_a_conflicting_re_registration_leaves_the_indexes_as_they_were(bus):
+    """RegistrationConflict for a completed process: it stays out of the
+    running index and out of the new wake target's session set."""
+    await bus.register_process(reg("p"))
+    await bus.complete_process("p", S(1))
+    other = msgspec.structs.replace(reg("p"), wake_target=scope("elsewhere"))
+    with pytest.raises(errors.RegistrationConflict):
+        await bus.register_process(other)
+    running = await bus.redis.zrange(bus.keys.index_running, 0, -1)
+    assert b"p" not in running
+    assert not await bus.redis.sismember(bus.keys.session_targets("elsewhere"), "p")
+    assert [r.id for r in await bus.list_non_terminal()] == []
