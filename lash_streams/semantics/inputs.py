@@ -118,6 +118,31 @@ def _base(value: Any) -> Any:
     return value  # pragma: no cover
 
 
+def mistyped_field(given: Any, decoded: Any, path: str = "$") -> str | None:
+    """Where ``given`` holds a value of another type than the one lash reads
+    back at the same place (an enum's string, a str where a struct goes), or
+    None. Lists and tuples, ints and floats that read back equal, are alike."""
+    if isinstance(decoded, enum.Enum):
+        return None if type(given) is type(decoded) else path
+    if isinstance(decoded, msgspec.Struct):
+        if type(given) is not type(decoded):
+            return path
+        for field in decoded.__struct_fields__:
+            found = mistyped_field(
+                getattr(given, field), getattr(decoded, field), f"{path}.{field}"
+            )
+            if found is not None:
+                return found
+        return None
+    if isinstance(decoded, list) and isinstance(given, list | tuple):
+        for index, (a, b) in enumerate(zip(given, decoded, strict=False)):
+            found = mistyped_field(a, b, f"{path}[{index}]")
+            if found is not None:
+                return found
+        return None
+    return None
+
+
 def wire_bytes(value: Any, expected: Any, name: str) -> bytes:
     """``value`` as lash's JSON, checked to decode back as ``expected``;
     ``TypeError`` for another Python type, ``InvalidValue`` (with the field's
@@ -133,10 +158,13 @@ def wire_bytes(value: Any, expected: Any, name: str) -> bytes:
     except NotImplementedError as err:
         raise InvalidValue(f"{name}: {err}") from None
     try:
-        decode(data, expected)
+        decoded = decode(data, expected)
     except (DecodeError, LashStreamsError) as err:
         raise InvalidValue(f"{name} would not read back: {err}") from None
+    wrong = mistyped_field(value, decoded)
+    if wrong is not None:
+        raise TypeError(f"{name}: the value at `{wrong}` is not of the type lash reads back there")
     return data
 
 
-__all__ = ["MAX_DEPTH", "json_problem", "require", "require_u64", "wire_bytes"]
+__all__ = ["MAX_DEPTH", "json_problem", "mistyped_field", "require", "require_u64", "wire_bytes"]

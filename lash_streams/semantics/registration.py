@@ -18,7 +18,7 @@ from lash_streams.model import (
 )
 from lash_streams.model._codec import decode
 from lash_streams.semantics.canonical import canonical_json
-from lash_streams.semantics.inputs import json_problem, require
+from lash_streams.semantics.inputs import json_problem, mistyped_field, require
 from lash_streams.semantics.schema import check_schema
 
 #: Longest storable id in UTF-8 bytes. lash has no limit; Redis keys embed ids,
@@ -135,13 +135,20 @@ def prepare_registration_json(
             process_id=prepared.id,
         ) from None
     try:
-        decode(prepared_json, ProcessRegistration)
+        decoded = decode(prepared_json, ProcessRegistration)
     except LashStreamsError as err:
         # Stored, it would break every read of the record (and of the namespace).
         raise InvalidRegistration(
             f"process `{prepared.id}` registration would not read back: {err}",
             process_id=prepared.id,
         ) from None
+    wrong = mistyped_field(prepared, decoded)
+    if wrong is not None:  # e.g. disposition="rerunnable": a str, not the enum
+        raise InvalidRegistration(
+            f"process `{prepared.id}` registration: the value at `{wrong}` is not of the "
+            "type lash reads back there",
+            process_id=prepared.id,
+        )
     for event_type in prepared.event_types:
         check_schema(event_type.payload_schema, event_type.name, prepared.id)
         # Each name keys the per-type index: one that cannot be stored would

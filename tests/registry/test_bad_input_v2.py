@@ -66,6 +66,7 @@ async def test_a_registration_that_would_not_read_back_is_refused(bus):
     for bad in (
         msgspec.structs.replace(base, input="x"),
         msgspec.structs.replace(base, input=InputToolCall(call=msgspec.Raw(b"{bad"))),
+        msgspec.structs.replace(base, disposition="rerunnable"),
     ):
         with pytest.raises(errors.InvalidRegistration):
             await bus.register_process(bad)
@@ -255,3 +256,43 @@ async def test_a_conflicting_re_registration_leaves_the_indexes_as_they_were(bus
     assert b"p" not in running
     assert not await bus.redis.sismember(bus.keys.session_targets("elsewhere"), "p")
     assert [r.id for r in await bus.list_non_terminal()] == []
+
+
+async def test_a_runner_returning_something_else_fails_the_run_visibly(bus):
+    """A runner's dict is never stored as another terminal: the run fails."""
+    from lash_streams.model import LeaseOwnerIdentity, StatusFailed
+
+    from ..conformance.fixtures import rr_reg
+
+    await bus.register_process(rr_reg("r"))
+
+    async def runner(record, lease):
+        return {"type": "success", "value": 1}
+
+    stem = LeaseOwnerIdentity.opaque("worker", "worker:1")
+    recovery = bus.recovery(stem, runner=runner, lease_ttl_ms=3000, renew_every_ms=1000)
+    await recovery.execute("r")
+    status = (await bus.get_process("r")).status
+    assert isinstance(status, StatusFailed)
+    assert "not an await output" in status.await_output.message
+
+
+async def test_more_ill_typed_arguments_are_refused_before_io(bus):
+    from lash_streams.model import (
+        CausalProcessEvent,
+        OriginatorHost,
+        ProcessProvenance,
+    )
+
+    with pytest.raises(ValueError):
+        bus.wake_consumer(group="g", consumer="c", scopes=[scope("s")], batch=0)
+    with pytest.raises(ValueError):
+        bus.wake_consumer(group="g", consumer="c", scopes=[scope("s")], claim_idle_ms=-1)
+    with pytest.raises(errors.InvalidValue):
+        await bus.list_processes(ProcessListFilter(status=None))
+    provenance = ProcessProvenance(
+        originator=OriginatorHost(), caused_by=CausalProcessEvent(process_id="x", sequence=-1)
+    )
+    with pytest.raises(errors.InvalidRegistration):
+        await bus.register_process(msgspec.structs.replace(reg("c"), provenance=provenance))
+    assert await bus.get_process("c") is None
