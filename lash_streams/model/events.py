@@ -452,20 +452,28 @@ def _terminal_type(name: str, state: ProcessTerminalState) -> ProcessEventType:
 
 
 def default_process_event_types() -> list[ProcessEventType]:
-    """ET-2, in lash's order."""
+    """ET-2, in lash's order (a new list of the same frozen values each call:
+    caches keyed by identity, the schema validators' included, hit them)."""
+    return list(_DEFAULT_EVENT_TYPES)
+
+
+def _default_event_types() -> tuple[ProcessEventType, ...]:
     plain = [
         ProcessEventType(
             name=name, payload_schema=LashSchema.any(), semantics=ProcessEventSemanticsSpec()
         )
         for name in ("process.cancel_requested", "process.waiting", "process.resumed")
     ]
-    return [
+    return (
         *plain,
         _terminal_type("process.completed", ProcessTerminalState.COMPLETED),
         _terminal_type("process.failed", ProcessTerminalState.FAILED),
         _terminal_type("process.cancelled", ProcessTerminalState.CANCELLED),
         _terminal_type("process.abandoned", ProcessTerminalState.ABANDONED),
-    ]
+    )
+
+
+_DEFAULT_EVENT_TYPES = _default_event_types()
 
 
 __all__ = [

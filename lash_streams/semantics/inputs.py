@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import enum
 import math
+from collections import OrderedDict
 from typing import Any, TypeVar
 
 import msgspec
@@ -87,10 +88,13 @@ def json_problem(value: Any, depth: int = 0) -> str | None:
         except msgspec.DecodeError as err:
             return f"raw JSON that does not parse ({err})"
     if isinstance(value, msgspec.Struct):  # a model value: each field
+        if _seen_clean(_JSON_CLEAN, value):
+            return None
         for field in value.__struct_fields__:
             problem = json_problem(getattr(value, field), depth + 1)
             if problem is not None:
                 return f"{problem} in `{field}`"
+        _remember_clean(_JSON_CLEAN, value)
         return None
     if isinstance(value, enum.Enum):
         return None
@@ -100,6 +104,27 @@ def json_problem(value: Any, depth: int = 0) -> str | None:
     if isinstance(value, int | float | str | dict | list):  # subclasses: as their base
         return json_problem(_base(value), depth)
     return f"a value of type {type(value).__name__}"
+
+
+# Frozen model values checked clean, by identity: the event types a fleet
+# registers with are the same objects on every registration (and lash's
+# defaults always are), so they are walked once. Only frozen values: their
+# fields cannot be rebound (bounded; the oldest go first).
+_JSON_CLEAN: OrderedDict[int, Any] = OrderedDict()
+_TYPES_CLEAN: OrderedDict[int, Any] = OrderedDict()
+_CLEAN_CACHED = 4_096
+
+
+def _seen_clean(cache: OrderedDict[int, Any], value: Any) -> bool:
+    return cache.get(id(value)) is value
+
+
+def _remember_clean(cache: OrderedDict[int, Any], value: Any) -> None:
+    if not type(value).__struct_config__.frozen:
+        return
+    cache[id(value)] = value
+    if len(cache) > _CLEAN_CACHED:
+        cache.popitem(last=False)
 
 
 def _model_encoder(value: Any) -> Any:
@@ -127,12 +152,15 @@ def mistyped_field(given: Any, decoded: Any, path: str = "$") -> str | None:
     if isinstance(decoded, msgspec.Struct):
         if type(given) is not type(decoded):
             return path
+        if _seen_clean(_TYPES_CLEAN, given):
+            return None
         for field in decoded.__struct_fields__:
             found = mistyped_field(
                 getattr(given, field), getattr(decoded, field), f"{path}.{field}"
             )
             if found is not None:
                 return found
+        _remember_clean(_TYPES_CLEAN, given)
         return None
     if isinstance(decoded, list) and isinstance(given, list | tuple):
         for index, (a, b) in enumerate(zip(given, decoded, strict=False)):
