@@ -31,6 +31,7 @@ from lash_streams import observability as obs
 from lash_streams.errors import (
     AlreadyTerminal,
     BackendError,
+    InvalidValue,
     LashStreamsError,
     PayloadTooLarge,
     ReplayConflict,
@@ -504,6 +505,14 @@ class AppendOps(StoreCore):
     ) -> ProcessEventAppendResult:
         """CN-1..CN-3: durable, keyed by reason, never terminal by itself."""
         from lash_streams.semantics.signals import cancel_requested_request
+
+        if reason is not None:
+            require(reason, str, "reason")
+            if json_problem(reason) is not None:
+                raise InvalidValue(
+                    f"process `{process_id}` cancel reason is not valid UTF-8 (a lone surrogate)",
+                    process_id=process_id,
+                )
 
         return await self.append_event(process_id, cancel_requested_request(process_id, reason))
 

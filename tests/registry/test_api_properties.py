@@ -286,3 +286,48 @@ def test_ill_typed_arguments_are_type_errors_before_any_io(url, argument):
             assert await _keys(bus) == before
 
     _run(url, body)
+
+
+@seed(15)
+@PROPERTY
+@given(
+    pid=st.one_of(ids, st.none(), st.integers()),
+    text=st.one_of(hostile_text, st.none(), st.integers()),
+    number=hostile_ints,
+)
+def test_reads_and_small_writes_answer_or_raise_typed_errors(url, pid, text, number):
+    """Every other public method, with hostile ids, names and numbers: an
+    answer or a typed error (never a raw library exception), and a refusal
+    changes nothing."""
+
+    async def body(bus: ls.Bus) -> None:
+        await bus.register_process(reg("p", plain("x")))
+        calls = [
+            lambda: bus.get_process(pid),
+            lambda: bus.events_after(pid, 0),
+            lambda: bus.events_after("p", number),
+            lambda: bus.recent_events("p", number),
+            lambda: bus.count_events_through("p", text, number),
+            lambda: bus.wake_events_after("p", number),
+            lambda: bus.get_process_lease(pid),
+            lambda: bus.clear_process_wait(pid),
+            lambda: bus.ack_wake("p", number),
+            lambda: bus.request_cancel("p", text),
+            lambda: bus.send_signal("p", text, "signal-1", {"n": number}),
+            lambda: bus.has_handle_grant(SessionScope(session_id="s"), pid),
+            lambda: bus.revoke_handle(SessionScope(session_id="s"), pid),
+            lambda: bus.handle_grants_for_process(pid),
+            lambda: bus.delete_session_process_state(text),
+            lambda: bus.await_terminal("p", timeout=0.01),
+            lambda: bus.prune_terminal_processes(number),
+        ]
+        for make in calls:
+            before = await _keys(bus)
+            try:
+                await make()
+            except TimeoutError:
+                pass
+            except TYPED:
+                assert await _keys(bus) == before, "a refused call changed the namespace"
+
+    _run(url, body)

@@ -296,3 +296,12 @@ async def test_more_ill_typed_arguments_are_refused_before_io(bus):
     with pytest.raises(errors.InvalidRegistration):
         await bus.register_process(msgspec.structs.replace(reg("c"), provenance=provenance))
     assert await bus.get_process("c") is None
+
+
+async def test_a_cancel_reason_must_be_text_that_can_be_stored(bus):
+    await bus.register_process(reg("p"))
+    with pytest.raises(TypeError, match="reason"):
+        await bus.request_cancel("p", 5)
+    with pytest.raises(errors.InvalidValue, match="reason"):
+        await bus.request_cancel("p", "\ud800")
+    assert await bus.events_after("p", 0) == []
