@@ -181,7 +181,7 @@ class WakeConsumer:
     async def ensure_groups(self) -> None:
         """Create the groups (idempotent, MKSTREAM); also after a server restart
         that lost them, so a consumer never loops on NOGROUP."""
-        for stream in self.streams:
+        for stream in list(self.streams):
             try:
                 await self.store.redis.xgroup_create(
                     stream, self.group, id=self.start, mkstream=True
@@ -412,16 +412,21 @@ class WakeConsumer:
 
     async def _read_new(self, block: int) -> None:
         found = await self._xreadgroup(">", block)
+        # A scope dropped during the read (a fleet pod lost it): its entries
+        # stay pending in the group and go to its next holder once idle.
+        found = [(s, e) for s, e in found if s in self.streams]
         self._read_empty = set(self.scope_ids) - {self.streams[s] for s, e in found if e}
         for stream, entries in found:
-            scope_id = self.streams[stream]
+            scope_id = self.streams.get(stream)
+            if scope_id is None:
+                continue
             for entry_id, fields in entries:
                 await self._accept(scope_id, entry_id, fields, 1, new=True)
 
     async def _read_own_pending(self) -> None:
         """This consumer's pending entries (a restart under the same name): with
         their delivery counts, so a poison entry cannot loop across restarts."""
-        for stream, scope_id in self.streams.items():
+        for stream, scope_id in list(self.streams.items()):
             rows = await self.store.redis.xpending_range(
                 stream, self.group, "-", "+", 10_000, consumername=self.consumer
             )
@@ -441,6 +446,9 @@ class WakeConsumer:
     async def _xreadgroup(self, cursor: str, block: int | None) -> list[tuple[str, Any]]:
         found: list[tuple[str, Any]] = []
         streams = list(self.streams)
+        if not streams:  # a fleet pod's last scope went during this fill
+            await asyncio.sleep((block or 0) / 1000)
+            return found
         if not self.store.cluster:
             reply = await self.store.blocking.xreadgroup(
                 self.group, self.consumer, {s: cursor for s in streams},
@@ -464,7 +472,7 @@ class WakeConsumer:
         or they were nacked), never one of this consumer's own in hand. The
         delivery count comes with the pending rows, so the attempts check needs
         no round trip per entry."""
-        for stream, scope_id in self.streams.items():
+        for stream, scope_id in list(self.streams.items()):
             rows = await self.store.redis.xpending_range(
                 stream, self.group, "-", "+", self.batch, idle=self.claim_idle_ms
             )
@@ -541,20 +549,28 @@ class WakeConsumer:
     ) -> list[bool]:
         by_stream: dict[str, list[int]] = {}
         for index, message in enumerate(messages):
-            self._in_flight.pop((message.scope_id, message.entry_id), None)
             if message.settled == "lost":
+                self._in_flight.pop((message.scope_id, message.entry_id), None)
                 continue
             stream = self.store.keys.wake_stream(message.scope_id)
             by_stream.setdefault(stream, []).append(index)
         results = [False] * len(messages)
-        for stream, indexes in by_stream.items():
-            chosen = [messages[i] for i in indexes]
-            markers = [self.store.keys.wake_dedupe(m.scope_id, m.delivery.wake_id) for m in chosen]
-            replies = await self._settle_ids(
-                op, stream, [m.entry_id for m in chosen], markers=markers, idle_ms=idle_ms
-            )
-            for index, reply in zip(indexes, replies, strict=True):
-                results[index] = reply == 1
+        try:
+            for stream, indexes in by_stream.items():
+                chosen = [messages[i] for i in indexes]
+                markers = [
+                    self.store.keys.wake_dedupe(m.scope_id, m.delivery.wake_id) for m in chosen
+                ]
+                replies = await self._settle_ids(
+                    op, stream, [m.entry_id for m in chosen], markers=markers, idle_ms=idle_ms
+                )
+                for index, reply in zip(indexes, replies, strict=True):
+                    results[index] = reply == 1
+        finally:
+            # Out of hand only once settled: until the script ran, a reclaim
+            # pass must not take (and hand out again) what is being acked.
+            for message in messages:
+                self._in_flight.pop((message.scope_id, message.entry_id), None)
         return results
 
     async def _settle_ids(
@@ -665,7 +681,7 @@ class WakeConsumer:
             return
         self._next_sample = now + self.backlog_sample_s
         server_ms = await self.store.server_time_ms()
-        for stream in self.streams:
+        for stream in list(self.streams):
             try:
                 groups = await self.store.redis.xinfo_groups(stream)
                 info = next((g for g in groups if _text(g["name"]) == self.group), None)
