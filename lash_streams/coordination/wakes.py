@@ -36,14 +36,22 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import ResponseError
 
 from lash_streams import observability as obs
-from lash_streams.errors import AlreadySettled, ConsumerClosed, LashStreamsError
+from lash_streams.coordination.wake_message import WakeMessage
+from lash_streams.coordination.wake_settle import DEAD_LETTER_CAP, Settling
+from lash_streams.coordination.wake_streams import (
+    group_lost,
+    sample_backlog,
+    text,
+    trim_acknowledged,
+    trim_wake_stream,
+)
+from lash_streams.errors import ConsumerClosed, LashStreamsError
 from lash_streams.model import ProcessWakeDelivery, SessionScope
 from lash_streams.model._codec import decode
 from lash_streams.store.retry import TRANSIENT
@@ -52,8 +60,6 @@ if TYPE_CHECKING:
     from lash_streams.observability.metrics import Metrics
     from lash_streams.store import Store
 
-#: Dead-letter streams keep at most about this many entries per scope.
-DEAD_LETTER_CAP = 10_000
 #: With metrics on, a consumer samples its group's backlog this often (seconds).
 BACKLOG_SAMPLE_S = 5.0
 #: A consumer trims its streams below what every group acknowledged this often.
@@ -63,76 +69,7 @@ _HAND_BACK_IDLE_MS = 10**9
 log = logging.getLogger("lash_streams.wakes")
 
 
-@dataclass(slots=True, eq=False)
-class WakeMessage:
-    """One delivery handed to this consumer; settle it exactly once."""
-
-    delivery: ProcessWakeDelivery
-    scope_id: str
-    entry_id: str
-    attempts: int
-    _consumer: WakeConsumer = field(repr=False)
-    #: How it was settled: "ack", "nack", "dead", None while in hand, or "lost"
-    #: (a fleet pod lost the scope; settling it is then a no-op).
-    settled: str | None = None
-
-    async def ack(self, *, mark_process: bool = False) -> bool:
-        """Done with this wake; False when the delivery had moved to another
-        consumer meanwhile (it is that consumer's now). ``mark_process`` first
-        records lash's process-scoped ``ack_wake`` (WA-2): a consumer killed
-        between the two leaves a delivery that is redelivered, never one that
-        is gone yet listed by ``wake_events_after``."""
-        if self.settled == "lost":
-            return False  # a fleet pod lost the scope: the next holder owns it
-        self._settling("ack")
-        if mark_process:
-            await self._consumer.store.ack_wake(self.delivery.process_id, self.delivery.sequence)
-        return (await self._consumer.ack([self]))[0]
-
-    async def nack(self, delay: float = 0.0) -> None:
-        """Hand it back: the group redelivers it after ``delay`` seconds (at
-        most the consumer's ``claim_idle_ms``), as the next attempt."""
-        if self.settled == "lost":
-            return
-        self._settling("nack")
-        await self._consumer.nack([self], delay)
-
-    async def dead_letter(self, reason: str) -> None:
-        """Move it to the scope's dead-letter stream with ``reason``."""
-        if self.settled == "lost":
-            return
-        self._settling("dead")
-        await self._consumer._dead_letter(self.scope_id, self.entry_id, None, self, reason)
-
-    def _settling(self, how: str) -> None:
-        if self.settled is not None:
-            raise AlreadySettled(
-                f"wake {self.delivery.wake_id} (entry {self.entry_id}) was already settled "
-                f"({self.settled}); each delivery is settled exactly once"
-            )
-        self.settled = how
-
-    async def __aenter__(self) -> WakeMessage:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Ack when the block succeeded, nack when it raised (the exception
-        propagates); nothing when the block settled the message itself."""
-        if self.settled is not None:
-            return
-        if exc_type is None:
-            await self.ack()
-        else:
-            with contextlib.suppress(LashStreamsError):
-                await self.nack()  # the claim idle time hands it back anyway
-
-
-class WakeConsumer:
+class WakeConsumer(Settling):
     def __init__(
         self,
         store: Store,
@@ -432,14 +369,14 @@ class WakeConsumer:
             )
             if not rows:
                 continue
-            counts = {_text(r["message_id"]): int(r["times_delivered"]) for r in rows}
+            counts = {text(r["message_id"]): int(r["times_delivered"]) for r in rows}
             entries = await self.store.redis.xclaim(
                 stream, self.group, self.consumer, 0, list(counts)
             )
             for entry_id, fields in entries:
-                await self._accept(scope_id, entry_id, fields, counts[_text(entry_id)] + 1)
+                await self._accept(scope_id, entry_id, fields, counts[text(entry_id)] + 1)
             # An entry trimmed while pending comes back as nothing: settle it.
-            gone = set(counts) - {_text(e) for e, _ in entries}
+            gone = set(counts) - {text(e) for e, _ in entries}
             if gone:
                 await self._settle_ids("ack", stream, sorted(gone))
 
@@ -454,7 +391,7 @@ class WakeConsumer:
                 self.group, self.consumer, {s: cursor for s in streams},
                 count=self.batch, block=block,
             )  # fmt: skip
-            return [(_text(s), e) for s, e in reply or []]
+            return [(text(s), e) for s, e in reply or []]
         # Cluster: streams of different scopes live in different slots.
         slice_ms = None if block is None else max(1, block // len(streams))
         for stream in streams:
@@ -462,7 +399,7 @@ class WakeConsumer:
             reply = await client.xreadgroup(
                 self.group, self.consumer, {stream: cursor}, count=self.batch, block=slice_ms
             )
-            found.extend((_text(s), e) for s, e in reply or [])
+            found.extend((text(s), e) for s, e in reply or [])
             if found:
                 break
         return found
@@ -478,7 +415,7 @@ class WakeConsumer:
             )
             counts = {}
             for row in rows:
-                eid = _text(row["message_id"])
+                eid = text(row["message_id"])
                 if (scope_id, eid) not in self._in_flight and not self._buffered(scope_id, eid):
                     counts[eid] = int(row["times_delivered"])
             if not counts:
@@ -489,7 +426,7 @@ class WakeConsumer:
                 stream, self.group, self.consumer, self.claim_idle_ms, list(counts)
             )
             for entry_id, fields in entries:
-                await self._accept(scope_id, entry_id, fields, counts[_text(entry_id)] + 1)
+                await self._accept(scope_id, entry_id, fields, counts[text(entry_id)] + 1)
 
     def _buffered(self, scope_id: str, entry_id: str) -> bool:
         if not self._buffer:
@@ -502,7 +439,7 @@ class WakeConsumer:
         """One entry read or claimed: dead-lettered when past ``max_deliveries``
         (checked before decoding) or undecodable, else buffered. ``new``: read
         with ``>``, so not already here."""
-        eid = _text(entry_id)
+        eid = text(entry_id)
         if not new and ((scope_id, eid) in self._in_flight or self._buffered(scope_id, eid)):
             return
         stream = self.store.keys.wake_stream(scope_id)
@@ -522,148 +459,6 @@ class WakeConsumer:
         self._buffer.append(WakeMessage(delivery, scope_id, eid, attempts, self))
         self._read_empty.discard(scope_id)
 
-    # -- settling ----------------------------------------------------------------
-
-    async def ack(self, messages: Sequence[WakeMessage]) -> list[bool]:
-        """Ack many deliveries, one round trip per stream; per message True,
-        or False when it had moved to another consumer (refused, counted)."""
-        for message in messages:
-            if message.settled is None:
-                message.settled = "ack"
-        return await self._settle("ack", messages)
-
-    async def nack(self, messages: Sequence[WakeMessage], delay: float = 0.0) -> None:
-        """Hand deliveries back for another attempt after ``delay`` seconds."""
-        for message in messages:
-            if message.settled is None:
-                message.settled = "nack"
-        delay_ms = min(max(0, int(delay * 1000)), self.claim_idle_ms)
-        await self._settle("nack", messages, idle_ms=self.claim_idle_ms - delay_ms)
-        loop = asyncio.get_running_loop()
-        self._next_claim = min(self._next_claim, loop.time() + delay_ms / 1000)
-        if obs.hooks is not None and messages:
-            obs.hooks.nacked(self.group, len(messages))
-
-    async def _settle(
-        self, op: str, messages: Sequence[WakeMessage], *, idle_ms: int = 0
-    ) -> list[bool]:
-        by_stream: dict[str, list[int]] = {}
-        for index, message in enumerate(messages):
-            if message.settled == "lost":
-                self._in_flight.pop((message.scope_id, message.entry_id), None)
-                continue
-            stream = self.store.keys.wake_stream(message.scope_id)
-            by_stream.setdefault(stream, []).append(index)
-        results = [False] * len(messages)
-        try:
-            for stream, indexes in by_stream.items():
-                chosen = [messages[i] for i in indexes]
-                markers = [
-                    self.store.keys.wake_dedupe(m.scope_id, m.delivery.wake_id) for m in chosen
-                ]
-                replies = await self._settle_ids(
-                    op, stream, [m.entry_id for m in chosen], markers=markers, idle_ms=idle_ms
-                )
-                for index, reply in zip(indexes, replies, strict=True):
-                    results[index] = reply == 1
-        finally:
-            # Out of hand only once settled: until the script ran, a reclaim
-            # pass must not take (and hand out again) what is being acked.
-            for message in messages:
-                self._in_flight.pop((message.scope_id, message.entry_id), None)
-        return results
-
-    async def _settle_ids(
-        self,
-        op: str,
-        stream: str,
-        entry_ids: Sequence[str],
-        *,
-        markers: Sequence[str] = (),
-        idle_ms: int = 0,
-    ) -> list[int]:
-        keys = [stream, *(markers if op == "ack" else ())]
-        args = [self.group, self.consumer, op, idle_ms, *entry_ids]
-        replies: list[Any] = await self.store.retry.idempotent(
-            f"{op} wakes", lambda: self.store.scripts.settle_wakes(keys=keys, args=args)
-        )
-        out = [int(r) for r in replies]
-        if op == "ack":
-            self._acked_streams.add(stream)
-        refused = out.count(-1)
-        if refused and op != "touch":
-            log.warning(
-                "wake consumer `%s` of `%s`: %d %s refused: the deliveries moved to another "
-                "consumer, which now owns them",
-                self.consumer,
-                self.group,
-                refused,
-                op,
-            )
-            if obs.hooks is not None:
-                obs.hooks.ack_refused(self.group, refused)
-        return out
-
-    async def _keep_in_flight(self) -> None:
-        """While deliveries are in hand, reset their idle time every third of
-        ``claim_idle_ms``: no consumer claims them, nor counts another attempt.
-        A delivery that moved away meanwhile (a pause past the claim time) is
-        dropped from the hand: its ack would be refused anyway."""
-        period = self.claim_idle_ms / 3000
-        while self._in_flight and not self._closed:
-            await asyncio.sleep(period)
-            by_stream: dict[str, list[WakeMessage]] = {}
-            for message in list(self._in_flight.values()):
-                stream = self.store.keys.wake_stream(message.scope_id)
-                by_stream.setdefault(stream, []).append(message)
-            for stream, held in by_stream.items():
-                try:
-                    replies = await self._settle_ids("touch", stream, [m.entry_id for m in held])
-                except (LashStreamsError, ResponseError, *TRANSIENT) as err:
-                    log.debug("wake consumer `%s`: touch failed: %s", self.consumer, err)
-                    continue
-                for message, reply in zip(held, replies, strict=True):
-                    if reply != 1:
-                        self._in_flight.pop((message.scope_id, message.entry_id), None)
-
-    async def _dead_letter(
-        self,
-        scope_id: str,
-        entry_id: str,
-        fields: Any,
-        message: WakeMessage | None,
-        reason: str,
-        attempts: int | None = None,
-    ) -> None:
-        """The letter first, then the ack: killed between the two leaves a
-        delivery that is dead-lettered again (a duplicate letter), never lost."""
-        stream = self.store.keys.wake_stream(scope_id)
-        if fields is None:
-            entries = await self.store.redis.xrange(stream, entry_id, entry_id)
-            fields = entries[0][1] if entries else {}
-        letter = {
-            "d": fields.get(b"d", b""),
-            "entry": entry_id,
-            "group": self.group,
-            "attempts": attempts if attempts is not None else (message.attempts if message else 0),
-            "last_consumer": self.consumer,
-            "reason": reason,
-        }
-        dead = self.store.keys.wake_dead_letters(scope_id)
-        await self.store.retry.idempotent(
-            "dead-letter wake",
-            lambda: self.store.redis.xadd(dead, letter, maxlen=DEAD_LETTER_CAP, approximate=True),
-        )
-        if message is not None:
-            await self._settle("ack", [message])
-        else:
-            wid = _text(fields.get(b"wid", b""))
-            markers = [self.store.keys.wake_dedupe(scope_id, wid)] if wid else []
-            await self._settle_ids("ack", stream, [entry_id], markers=markers)
-        log.warning("wake entry %s of `%s` dead-lettered: %s", entry_id, scope_id, reason)
-        if obs.hooks is not None:
-            obs.hooks.dead_lettered(self.group)
-
     async def _trim(self) -> None:
         """Retention as consumers go: what every group acknowledged is trimmed."""
         self._next_trim = asyncio.get_running_loop().time() + TRIM_EVERY_S
@@ -673,73 +468,20 @@ class WakeConsumer:
                 await trim_acknowledged(self.store, stream)
 
     async def _sample_backlog(self, metrics: Metrics, now: float) -> None:
-        """Set the group's lag, pending and oldest-pending-age gauges from
-        ``XINFO GROUPS`` (and ``XPENDING`` when something is pending)."""
         if self._next_sample is None:
             self._next_sample = now + self.backlog_sample_s
         if now < self._next_sample:
             return
         self._next_sample = now + self.backlog_sample_s
-        server_ms = await self.store.server_time_ms()
-        for stream in list(self.streams):
-            try:
-                groups = await self.store.redis.xinfo_groups(stream)
-                info = next((g for g in groups if _text(g["name"]) == self.group), None)
-                if info is None:
-                    continue
-                pending = int(info["pending"])
-                oldest_s = 0.0
-                if pending:
-                    summary = await self.store.redis.xpending(stream, self.group)
-                    if summary["min"] is not None:
-                        oldest_s = max(0, server_ms - _id(summary["min"])[0]) / 1000
-            except ResponseError:
-                continue  # a sample must never stop consumption; the read handles a lost group
-            # Redis answers a null lag when it cannot tell (entries deleted mid-stream).
-            lag = float("nan") if info.get("lag") is None else float(info["lag"])
-            metrics.wake_backlog(self.group, stream, lag, pending, oldest_s)
+        await sample_backlog(self.store, self.group, list(self.streams), metrics)
 
 
-def group_lost(err: ResponseError) -> bool:
-    """The stream or its group is gone (server restarted without persistence,
-    stream deleted); fakeredis words the same condition differently."""
-    return "NOGROUP" in str(err) or "requires the key to exist" in str(err)
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-async def trim_wake_stream(store: Store, scope: SessionScope | str) -> int:
-    """Trim a scope's wake stream below what every group acknowledged; returns
-    the number of entries removed. Never trims a stream nobody consumes."""
-    scope_id = scope.id() if isinstance(scope, SessionScope) else scope
-    return await trim_acknowledged(store, store.keys.wake_stream(scope_id))
-
-
-async def trim_acknowledged(store: Store, stream: str) -> int:
-    """Remove the entries of ``stream`` that every consumer group has read and
-    acknowledged (below the oldest pending entry or last delivered id)."""
-    try:
-        groups = await store.redis.xinfo_groups(stream)
-    except ResponseError:
-        return 0
-    if not groups:
-        return 0
-    floors: list[tuple[int, int]] = []
-    for group in groups:
-        # Read after XINFO: entries acked meanwhile leave nothing pending.
-        summary = await store.redis.xpending(stream, group["name"]) if group["pending"] else None
-        if summary and summary.get("min") is not None:
-            floors.append(_id(summary["min"]))
-        else:
-            ms, seq = _id(group["last-delivered-id"])
-            floors.append((ms, seq + 1))
-    ms, seq = min(floors)
-    removed: int = await store.redis.execute_command("XTRIM", stream, "MINID", f"{ms}-{seq}")
-    return removed
-
-
-def _id(value: Any) -> tuple[int, int]:
-    ms, _, seq = _text(value).partition("-")
-    return int(ms), int(seq or 0)
+__all__ = [
+    "DEAD_LETTER_CAP",
+    "TRIM_EVERY_S",
+    "WakeConsumer",
+    "WakeMessage",
+    "group_lost",
+    "trim_acknowledged",
+    "trim_wake_stream",
+]

@@ -21,7 +21,7 @@ in a helper module over it (``worklist``, ``facets``, ``events.read_range``,
 
 from __future__ import annotations
 
-from lash_streams.store.append import AppendOps
+from lash_streams.store.append_ops import AppendOps
 from lash_streams.store.awaiting import AwaitOps
 from lash_streams.store.batch import BatchOps
 from lash_streams.store.delivery import DeliveryOps

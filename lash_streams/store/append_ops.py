@@ -1,0 +1,88 @@
+"""The append surface of the store: ``append_event``, signals and cancel
+requests (SG-*, CN-*) and completion (CP-*), over the append path
+(``store/append.py``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lash_streams.errors import InvalidValue
+from lash_streams.model import (
+    ProcessAwaitOutput,
+    ProcessEventAppendRequest,
+    ProcessEventAppendResult,
+    ProcessLease,
+    ProcessRecord,
+)
+from lash_streams.semantics.append import complete_request
+from lash_streams.semantics.inputs import json_problem, require, wire_bytes
+from lash_streams.store.append import append, appended
+from lash_streams.store.core import StoreCore
+
+
+class AppendOps(StoreCore):
+    async def append_event(
+        self,
+        process_id: str,
+        request: ProcessEventAppendRequest,
+        *,
+        lease: ProcessLease | None = None,
+    ) -> ProcessEventAppendResult:
+        """EV-1/EV-2. Retried on connection faults only when the request has a
+        replay key (then a retry is an idempotent replay, RX-18).
+
+        With ``lease`` the write is fenced (RX-12): it lands only while that
+        lease is the process's current, live acquisition, else ``LeaseFenced``."""
+        require(request, ProcessEventAppendRequest, "request")
+        return await append(self, process_id, request, lease)
+
+    async def send_signal(
+        self, process_id: str, signal_name: str, signal_id: str, payload: Any
+    ) -> ProcessEventAppendResult:
+        """SG-1..SG-3: append ``signal.<name>`` keyed by the caller's signal id,
+        so re-sending the same id and payload is an idempotent replay."""
+        from lash_streams.model import RuntimeReplay
+        from lash_streams.semantics.signals import signal_event_type
+
+        event_type = signal_event_type(signal_name)
+        request = ProcessEventAppendRequest(
+            event_type=event_type,
+            payload=payload,
+            replay=RuntimeReplay(key=f"process:{process_id}:{event_type}:{signal_id}"),
+        )
+        return await self.append_event(process_id, request)
+
+    async def request_cancel(
+        self, process_id: str, reason: str | None = None
+    ) -> ProcessEventAppendResult:
+        """CN-1..CN-3: durable, keyed by reason, never terminal by itself."""
+        from lash_streams.semantics.signals import cancel_requested_request
+
+        if reason is not None:
+            require(reason, str, "reason")
+            if json_problem(reason) is not None:
+                raise InvalidValue(
+                    f"process `{process_id}` cancel reason is not valid UTF-8 (a lone surrogate)",
+                    process_id=process_id,
+                )
+
+        return await self.append_event(process_id, cancel_requested_request(process_id, reason))
+
+    async def complete_process(
+        self,
+        process_id: str,
+        await_output: ProcessAwaitOutput,
+        *,
+        lease: ProcessLease | None = None,
+    ) -> ProcessRecord:
+        """CP-1..CP-4: a keyed terminal append; the record comes back from the
+        same script. ``lease`` fences it (RX-12, lash's later
+        ``complete_process_with_lease``)."""
+        # Exactly one of the four await outputs, as given (never a dict that
+        # would be read back as something else).
+        wire_bytes(await_output, ProcessAwaitOutput, "await_output")
+        request = complete_request(process_id, await_output)
+        done = await appended(self, process_id, request, lease)
+        if done.record_fields:
+            return self.record_from_fields(done.record_fields)
+        return await self.require_record(process_id)  # a replay found outside the script
