@@ -12,13 +12,14 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 from redis.exceptions import ResponseError
 
 from lash_streams.coordination.fleet import FleetConsumer
+from lash_streams.coordination.lease_runs import Runner
 from lash_streams.coordination.liveness import is_definitely_dead_for_claimant
-from lash_streams.coordination.recovery import Recovery, Runner
+from lash_streams.coordination.recovery import DEFAULT_MAX_RUNS, Recovery
 from lash_streams.coordination.wakes import WakeConsumer, trim_acknowledged, trim_wake_stream
 from lash_streams.model import LeaseOwnerIdentity, SessionScope
 from lash_streams.store import Store
@@ -40,6 +41,7 @@ class Bus(Store):
         if self._closed:
             return
         self._closed = True
+        await self.close_shared_reader()
         await self.close_node_clients()
         for client in (self.blocking, self.redis):
             close = getattr(client, "aclose", None)
@@ -113,9 +115,13 @@ class Bus(Store):
         lease_ttl_ms: int = 30_000,
         renew_every_ms: int = 10_000,
         fleet_liveness: bool = False,
+        max_runs: int = DEFAULT_MAX_RUNS,
+        unrunnable: Literal["fail", "skip"] = "fail",
     ) -> Recovery:
         """A worker's recovery: ``sweep_once()``, ``run(every_s)``, ``execute``,
-        ``drain`` (docs/recovery.md)."""
+        ``drain`` (docs/recovery.md). ``max_runs`` bounds the rows this worker
+        runs at once; ``unrunnable="skip"`` leaves rows that would run alone
+        when there is no ``runner`` (else lash's placeholder fails them, SW-14)."""
         return Recovery(
             self,
             stem,
@@ -123,6 +129,8 @@ class Bus(Store):
             lease_ttl_ms=lease_ttl_ms,
             renew_every_ms=renew_every_ms,
             fleet_liveness=fleet_liveness,
+            max_runs=max_runs,
+            unrunnable=unrunnable,
         )
 
     sweeper = recovery

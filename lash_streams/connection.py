@@ -126,6 +126,7 @@ async def _open(
         retry=retry,
     )
     bus._owned_server = server
+    bus.shares_waits = not is_cluster
     try:
         await bus.scripts.load()
     except (RedisError, OSError) as err:

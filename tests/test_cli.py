@@ -47,7 +47,15 @@ def test_inspect_ls_sweep_prune(seeded):
     )
     assert [r["id"] for r in every] == ["done", "live", "orphan"]
     assert invoke("ls", "--url", url, "--namespace", ns).exit_code == 0
+    # No runner: the queued rerunnable row is left for a worker (issue 13), unless asked.
     swept = json.loads(invoke("sweep", "--url", url, "--namespace", ns, "--json").output)
+    assert swept["ran"] == [] and swept["skipped"] == ["live", "orphan"]
+    assert json.loads(invoke("ls", "--url", url, "--namespace", ns, "--json").output)[1]["id"] == (
+        "orphan"
+    )
+    swept = json.loads(
+        invoke("sweep", "--url", url, "--namespace", ns, "--fail-unrunnable", "--json").output
+    )
     assert swept["ran"] == ["orphan"] and swept["skipped"] == ["live"]
     pruned = json.loads(
         invoke("prune", "--url", url, "--namespace", ns, "--older-than", "0", "--json").output
@@ -154,12 +162,14 @@ def test_wrong_namespace_is_an_unknown_process_or_nothing(seeded):
 
 def test_sweep_every_runs_rounds(seeded):
     url, ns = seeded
-    result = invoke(
-        "sweep", "--url", url, "--namespace", ns, "--every", "0.05", "--rounds", "3", "--json"
-    )
+    args = ["--url", url, "--namespace", ns, "--every", "0.05", "--rounds", "3", "--json"]
+    result = invoke("sweep", *args)
     assert result.exit_code == 0, result.output
     reports = [json.loads(line) for line in result.output.splitlines()]
     assert len(reports) == 3
+    assert all(r["ran"] == [] and r["examined"] == 2 for r in reports)
+    result = invoke("sweep", *args, "--fail-unrunnable")
+    reports = [json.loads(line) for line in result.output.splitlines()]
     assert reports[0]["ran"] == ["orphan"] and reports[-1]["examined"] == 1
     assert invoke("sweep", "--url", url, "--every", "0").exit_code == 2
 

@@ -182,16 +182,25 @@ def register(app: typer.Typer) -> None:
         rounds: Annotated[
             int, typer.Option(min=0, help="With --every: stop after this many (0: never).")
         ] = 0,
+        fail_unrunnable: Annotated[
+            bool,
+            typer.Option(
+                help="Fail rows that would run (this command has no runner: lash's "
+                "process_recovery_failed). Without it they are left for a worker."
+            ),
+        ] = False,
         json: Json = False,
     ) -> None:
-        """Recovery sweeps, once or --every N seconds (no runner: rows it would
-        run end failed). One report per sweep."""
+        """Recovery sweeps, once or --every N seconds: abandons what the rules
+        say to (dead owners, reconciled abandon requests). It has no runner, so
+        rows a worker would run are left alone unless --fail-unrunnable. One
+        report per sweep."""
 
         async def action(bus: ls.Bus) -> None:
             import uuid
 
             stem = LeaseOwnerIdentity.opaque(owner, uuid.uuid4().hex)
-            recovery = bus.recovery(stem)
+            recovery = bus.recovery(stem, unrunnable="fail" if fail_unrunnable else "skip")
             done = 0
             while True:
                 report = await recovery.sweep_once()

@@ -1,38 +1,51 @@
 """Death evidence that works across pods (issue: leases and recovery).
 
-lash's own evidence (LV-2) is host-local: same host and boot, pid gone or
-restarted. Pods on other machines never qualify. A fleet adds one more kind of
-evidence, recorded in Redis by the workers themselves:
+lash's own evidence (LV-2) is host-local: same host, boot and PID namespace,
+pid gone or restarted. Pods on other machines never qualify. A fleet adds one
+more kind of evidence, recorded in Redis by the workers themselves:
 
 - a worker identity (``owner_id``) registers each *incarnation* when it starts;
-  a newer incarnation of the same identity proves every older one is gone
-  (the identity is unique to one running worker, e.g. a StatefulSet pod name);
-- a worker records its own graceful exit.
+  the server numbers them in registration order, and a strictly newer one
+  proves every older one gone (the identity is unique to one running worker,
+  e.g. a StatefulSet pod name);
+- a worker records its own graceful exit, for that exact incarnation.
+
+Both are one script each (``worker_incarnation-1.lua``): no read-then-write,
+so an old pod's exit landing after its successor registered (a rolling
+restart with overlap) marks only the old incarnation. An incarnation nobody
+registered cannot be ordered and is never dead by this evidence.
 
 A lapsed lease alone is never evidence (LV-3), and neither is silence: a worker
 that vanished without a successor or an exit record stays "not provably dead",
 and only an abandon request (reconciled after its lease lapses) closes its
 OwnerBound work.
 
-One hash, ``<ns>:workers:{<ns>}``, holds one field per worker identity (its
-latest incarnation and state), so its size is bounded by the number of worker
-identities.
+One hash, ``<ns>:workers:{<ns>}``, holds one field per worker identity with
+its latest ``KEEP_INCARNATIONS`` incarnations, so its size is bounded by the
+number of worker identities.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import msgspec
-
+from lash_streams.errors import InvalidId
 from lash_streams.model import LeaseOwnerIdentity
 
 if TYPE_CHECKING:
     from lash_streams.store import Store
 
+#: Incarnations remembered per worker identity. One older than this many
+#: restarts is forgotten, and is then no longer provably dead: its rows wait
+#: for an abandon request, as a silent holder's do.
+KEEP_INCARNATIONS = 64
 
-class _Incarnation(msgspec.Struct):
+
+@dataclass(frozen=True)
+class Incarnation:
     incarnation_id: str
+    order: int  # 0 for an exit nobody registered
     state: str  # "running" | "exited"
     since_ms: int
 
@@ -41,25 +54,54 @@ def _key(store: Store) -> str:
     return f"{store.namespace}:workers:{{{store.namespace}}}"
 
 
+def _checked(owner: LeaseOwnerIdentity) -> LeaseOwnerIdentity:
+    if not isinstance(owner, LeaseOwnerIdentity):
+        raise TypeError(f"owner must be a LeaseOwnerIdentity, got {type(owner).__name__}")
+    for what, value in (("owner_id", owner.owner_id), ("incarnation_id", owner.incarnation_id)):
+        if not value or "\n" in value or len(value.encode()) > 512:
+            raise InvalidId(f"{what} must be 1..512 bytes without a newline, got {value!r}")
+    return owner
+
+
+async def _transition(store: Store, mode: str, owner: LeaseOwnerIdentity) -> None:
+    owner_id, incarnation_id = worker_of(_checked(owner))
+    key = _key(store)
+    args = [mode, owner_id, incarnation_id, KEEP_INCARNATIONS]
+    # Idempotent: a repeat finds its own line and changes nothing.
+    await store.retry.idempotent(
+        f"{mode} worker `{owner_id}`",
+        lambda: store.scripts.worker_incarnation(keys=[key], args=args),
+    )
+
+
 async def register_incarnation(store: Store, owner: LeaseOwnerIdentity) -> None:
-    """Record that this incarnation now runs as ``owner.owner_id``."""
-    now = await store.server_time_ms()
-    value = msgspec.json.encode(_Incarnation(owner.incarnation_id, "running", now))
-    await store.command("register worker", "hset", _key(store), owner.owner_id, value)
+    """Record that this incarnation now runs as ``owner.owner_id``; it proves
+    every incarnation registered before it gone."""
+    await _transition(store, "register", owner)
 
 
 async def record_exit(store: Store, owner: LeaseOwnerIdentity) -> None:
-    """Record this incarnation's graceful exit (only if it is still the latest)."""
-    current = await current_incarnation(store, owner.owner_id)
-    if current is None or current.incarnation_id == owner.incarnation_id:
-        now = await store.server_time_ms()
-        value = msgspec.json.encode(_Incarnation(owner.incarnation_id, "exited", now))
-        await store.command("record worker exit", "hset", _key(store), owner.owner_id, value)
+    """Record this exact incarnation's graceful exit (never a newer one's)."""
+    await _transition(store, "exit", owner)
 
 
-async def current_incarnation(store: Store, owner_id: str) -> _Incarnation | None:
+async def incarnations(store: Store, owner_id: str) -> list[Incarnation]:
+    """The remembered incarnations of a worker identity, newest first."""
     raw = await store.command("read worker", "hget", _key(store), owner_id)
-    return msgspec.json.decode(raw, type=_Incarnation) if raw else None
+    if not raw:
+        return []
+    text = raw.decode() if isinstance(raw, bytes) else str(raw)
+    if text.startswith("{"):
+        # The earlier single-incarnation form; the next transition rewrites it.
+        import msgspec
+
+        old = msgspec.json.decode(text)
+        return [Incarnation(old["incarnation_id"], 1, old["state"], int(old["since_ms"]))]
+    rows = []
+    for line in text.splitlines():
+        order, state, since, incarnation_id = line.split(" ", 3)
+        rows.append(Incarnation(incarnation_id, int(order), state, int(since)))
+    return rows
 
 
 def worker_of(holder: LeaseOwnerIdentity) -> tuple[str, str]:
@@ -73,12 +115,13 @@ def worker_of(holder: LeaseOwnerIdentity) -> tuple[str, str]:
 
 
 async def is_provably_dead(store: Store, holder: LeaseOwnerIdentity) -> bool:
-    """Fleet evidence: a newer incarnation of the holder's worker identity
-    registered, or that incarnation recorded its own exit."""
+    """Fleet evidence: this exact incarnation recorded its exit, or a strictly
+    newer incarnation of its worker identity registered."""
     owner_id, incarnation_id = worker_of(holder)
-    current = await current_incarnation(store, owner_id)
-    if current is None:
+    rows = await incarnations(store, owner_id)
+    mine = next((row for row in rows if row.incarnation_id == incarnation_id), None)
+    if mine is None:
         return False
-    if current.incarnation_id != incarnation_id:
+    if mine.state == "exited":
         return True
-    return current.state == "exited"
+    return mine.order > 0 and any(row.order > mine.order for row in rows)

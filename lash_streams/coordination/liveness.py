@@ -1,6 +1,15 @@
 """Death evidence (LV-1..LV-3): the "definitely dead" predicate of lash's
 ``LeaseOwnerLiveness``. Elapsed time is never evidence; only a holder on this
-very host and boot whose pid is gone or whose start time changed is dead."""
+very host, boot and PID namespace whose pid is gone or whose start time
+changed is dead.
+
+A pid means one process only inside one PID namespace: containers that share
+the host name and boot id (Kubernetes ``hostNetwork``, ``--uts host``) do not
+share ``/proc``. So the ``host_id`` we write names the namespace too
+(``<hostname>/pid:[<inode>]``), and a holder whose namespace this process
+cannot read gets no local identity at all (opaque: never dead by LV-2). A Rust
+lash worker on the same host writes the bare host name, which never equals
+ours, so neither side can take the other for dead."""
 
 from __future__ import annotations
 
@@ -30,6 +39,20 @@ def process_start(pid: int) -> str | None:
         return None
 
 
+def pid_namespace() -> str | None:
+    """This process's PID namespace, ``pid:[<inode>]``, or None if unreadable."""
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return None
+
+
+def local_host_id() -> str | None:
+    """The ``host_id`` of a local-process identity: host name and PID namespace."""
+    namespace = pid_namespace()
+    return None if namespace is None else f"{socket.gethostname()}/{namespace}"
+
+
 def current_liveness(host_id: str) -> LivenessLocalProcess | None:
     try:
         boot_id = _BOOT_ID.read_text().strip()
@@ -46,7 +69,8 @@ def owner_identity(owner_id: str, *, local: bool = True) -> LeaseOwnerIdentity:
     """A fresh incarnation of ``owner_id``: local-process liveness when
     ``local`` and this host can tell (a claimant on the same host and boot can
     then prove it dead once its pid is gone, LV-2), opaque otherwise."""
-    liveness = current_liveness(socket.gethostname()) if local else None
+    host_id = local_host_id() if local else None
+    liveness = current_liveness(host_id) if host_id is not None else None
     return LeaseOwnerIdentity(
         owner_id=owner_id, incarnation_id=uuid.uuid4().hex, liveness=liveness or LivenessOpaque()
     )

@@ -27,10 +27,19 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Literal
 
 from lash_streams import errors
 from lash_streams import observability as obs
+from lash_streams.coordination.lease_runs import (
+    RUNNER_CANCEL_REPEAT_S,
+    LeaseHolder,
+    Runner,
+    cancel_until_done,
+    check_settings,
+    recovery_failure,
+    stopping,
+)
 from lash_streams.model import (
     AbandonEvidence,
     AbandonWriter,
@@ -47,7 +56,6 @@ from lash_streams.model import (
     ProcessRecord,
     ProcessStarted,
     RecoveryDisposition,
-    ToolFailureClass,
 )
 
 if TYPE_CHECKING:
@@ -56,17 +64,14 @@ if TYPE_CHECKING:
 # The name users configure predates the coordination package; kept stable.
 log = logging.getLogger("lash_streams.recovery")
 
-#: A cancelled run (lease lost, cancel requested) is cancelled again after this
-#: long if it is still going: its first cancel may have been dropped.
-RUNNER_CANCEL_REPEAT_S = 5.0
-
 #: Rows examined (claimed and decided) at once by one Recovery: half the
 #: connection pool, leaving room for renewals and the application.
 EXAMINE_CONCURRENCY = 32
 
-#: Executes one row and returns its outcome; it may be cancelled (lease lost,
-#: cancel requested).
-Runner = Callable[[ProcessRecord, ProcessLease], Awaitable[ProcessAwaitOutput]]
+#: Rows one worker runs at once by default (``max_runs``): a run holds its slot
+#: for its whole life, so a backlog spreads across the fleet instead of one
+#: worker leasing every row.
+DEFAULT_MAX_RUNS = 64
 
 
 @dataclass
@@ -88,19 +93,23 @@ class Recovery:
         lease_ttl_ms: int = 30_000,
         renew_every_ms: int = 10_000,
         fleet_liveness: bool = False,
+        max_runs: int = DEFAULT_MAX_RUNS,
+        unrunnable: Literal["fail", "skip"] = "fail",
     ) -> None:
-        if lease_ttl_ms < 1 or renew_every_ms < 1 or lease_ttl_ms < 3 * renew_every_ms:
-            raise ValueError(
-                "lease timings need ttl >= 1 ms, renew >= 1 ms and ttl >= 3 x renew (LS-11), "
-                f"got ttl={lease_ttl_ms} renew={renew_every_ms}"
-            )
+        check_settings(lease_ttl_ms, renew_every_ms, max_runs, unrunnable)
         self.store = store
         self.stem = stem
         self.runner = runner
         self.lease_ttl_ms = lease_ttl_ms
         self.renew_every_ms = renew_every_ms
         self.fleet_liveness = fleet_liveness
+        self.max_runs = max_runs
+        self.unrunnable = unrunnable
         self._examining = asyncio.Semaphore(EXAMINE_CONCURRENCY)
+        # Rows this worker is examining or running: never a second attempt at
+        # once from here (execute, a sweep and the drive share it).
+        self._active: set[str] = set()
+        self._runs = 0  # run slots taken (max_runs)
 
     async def register(self) -> None:
         """Announce this incarnation (fleet liveness: it proves older
@@ -199,25 +208,47 @@ class Recovery:
                             inflight[row.id] = task
                             task.add_done_callback(functools.partial(finished, row.id))
                     await self.store.relay_pending()
-                except errors.BackendError as err:
-                    # A pass that cannot reach the server is retried by the next
-                    # one; the drive (and the runs it holds) must not die of it.
-                    log.warning("recovery pass failed: %s", err)
+                except Exception as err:
+                    # A pass that cannot reach the server, or that the server
+                    # refuses (OOM, READONLY after a failover, a wrongly typed
+                    # key), is retried by the next one; the drive and the runs
+                    # it holds must not die of it.
+                    log.warning("recovery pass failed: %s: %s", type(err).__name__, err)
+                    if obs.hooks is not None:
+                        obs.hooks.row_recovered("failed")
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), every_s)
         finally:
-            # Every run hands its row back (see _cancel_until_done).
-            await _cancel_until_done(*inflight.values())
+            # Every run hands its row back (see lease_runs.cancel_until_done).
+            await cancel_until_done(*inflight.values())
 
     async def recover(self, record: ProcessRecord) -> str:
+        return await self._attempt(record.id, lambda attempt: self._recover(record, attempt))
+
+    async def _attempt(self, pid: str, body: Callable[[LeaseOwnerIdentity], Awaitable[str]]) -> str:
+        """One attempt at a row under a fresh identity (SW-4); never two at once
+        from this worker (execute, a sweep and the drive share the guard)."""
+        if pid in self._active:
+            return "skipped"
         attempt = self.attempt_identity()
+        self._active.add(pid)
         try:
-            return await self._recover(record, attempt)
-        except asyncio.CancelledError:
-            # Stopped: hand back whatever this attempt holds, including a claim
-            # whose reply the cancel cut off.
-            await self._hand_back(record.id, attempt)
+            return await body(attempt)
+        except BaseException:
+            # Stopped or failed: hand back whatever this attempt holds,
+            # including a claim whose reply was cut off, so the next pass (here
+            # or elsewhere) can claim at once. Death evidence is not lost with
+            # it: the next pass derives it again (see _examine).
+            await self._hand_back(pid, attempt)
             raise
+        finally:
+            self._active.discard(pid)
+
+    def _may_run(self, record: ProcessRecord) -> bool:
+        """Whether recovering this row (as listed) would run it (SW-9, SW-10)."""
+        if record.disposition is RecoveryDisposition.RERUNNABLE:
+            return True
+        return record.disposition is RecoveryDisposition.OWNER_BOUND and not record.first_started
 
     async def _hand_back(self, pid: str, attempt: LeaseOwnerIdentity) -> None:
         async def release() -> None:
@@ -231,15 +262,30 @@ class Recovery:
             await asyncio.shield(task)
 
     async def _recover(self, record: ProcessRecord, attempt: LeaseOwnerIdentity) -> str:
+        runs = self._may_run(record)
+        if runs and self.runner is None and self.unrunnable == "skip":
+            return "skipped"  # nothing here can run it; left for a worker that can
+        if runs and self._runs >= self.max_runs:
+            return "skipped"  # every run slot is taken: left to the next pass or worker
         # Bounded: a sweep over 100k rows would otherwise queue 100k callers on
-        # the connection pool and time them out. A run holds no slot (it may
-        # take hours).
+        # the connection pool and time them out. The examine slot is given back
+        # before the run (it may take hours); a run slot is held for its life.
         async with self._examining:
             decision = await self._examine(record, attempt)
         if isinstance(decision, str):
             return decision
         current, lease = decision
-        await self.run_under_lease(current, lease)  # SW-9, SW-10, SW-15
+        unrunnable = self.runner is None and self.unrunnable == "skip"
+        if unrunnable or self._runs >= self.max_runs:
+            # Filled up by rows examined at the same time (the check above
+            # cannot reserve: rows that turn out busy would hold slots).
+            await self.store.complete_process_lease(ProcessLeaseCompletion.from_lease(lease))
+            return "skipped"
+        self._runs += 1
+        try:
+            await self.run_under_lease(current, lease)  # SW-9, SW-10, SW-15
+        finally:
+            self._runs -= 1
         return "ran"
 
     async def _examine(
@@ -280,6 +326,13 @@ class Recovery:
         assert current is not None
         if record.disposition is RecoveryDisposition.RERUNNABLE or current.first_started is None:
             return current, lease
+        if evidence is None and await self.holder_is_dead(current.first_started.owner, attempt):
+            # The worker that started the row is provably dead and only it may
+            # ever run the row (DS-3), so its death is evidence even when the
+            # lease it held lapsed or passed through an attempt that failed
+            # before writing the abandonment (the evidence is derived again
+            # from the durable first_started, never lost with the lease).
+            evidence = current.first_started.owner
         if evidence is not None:  # SW-11: death evidence wins
             output = await self._abandoned(AbandonWriter.SWEEP, evidence)
         elif current.abandon_request is not None:
@@ -315,7 +368,12 @@ class Recovery:
         if record is None:
             raise errors.UnknownProcess(process_id)
         self._refuse_external(record)
-        outcome = await self.store.claim_process_lease(process_id, self.stem, self.lease_ttl_ms)
+        # A fresh attempt identity: a second execute() of the same row meets the
+        # first one's live lease (or this worker's guard) instead of re-entering.
+        return await self._attempt(process_id, lambda attempt: self._execute(process_id, attempt))
+
+    async def _execute(self, process_id: str, attempt: LeaseOwnerIdentity) -> str:
+        outcome = await self.store.claim_process_lease(process_id, attempt, self.lease_ttl_ms)
         if not isinstance(outcome, LeaseAcquired):
             return "skipped"
         if await self._became_terminal(process_id, outcome.lease):
@@ -346,14 +404,16 @@ class Recovery:
         await self.store.record_first_started(
             pid, ProcessStarted(owner=self.stem, started_at_ms=now), lease=lease
         )
-        holder = _LeaseHolder(self, lease)
+        holder = LeaseHolder(
+            self.store, lease, ttl_ms=self.lease_ttl_ms, renew_every_ms=self.renew_every_ms
+        )
         run = asyncio.create_task(self._call_runner(record, lease))
         renewer = asyncio.create_task(holder.keep(run))
         watcher = asyncio.create_task(self._watch_cancel(pid, run))
         try:
             output = await run
         except asyncio.CancelledError:
-            if _stopping():
+            if stopping():
                 # The worker is stopping, not the process: hand the row back
                 # (no terminal) so another owner can take it now.
                 run.cancel()
@@ -371,16 +431,16 @@ class Recovery:
 
     async def _call_runner(self, record: ProcessRecord, lease: ProcessLease) -> ProcessAwaitOutput:
         if self.runner is None:
-            return _recovery_failure(f"no runner can execute process `{record.id}`")
+            return recovery_failure(f"no runner can execute process `{record.id}`")
         try:
             output = await self.runner(record, lease)
         except asyncio.CancelledError:
             raise
         except Exception as err:
-            return _recovery_failure(str(err) or type(err).__name__)
+            return recovery_failure(str(err) or type(err).__name__)
         if not isinstance(output, AwaitSuccess | AwaitFailure | AwaitCancelled | AwaitAbandoned):
             # Never stored as something else (issue 15): the run failed, visibly.
-            return _recovery_failure(
+            return recovery_failure(
                 f"the runner returned {type(output).__name__}, not an await output "
                 "(AwaitSuccess, AwaitFailure, AwaitCancelled or AwaitAbandoned)"
             )
@@ -390,7 +450,7 @@ class Recovery:
         """CN-4: any cancel request, even one older than the run, cancels it."""
         with contextlib.suppress(errors.LashStreamsError):
             await self.store.await_event(pid, "process.cancel_requested", 0)
-            await _cancel_until_done(run, every_s=RUNNER_CANCEL_REPEAT_S)
+            await cancel_until_done(run, every_s=RUNNER_CANCEL_REPEAT_S)
 
     async def _fenced_terminal(
         self, pid: str, lease: ProcessLease, output: ProcessAwaitOutput
@@ -438,50 +498,3 @@ class Recovery:
             if await self._fenced_terminal(record.id, outcome.lease, output):
                 abandoned.append(record.id)
         return abandoned
-
-
-class _LeaseHolder:
-    def __init__(self, recovery: Recovery, lease: ProcessLease) -> None:
-        self.recovery = recovery
-        self.lease = lease
-        self.lost = False
-
-    async def keep(self, run: asyncio.Task[ProcessAwaitOutput]) -> None:
-        every = self.recovery.renew_every_ms / 1000
-        while not run.done():
-            await asyncio.sleep(every)
-            try:
-                self.lease = await self.recovery.store.renew_process_lease(
-                    self.lease, self.recovery.lease_ttl_ms
-                )
-            except errors.LeaseExpired:
-                self.lost = True
-                if obs.hooks is not None:
-                    obs.hooks.lease_lost("run")
-                await _cancel_until_done(run, every_s=RUNNER_CANCEL_REPEAT_S)
-                return
-            except errors.BackendError:
-                continue  # keep trying until the lease itself says it is gone
-
-
-async def _cancel_until_done(*tasks: asyncio.Task[Any], every_s: float = 0.25) -> None:
-    """Cancel ``tasks`` until they end: on Python 3.11 a cancel that lands while
-    redis-py is inside asyncio.wait_for can be dropped (CPython gh-86296). A
-    longer ``every_s`` lets a runner's own cleanup finish before a repeat."""
-    pending = set(tasks)
-    while pending:
-        for task in pending:
-            task.cancel()
-        _, pending = await asyncio.wait(pending, timeout=every_s)
-
-
-def _stopping() -> bool:
-    """Whether the current task itself is being cancelled (not just a task it awaited)."""
-    task = asyncio.current_task()
-    return task is not None and task.cancelling() > 0
-
-
-def _recovery_failure(message: str) -> AwaitFailure:
-    return AwaitFailure(
-        class_=ToolFailureClass.EXECUTION, code="process_recovery_failed", message=message
-    )

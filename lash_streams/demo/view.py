@@ -59,7 +59,9 @@ class JobState:
         output = None if self.record is None else self.record.await_output()
         if isinstance(output, AwaitAbandoned):
             owner = output.evidence.owner
-            return f"abandoned{{{output.evidence.writer.value}}}", owner.owner_id if owner else ""
+            # The worker, not its attempt (`<worker>:recovery:<attempt>`, SW-4).
+            who = owner.owner_id.partition(":recovery:")[0] if owner else ""
+            return f"abandoned{{{output.evidence.writer.value}}}", who
         if isinstance(output, AwaitSuccess) and isinstance(output.value, dict):
             return self.status, str(output.value.get("by"))
         return self.status, ""

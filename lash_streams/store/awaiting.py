@@ -29,6 +29,9 @@ class AwaitOps(StoreCore):
     async def _block_after(self, stream: str, last_id: str, block_ms: int) -> list[Any]:
         from redis.exceptions import ResponseError
 
+        shared = self.shared_reader()
+        if shared is not None:
+            return await shared.wait(stream, last_id, block_ms)
         try:
             reply = await self.blocking_for(stream).xread(
                 {stream: last_id}, count=256, block=max(1, block_ms)

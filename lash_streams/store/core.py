@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lash_streams import observability as obs
 from lash_streams.errors import LashStreamsError, UnknownProcess
@@ -26,6 +26,9 @@ from lash_streams.model._codec import decode
 from lash_streams.store.keys import Keyspace
 from lash_streams.store.retry import RetryPolicy
 from lash_streams.store.scripts import Scripts
+
+if TYPE_CHECKING:
+    from lash_streams.store.stream_waits import SharedReader
 
 log = logging.getLogger("lash_streams.store")
 
@@ -112,6 +115,8 @@ _TERMINAL_MARKER = _terminal_marker()
 
 class StoreCore:
     wake_dedupe_window_ms: int = DEFAULT_WAKE_DEDUPE_WINDOW_MS
+    #: Waiters share one blocking reader (set by ``connect`` on a single server).
+    shares_waits: bool = False
     _node_clients: dict[tuple[str, int], Any] | None = None
 
     def __init__(
@@ -126,6 +131,7 @@ class StoreCore:
     ) -> None:
         self.redis = client
         self.blocking = blocking_client
+        self._shared: SharedReader | None = None
         self.keys = Keyspace(namespace)
         self.namespace = namespace
         self.cluster = cluster
@@ -149,6 +155,20 @@ class StoreCore:
         return await self.retry.idempotent(what, lambda: getattr(self.redis, method)(*args))
 
     # -- blocking reads --------------------------------------------------------
+
+    def shared_reader(self) -> SharedReader | None:
+        """The one blocking reader every waiter shares (store/stream_waits.py);
+        None on a cluster (one XREAD cannot span slots) and on clients that are
+        not a real connection pool (fakeredis)."""
+        if self._shared is None and self.shares_waits:
+            from lash_streams.store.stream_waits import SharedReader
+
+            self._shared = SharedReader(self.blocking, self.redis)
+        return self._shared
+
+    async def close_shared_reader(self) -> None:
+        if self._shared is not None:
+            await self._shared.aclose()
 
     def blocking_for(self, key: str) -> Any:
         """The client for a blocking read of ``key``. In a cluster, a plain

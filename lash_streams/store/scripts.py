@@ -44,6 +44,7 @@ _NAMES = (
     "scope_lease-1",
     "grant_index-2",
     "drop_grant-1",
+    "worker_incarnation-1",
 )
 
 
@@ -127,6 +128,7 @@ class Scripts:
     scope_lease: Script
     grant_index: Script
     drop_grant: Script
+    worker_incarnation: Script
 
     def __init__(self, client: Any) -> None:
         self.client = client
@@ -154,6 +156,7 @@ class Scripts:
         self.scope_lease = by_file["scope_lease-1"]
         self.grant_index = by_file["grant_index-2"]
         self.drop_grant = by_file["drop_grant-1"]
+        self.worker_incarnation = by_file["worker_incarnation-1"]
 
     @classmethod
     def register(cls, client: Any) -> Scripts:

@@ -4,6 +4,8 @@
 
 It registers its incarnation (fleet liveness) and sweeps every 100 ms; its
 runner brackets the work with fenced ``run.started``/``run.finished`` events.
+SIGTERM is a graceful stop: the drive hands its rows back, the worker drains
+its own started owner-bound rows and records its exit, then prints ``exited``.
 A run stopped after losing its lease (a write refused, or a refused renewal
 cancelling it) is logged to ``testlog:<namespace>:fenced``.
 """
@@ -11,6 +13,7 @@ cancelling it) is logged to ``testlog:<namespace>:fenced``.
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
 
 import lash_streams as ls
@@ -56,8 +59,12 @@ async def main() -> None:
             stem, runner=runner, lease_ttl_ms=1500, renew_every_ms=300, fleet_liveness=True
         )
         await recovery.register()
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
         print("ready", flush=True)
-        await recovery.run(every_s=0.1)
+        await recovery.run(every_s=0.1, stop=stop)
+        await recovery.shutdown()
+        print("exited", flush=True)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,13 @@ import uuid
 import msgspec
 import pytest
 
-from lash_streams.model import AbandonWriter, StatusAbandoned, StatusCompleted
+from lash_streams.coordination.fleet_liveness import is_provably_dead, worker_of
+from lash_streams.model import (
+    AbandonWriter,
+    LeaseOwnerIdentity,
+    StatusAbandoned,
+    StatusCompleted,
+)
 
 from ..conformance.fixtures import ob_reg, plain, rr_reg
 
@@ -150,5 +156,71 @@ async def test_paused_worker_is_fenced_when_it_resumes(real_bus, namespace):
         for proc in (paused, other):
             if proc.returncode is None:
                 proc.send_signal(signal.SIGCONT)
+                proc.kill()
+            await proc.wait()
+
+
+async def test_rolling_restart_with_overlap_abandons_no_live_owners_row(real_bus, namespace):
+    """Issue 13: new pods start before the old ones stop; an old pod stops
+    gracefully (hands its runs back, drains its own started owner-bound rows,
+    records its exit) and comes back under the same identity. No live worker's
+    row is abandoned, no row runs twice at once, and the old incarnation's exit
+    never makes the new one look dead."""
+    bus, url = real_bus
+    owner_bound = [f"ob-{i}" for i in range(4)]
+    rerunnable = [f"rr-{i}" for i in range(4)]
+    for pid in owner_bound:
+        await bus.register_process(msgspec.structs.replace(ob_reg(pid), event_types=TYPES))
+    for pid in rerunnable:
+        await bus.register_process(msgspec.structs.replace(rr_reg(pid), event_types=TYPES))
+    pids = owner_bound + rerunnable
+    old, old_id = await start_worker(url, namespace, "w1")
+    workers = [old]
+    try:
+        await asyncio.sleep(0.5)
+        surge, _ = await start_worker(url, namespace, "w2")  # the overlap
+        workers.append(surge)
+        old.send_signal(signal.SIGTERM)
+        assert old.stdout is not None
+        line = await asyncio.wait_for(old.stdout.readline(), 30)
+        assert line.strip() == b"exited", line
+        await old.wait()
+        new, new_id = await start_worker(url, namespace, "w1")  # same identity, new incarnation
+        workers.append(new)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 60
+        while not all([(await bus.get_process(p)).is_terminal() for p in pids]):
+            assert loop.time() < deadline, await runs_in_progress(bus, pids)
+            await asyncio.sleep(0.1)
+        for pid in pids:
+            status = (await bus.get_process(pid)).status
+            if isinstance(status, StatusAbandoned):
+                # Only rows the old incarnation started and left without an
+                # outcome: by its own drain, or (when the drain found the row
+                # busy with another worker's claim) by a sweep that saw its
+                # exit record. Never a live worker's row.
+                evidence = status.await_output.evidence
+                assert pid in owner_bound, status
+                assert evidence.writer in (AbandonWriter.OWNER_DRAIN, AbandonWriter.SWEEP)
+                assert worker_of(evidence.owner) == tuple(old_id.split("/")), status
+            else:
+                assert isinstance(status, StatusCompleted), (pid, status)
+        for pid in pids:
+            current = None
+            for event in await bus.events_after(pid, 0):
+                by = event.payload.get("by") if isinstance(event.payload, dict) else None
+                if event.event_type == "run.started":
+                    # A run the graceful stop cancelled has no run.finished.
+                    assert current is None or current == old_id, (pid, current, by)
+                    current = by
+                elif event.event_type == "run.finished":
+                    assert by == current
+                    current = None
+        w1, incarnation = new_id.split("/")
+        assert not await is_provably_dead(bus, LeaseOwnerIdentity.opaque(w1, incarnation))
+        await bus.redis.delete(f"testlog:{namespace}:fenced")
+    finally:
+        for proc in workers:
+            if proc.returncode is None:
                 proc.kill()
             await proc.wait()
