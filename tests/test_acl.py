@@ -19,6 +19,7 @@ from redis.exceptions import NoPermissionError, ResponseError
 
 import lash_streams as ls
 from tests._servers import Backend, _masters
+from tests.conformance.fixtures import S, plain, reg
 
 OPERATING = Path(__file__).resolve().parent.parent / "docs" / "operating.md"
 MARKER = "<!-- tested by tests/test_acl.py"
@@ -210,3 +211,33 @@ def test_operator_commands_as_the_namespace_user(acl_url: str, namespace: str) -
     )
     assert done.returncode == 1, (done.stdout, done.stderr)
     assert "refused" in done.stderr and "Traceback" not in done.stderr
+
+
+async def test_waits_without_client_unblock_still_wake(
+    any_backend: Backend, namespace: str
+) -> None:
+    """The ACL block without ``+client|id +client|unblock``: the shared waiting
+    read cannot be woken for a new waiter, so it blocks in short slices; waits
+    still see every append (docs/operating.md, "Client connections")."""
+    if any_backend.is_cluster:
+        pytest.skip("a cluster bus blocks per waiter; there is no shared read to wake")
+    user, password = f"lash-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+    tokens = [t for t in acl_for(namespace, user, password) if not t.startswith("+client|")]
+    admin = Redis.from_url(any_backend.url)
+    await admin.execute_command("ACL", "SETUSER", *tokens)
+    scheme, rest = any_backend.connect_url.split("://", 1)
+    try:
+        async with ls.connect(f"{scheme}://{user}:{password}@{rest}", namespace=namespace) as bus:
+            for pid in ("first", "second"):
+                await bus.register_process(reg(pid, plain("x")))
+            first = asyncio.create_task(bus.await_terminal("first", timeout=20))
+            await asyncio.sleep(0.3)  # the shared read is blocked on "first" alone
+            second = asyncio.create_task(bus.await_terminal("second", timeout=20))
+            await asyncio.sleep(0.3)
+            await bus.complete_process("second", S(2))
+            assert await asyncio.wait_for(second, 5) == S(2)
+            await bus.complete_process("first", S(1))
+            assert await asyncio.wait_for(first, 5) == S(1)
+    finally:
+        await admin.execute_command("ACL", "DELUSER", user)
+        await admin.aclose()

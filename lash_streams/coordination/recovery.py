@@ -40,6 +40,7 @@ from lash_streams.coordination.lease_runs import (
     recovery_failure,
     stopping,
 )
+from lash_streams.coordination.parking import ParkedRows
 from lash_streams.model import (
     AbandonEvidence,
     AbandonWriter,
@@ -110,6 +111,7 @@ class Recovery:
         # once from here (execute, a sweep and the drive share it).
         self._active: set[str] = set()
         self._runs = 0  # run slots taken (max_runs)
+        self._parked = ParkedRows()
 
     async def register(self) -> None:
         """Announce this incarnation (fleet liveness: it proves older
@@ -160,6 +162,7 @@ class Recovery:
     async def _sweep_once(self) -> SweepReport:
         report = SweepReport()
         rows = await self.store.list_non_terminal()
+        self._parked.keep_only(row.id for row in rows)
         report.examined = len(rows)
         outcomes = await asyncio.gather(
             *(self.recover(row) for row in rows), return_exceptions=True
@@ -202,7 +205,9 @@ class Recovery:
                 if obs.hooks is not None:
                     obs.hooks.sweep_pass()
                 try:
-                    for row in await self.store.list_non_terminal():
+                    rows = await self.store.list_non_terminal()
+                    self._parked.keep_only(row.id for row in rows)
+                    for row in rows:
                         if row.id not in inflight:
                             task = asyncio.create_task(self.recover(row))
                             inflight[row.id] = task
@@ -267,6 +272,9 @@ class Recovery:
             return "skipped"  # nothing here can run it; left for a worker that can
         if runs and self._runs >= self.max_runs:
             return "skipped"  # every run slot is taken: left to the next pass or worker
+        starter = self._parked.parked(record)
+        if starter is not None and not await self.holder_is_dead(starter.owner, self.stem):
+            return "skipped"  # unchanged since a pass left it running: no claim
         # Bounded: a sweep over 100k rows would otherwise queue 100k callers on
         # the connection pool and time them out. The examine slot is given back
         # before the run (it may take hours); a run slot is held for its life.
@@ -300,10 +308,10 @@ class Recovery:
             if not isinstance(outcome, LeaseAcquired):
                 return "skipped"  # SW-6: plain claim only
             lease = outcome.lease
-            if await self._became_terminal(pid, lease):
+            if await self.became_terminal(pid, lease):
                 return "skipped"
-            output = await self._abandoned(AbandonWriter.RECONCILED_REQUEST, None)
-            await self._fenced_terminal(pid, lease, output)
+            output = await self.abandoned_output(AbandonWriter.RECONCILED_REQUEST, None)
+            await self.fenced_terminal(pid, lease, output)
             return "abandoned"
         outcome = await store.claim_process_lease(pid, attempt, self.lease_ttl_ms)
         evidence: LeaseOwnerIdentity | None = None
@@ -320,7 +328,7 @@ class Recovery:
         if not isinstance(outcome, LeaseAcquired):
             return "skipped"
         lease = outcome.lease
-        if await self._became_terminal(pid, lease):
+        if await self.became_terminal(pid, lease):
             return "skipped"  # SW-8
         current = await store.get_process(pid)
         assert current is not None
@@ -334,25 +342,26 @@ class Recovery:
             # from the durable first_started, never lost with the lease).
             evidence = current.first_started.owner
         if evidence is not None:  # SW-11: death evidence wins
-            output = await self._abandoned(AbandonWriter.SWEEP, evidence)
+            output = await self.abandoned_output(AbandonWriter.SWEEP, evidence)
         elif current.abandon_request is not None:
-            output = await self._abandoned(
+            output = await self.abandoned_output(
                 AbandonWriter.RECONCILED_REQUEST, current.first_started.owner
             )
         else:
             await store.complete_process_lease(ProcessLeaseCompletion.from_lease(lease))
+            self._parked.park(current)
             return "skipped"
-        await self._fenced_terminal(pid, lease, output)
+        await self.fenced_terminal(pid, lease, output)
         return "abandoned"
 
-    async def _became_terminal(self, pid: str, lease: ProcessLease) -> bool:
+    async def became_terminal(self, pid: str, lease: ProcessLease) -> bool:
         record = await self.store.get_process(pid)
         if record is None or record.is_terminal():
             await self.store.complete_process_lease(ProcessLeaseCompletion.from_lease(lease))
             return True
         return False
 
-    async def _abandoned(
+    async def abandoned_output(
         self, writer: AbandonWriter, owner: LeaseOwnerIdentity | None
     ) -> ProcessAwaitOutput:
         now = await self.store.server_time_ms()
@@ -376,7 +385,7 @@ class Recovery:
         outcome = await self.store.claim_process_lease(process_id, attempt, self.lease_ttl_ms)
         if not isinstance(outcome, LeaseAcquired):
             return "skipped"
-        if await self._became_terminal(process_id, outcome.lease):
+        if await self.became_terminal(process_id, outcome.lease):
             return "skipped"
         current = await self.store.get_process(process_id)
         assert current is not None
@@ -427,7 +436,7 @@ class Recovery:
             return  # lease lost: a newer owner is the single writer (SW-13)
         if output is None:
             output = AwaitCancelled(message="process cancel requested")
-        await self._fenced_terminal(pid, holder.lease, output)
+        await self.fenced_terminal(pid, holder.lease, output)
 
     async def _call_runner(self, record: ProcessRecord, lease: ProcessLease) -> ProcessAwaitOutput:
         if self.runner is None:
@@ -452,7 +461,7 @@ class Recovery:
             await self.store.await_event(pid, "process.cancel_requested", 0)
             await cancel_until_done(run, every_s=RUNNER_CANCEL_REPEAT_S)
 
-    async def _fenced_terminal(
+    async def fenced_terminal(
         self, pid: str, lease: ProcessLease, output: ProcessAwaitOutput
     ) -> bool:
         """SW-12: renew; on failure write nothing and keep hands off the lease;
@@ -477,24 +486,7 @@ class Recovery:
 
     async def drain(self) -> list[str]:
         """AB-2 owner_drain: abandon this worker's own started owner-bound rows
-        (first_started.owner == stem) under a fresh lease; busy rows are deferred."""
-        abandoned: list[str] = []
-        for record in await self.store.list_non_terminal():
-            started = record.first_started
-            if (
-                record.disposition is not RecoveryDisposition.OWNER_BOUND
-                or started is None
-                or started.owner != self.stem
-            ):
-                continue
-            outcome = await self.store.claim_process_lease(
-                record.id, self.attempt_identity(), self.lease_ttl_ms
-            )
-            if not isinstance(outcome, LeaseAcquired):
-                continue
-            if await self._became_terminal(record.id, outcome.lease):
-                continue
-            output = await self._abandoned(AbandonWriter.OWNER_DRAIN, started.owner)
-            if await self._fenced_terminal(record.id, outcome.lease, output):
-                abandoned.append(record.id)
-        return abandoned
+        under a fresh lease; busy rows are deferred (coordination/drain.py)."""
+        from lash_streams.coordination.drain import owner_drain
+
+        return await owner_drain(self)

@@ -35,6 +35,8 @@ BLOCK_MS = 5_000
 #: The block when ``CLIENT UNBLOCK`` is refused: a new waiter's first entry
 #: can be this late.
 SLICE_WITHOUT_UNBLOCK_MS = 100
+#: Attempts to unblock a read that has not reached the server yet (1 ms apart).
+_UNBLOCK_TRIES = 50
 #: Entries per stream per read; a waiter far behind gets these and re-reads.
 COUNT = 256
 
@@ -64,6 +66,7 @@ class SharedReader:
         self._client_id: int | None = None
         self._blocked_on: dict[bytes, tuple[int, int]] | None = None
         self._unblocking = False
+        self._reads = 0
         self._can_unblock = True
         self._closed = False
 
@@ -110,15 +113,23 @@ class SharedReader:
         asyncio.get_running_loop().create_task(self._unblock())
 
     async def _unblock(self) -> None:
-        client_id = self._client_id
-        if client_id is None:
-            return
-        try:
-            await self._control.execute_command("CLIENT", "UNBLOCK", client_id)
-        except Exception as err:
-            if "NOPERM" in str(err) or "unknown" in str(err).lower():
-                log.warning("CLIENT UNBLOCK refused (%s): waits use short slices", err)
-                self._can_unblock = False
+        # The read may not have reached the server yet (it is marked blocked
+        # before it is sent): "0 clients unblocked" for that same read means
+        # try again shortly, never wait out its block.
+        read = self._reads
+        for _ in range(_UNBLOCK_TRIES):
+            client_id = self._client_id
+            if client_id is None or self._reads != read or self._blocked_on is None:
+                return
+            try:
+                if await self._control.execute_command("CLIENT", "UNBLOCK", client_id):
+                    return
+            except Exception as err:
+                if "NOPERM" in str(err) or "unknown" in str(err).lower():
+                    log.warning("CLIENT UNBLOCK refused (%s): waits use short slices", err)
+                    self._can_unblock = False
+                return
+            await asyncio.sleep(0.001)
 
     async def _connect(self) -> Any:
         pool = self._blocking.connection_pool
@@ -155,9 +166,12 @@ class SharedReader:
         args: list[Any] = ["XREAD", "COUNT", COUNT, "BLOCK", block, "STREAMS", *cursors]
         args += [f"{ms}-{seq}" for ms, seq in cursors.values()]
         connection = self._connection
-        await connection.send_command(*args)
+        # Marked before the send: a waiter arriving meanwhile must see that this
+        # read does not cover it (and unblock it once it reaches the server).
+        self._reads += 1
         self._blocked_on, self._unblocking = cursors, False
         try:
+            await connection.send_command(*args)
             return await connection.read_response()
         finally:
             self._blocked_on = None

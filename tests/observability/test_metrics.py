@@ -153,7 +153,7 @@ async def test_lease_claims_renewals_and_losses(obs_bus, observed):
     assert observed.value("lash_streams_lease_renewals_total", outcome="expired") == 1
 
     # Recovery gives up a terminal whose lease it cannot renew (SW-12).
-    assert not await bus.recovery(W)._fenced_terminal("p", held, S("late"))
+    assert not await bus.recovery(W).fenced_terminal("p", held, S("late"))
     assert observed.value("lash_streams_lease_losses_total", stage="terminal") == 1
 
 

@@ -19,8 +19,10 @@ from lash_streams import errors
 from lash_streams.coordination import fleet_liveness
 from lash_streams.coordination.liveness import owner_identity
 from lash_streams.model import (
+    AbandonRequest,
     AbandonWriter,
     LeaseOwnerIdentity,
+    ProcessLeaseCompletion,
     ProcessStarted,
     StatusAbandoned,
     StatusCompleted,
@@ -446,3 +448,36 @@ async def test_a_sweep_without_a_runner_leaves_runnable_rows_alone_unless_asked(
 def test_unrunnable_takes_fail_or_skip(bus):
     with pytest.raises(ValueError, match="unrunnable"):
         bus.recovery(stem("w"), unrunnable="maybe")
+
+
+# -- 4. rows left running on purpose are not claimed again each pass ---------------
+
+
+async def test_a_row_left_running_is_not_claimed_again_until_something_changes(bus):
+    """Each pass claimed (and so fenced: an AOF write) every started owner-bound
+    row it then left running; now only a change brings it back: an abandon
+    request, or the starter provably dead."""
+    starter = stem("starter", "inc-1")
+    pids = ["parked-dead", "parked-request"]  # ascending, as a sweep lists them
+    for pid in pids:
+        await bus.register_process(ob_reg(pid))
+        await bus.record_first_started(pid, ProcessStarted(owner=starter, started_at_ms=1))
+    recovery = bus.recovery(W, fleet_liveness=True)
+    await fleet_liveness.register_incarnation(bus, starter)
+    assert (await recovery.sweep_once()).skipped == pids  # claimed, released: fencing 1
+    for _ in range(3):
+        assert (await recovery.sweep_once()).skipped == pids  # no claim
+    probe = await bus.claim_process_lease("parked-request", stem("probe"), 1000)
+    assert probe.lease.fencing_token == 2  # one claim before this one, not four
+    await bus.complete_process_lease(ProcessLeaseCompletion.from_lease(probe.lease))
+    # A change: an abandon request on one row.
+    await bus.request_process_abandon(
+        "parked-request", AbandonRequest(requested_by="operator", requested_at_ms=5)
+    )
+    assert (await recovery.sweep_once()).abandoned == ["parked-request"]
+    # The starter restarts: its old incarnation is provably dead.
+    await fleet_liveness.register_incarnation(bus, stem("starter", "inc-2"))
+    assert (await recovery.sweep_once()).abandoned == ["parked-dead"]
+    status = (await bus.get_process("parked-dead")).status
+    assert status.await_output.evidence.writer is AbandonWriter.SWEEP
+    assert status.await_output.evidence.owner == starter
