@@ -51,7 +51,11 @@ async def main() -> None:
                 # (EV-9, checked first by the script), or its renewal was refused
                 # and the run cancelled before the write (SW-13). Which comes
                 # first after a SIGCONT is a race.
-                await bus.redis.rpush(f"testlog:{namespace}:fenced", f"{me}|{record.id}")
+                # Shielded: the run may be cancelled again (every 5 s) while a
+                # client that was stopped for seconds reconnects to write this.
+                await asyncio.shield(
+                    bus.redis.rpush(f"testlog:{namespace}:fenced", f"{me}|{record.id}")
+                )
                 raise
             return AwaitSuccess(value=me)
 
