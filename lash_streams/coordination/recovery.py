@@ -107,11 +107,10 @@ class Recovery:
         self.max_runs = max_runs
         self.unrunnable = unrunnable
         self._examining = asyncio.Semaphore(EXAMINE_CONCURRENCY)
-        # Rows this worker is examining or running: never a second attempt at
-        # once from here (execute, a sweep and the drive share it).
-        self._active: set[str] = set()
+        self._active: set[str] = set()  # rows this worker is at (see _attempt)
         self._runs = 0  # run slots taken (max_runs)
         self._parked = ParkedRows()
+        self._live: dict[str, ProcessLease] = {}  # read at the start of a pass
 
     async def register(self) -> None:
         """Announce this incarnation (fleet liveness: it proves older
@@ -163,6 +162,7 @@ class Recovery:
         report = SweepReport()
         rows = await self.store.list_non_terminal()
         self._parked.keep_only(row.id for row in rows)
+        self._live = await self.store.live_leases([row.id for row in rows])
         report.examined = len(rows)
         outcomes = await asyncio.gather(
             *(self.recover(row) for row in rows), return_exceptions=True
@@ -207,6 +207,9 @@ class Recovery:
                 try:
                     rows = await self.store.list_non_terminal()
                     self._parked.keep_only(row.id for row in rows)
+                    self._live = await self.store.live_leases(
+                        [row.id for row in rows if row.id not in inflight]
+                    )
                     for row in rows:
                         if row.id not in inflight:
                             task = asyncio.create_task(self.recover(row))
@@ -214,10 +217,9 @@ class Recovery:
                             task.add_done_callback(functools.partial(finished, row.id))
                     await self.store.relay_pending()
                 except Exception as err:
-                    # A pass that cannot reach the server, or that the server
-                    # refuses (OOM, READONLY after a failover, a wrongly typed
-                    # key), is retried by the next one; the drive and the runs
-                    # it holds must not die of it.
+                    # Unreachable or refused (OOM, READONLY after a failover, a
+                    # wrongly typed key): the next pass retries; the drive and
+                    # its runs must not die of it.
                     log.warning("recovery pass failed: %s: %s", type(err).__name__, err)
                     if obs.hooks is not None:
                         obs.hooks.row_recovered("failed")
@@ -240,14 +242,18 @@ class Recovery:
         try:
             return await body(attempt)
         except BaseException:
-            # Stopped or failed: hand back whatever this attempt holds,
-            # including a claim whose reply was cut off, so the next pass (here
-            # or elsewhere) can claim at once. Death evidence is not lost with
-            # it: the next pass derives it again (see _examine).
+            # Hand back what this attempt holds (even a claim whose reply was
+            # cut off) so the next pass can claim at once (evidence: _examine).
             await self._hand_back(pid, attempt)
             raise
         finally:
             self._active.discard(pid)
+
+    async def _evidence_may_exist(self, record: ProcessRecord, held: ProcessLease) -> bool:
+        """Whether a claim could displace the live ``held`` (never for
+        externally owned rows: plain claims only, SW-6)."""
+        external = record.disposition is RecoveryDisposition.EXTERNALLY_OWNED
+        return not external and await self.holder_is_dead(held.owner, self.stem)
 
     def _may_run(self, record: ProcessRecord) -> bool:
         """Whether recovering this row (as listed) would run it (SW-9, SW-10)."""
@@ -275,9 +281,11 @@ class Recovery:
         starter = self._parked.parked(record)
         if starter is not None and not await self.holder_is_dead(starter.owner, self.stem):
             return "skipped"  # unchanged since a pass left it running: no claim
-        # Bounded: a sweep over 100k rows would otherwise queue 100k callers on
-        # the connection pool and time them out. The examine slot is given back
-        # before the run (it may take hours); a run slot is held for its life.
+        held = self._live.pop(record.id, None)
+        if held is not None and not await self._evidence_may_exist(record, held):
+            return "skipped"  # SW-7: a live holder without death evidence keeps it
+        # Bounded (100k rows would queue 100k callers on the pool); the examine
+        # slot is given back before the run, a run slot is held for its life.
         async with self._examining:
             decision = await self._examine(record, attempt)
         if isinstance(decision, str):
@@ -285,8 +293,8 @@ class Recovery:
         current, lease = decision
         unrunnable = self.runner is None and self.unrunnable == "skip"
         if unrunnable or self._runs >= self.max_runs:
-            # Filled up by rows examined at the same time (the check above
-            # cannot reserve: rows that turn out busy would hold slots).
+            # Filled by rows examined meanwhile (no reservation above: rows that
+            # turn out busy would hold slots).
             await self.store.complete_process_lease(ProcessLeaseCompletion.from_lease(lease))
             return "skipped"
         self._runs += 1
@@ -335,11 +343,10 @@ class Recovery:
         if record.disposition is RecoveryDisposition.RERUNNABLE or current.first_started is None:
             return current, lease
         if evidence is None and await self.holder_is_dead(current.first_started.owner, attempt):
-            # The worker that started the row is provably dead and only it may
-            # ever run the row (DS-3), so its death is evidence even when the
-            # lease it held lapsed or passed through an attempt that failed
-            # before writing the abandonment (the evidence is derived again
-            # from the durable first_started, never lost with the lease).
+            # Only the starter may ever run the row (DS-3), so its death is
+            # evidence even after its lease lapsed or passed through an attempt
+            # that failed before the abandonment: derived from the durable
+            # first_started, never lost with the lease.
             evidence = current.first_started.owner
         if evidence is not None:  # SW-11: death evidence wins
             output = await self.abandoned_output(AbandonWriter.SWEEP, evidence)

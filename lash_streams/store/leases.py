@@ -180,3 +180,29 @@ class LeaseOps(StoreCore):
         if not row[2]:
             return None
         return _lease(process_id, row)
+
+    async def live_leases(self, process_ids: list[str]) -> dict[str, ProcessLease]:
+        """The leases among ``process_ids`` that are live by the server clock,
+        in one pipeline after one ``TIME``: a sweep skips those rows without a
+        claim unless it has death evidence for the holder. A lease that lapses
+        after the ``TIME`` counts as live for this pass only (the next one
+        claims it); no ownership is decided from this read."""
+        if not process_ids:
+            return {}
+        now = await self.server_time_ms()
+        keys = [self.keys.process(pid).lease for pid in process_ids]
+        fields = ["owner", "owner", "token", "fence", "claimed", "expires"]
+
+        async def run() -> list[list[Any]]:
+            pipe = self.redis.pipeline(transaction=False)
+            for key in keys:
+                pipe.hmget(key, fields)
+            rows: list[list[Any]] = await pipe.execute()
+            return rows
+
+        rows = await self.retry.idempotent("read leases", run)
+        live: dict[str, ProcessLease] = {}
+        for pid, row in zip(process_ids, rows, strict=True):
+            if row[2] and row[5] and int(row[5]) > now:
+                live[pid] = _lease(pid, row)
+        return live

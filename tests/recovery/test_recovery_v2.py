@@ -481,3 +481,39 @@ async def test_a_row_left_running_is_not_claimed_again_until_something_changes(b
     status = (await bus.get_process("parked-dead")).status
     assert status.await_output.evidence.writer is AbandonWriter.SWEEP
     assert status.await_output.evidence.owner == starter
+
+
+async def test_a_pass_claims_no_row_a_live_holder_keeps(bus):
+    """A pass read every row and sent a claim script to each (6 commands per row
+    at 10k rows held by live holders); now one pipelined lease read tells it
+    which leases are live, and only rows it could act on are claimed."""
+    held = [f"held-{i}" for i in range(5)]
+    for pid in [*held, "lapsed"]:
+        await bus.register_process(rr_reg(pid))
+    for pid in held:
+        await bus.claim_process_lease(pid, stem("holder"), 60_000)
+    await bus.claim_process_lease("lapsed", stem("holder"), 1)
+    await asyncio.sleep(0.01)
+    claims: list[str] = []
+    real_claim = bus.claim_process_lease
+
+    async def counting_claim(pid, *args, **kwargs):
+        claims.append(pid)
+        return await real_claim(pid, *args, **kwargs)
+
+    bus.claim_process_lease = counting_claim
+    try:
+        runner = GatedRunner()
+        runner.gate.set()
+        report = await bus.recovery(W, runner=runner).sweep_once()
+    finally:
+        del bus.claim_process_lease
+    assert claims == ["lapsed"]
+    assert report.ran == ["lapsed"] and sorted(report.skipped) == held
+    # A live holder with death evidence is still reclaimed (SW-7).
+    bus.death_oracle = fixture_oracle
+    await bus.register_process(ob_reg("dead-held"))
+    await bus.record_first_started("dead-held", ProcessStarted(owner=D, started_at_ms=1))
+    await bus.claim_process_lease("dead-held", D, 60_000)
+    report = await bus.recovery(W).sweep_once()
+    assert report.abandoned == ["dead-held"]
