@@ -31,7 +31,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from lash_streams.errors import InvalidId
+from lash_streams.ids import id_bytes
 from lash_streams.model import LeaseOwnerIdentity
+from lash_streams.semantics.inputs import require
 
 if TYPE_CHECKING:
     from lash_streams.store import Store
@@ -55,11 +57,11 @@ def _key(store: Store) -> str:
 
 
 def _checked(owner: LeaseOwnerIdentity) -> LeaseOwnerIdentity:
-    if not isinstance(owner, LeaseOwnerIdentity):
-        raise TypeError(f"owner must be a LeaseOwnerIdentity, got {type(owner).__name__}")
+    require(owner, LeaseOwnerIdentity, "owner")
     for what, value in (("owner_id", owner.owner_id), ("incarnation_id", owner.incarnation_id)):
-        if not value or "\n" in value or len(value.encode()) > 512:
-            raise InvalidId(f"{what} must be 1..512 bytes without a newline, got {value!r}")
+        id_bytes(what, value)  # UTF-8, bounded
+        if not value or "\n" in value:  # one line per incarnation in the hash
+            raise InvalidId(f"{what} must be non-empty and without a newline, got {value!r}")
     return owner
 
 

@@ -11,6 +11,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from lash_streams.coordination.fleet_liveness import worker_of
 from lash_streams.demo.jobs import Job
 from lash_streams.model import (
     AwaitAbandoned,
@@ -59,8 +60,7 @@ class JobState:
         output = None if self.record is None else self.record.await_output()
         if isinstance(output, AwaitAbandoned):
             owner = output.evidence.owner
-            # The worker, not its attempt (`<worker>:recovery:<attempt>`, SW-4).
-            who = owner.owner_id.partition(":recovery:")[0] if owner else ""
+            who = worker_of(owner)[0] if owner else ""  # the worker, not its attempt
             return f"abandoned{{{output.evidence.writer.value}}}", who
         if isinstance(output, AwaitSuccess) and isinstance(output.value, dict):
             return self.status, str(output.value.get("by"))

@@ -30,6 +30,11 @@ from lash_streams.store.core import StoreCore, text
 DeathOracle = Callable[[LeaseOwnerIdentity, LeaseOwnerIdentity], bool]
 
 
+#: The lease hash fields ``_lease`` reads, in its order ("owner" twice keeps
+#: the row's indexes those of the claim script's reply).
+_LEASE_FIELDS = ["owner", "owner", "token", "fence", "claimed", "expires"]
+
+
 def _lease(process_id: str, row: list[Any]) -> ProcessLease:
     return ProcessLease(
         schema_version=2,
@@ -173,9 +178,7 @@ class LeaseOps(StoreCore):
         key = self.keys.process(process_id).lease
         row: list[Any] = await self.retry.idempotent(
             f"read lease of `{process_id}`",
-            lambda: self.redis.hmget(
-                key, ["owner", "owner", "token", "fence", "claimed", "expires"]
-            ),
+            lambda: self.redis.hmget(key, _LEASE_FIELDS),
         )
         if not row[2]:
             return None
@@ -191,12 +194,11 @@ class LeaseOps(StoreCore):
             return {}
         now = await self.server_time_ms()
         keys = [self.keys.process(pid).lease for pid in process_ids]
-        fields = ["owner", "owner", "token", "fence", "claimed", "expires"]
 
         async def run() -> list[list[Any]]:
             pipe = self.redis.pipeline(transaction=False)
             for key in keys:
-                pipe.hmget(key, fields)
+                pipe.hmget(key, _LEASE_FIELDS)
             rows: list[list[Any]] = await pipe.execute()
             return rows
 

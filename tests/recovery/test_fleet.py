@@ -53,6 +53,41 @@ async def runs_in_progress(bus, pids):
     return busy
 
 
+def assert_one_live_owner_at_a_time(events_by_pid, unfinished_by: str) -> None:
+    """From the run log: every run but ``unfinished_by``'s (killed or stopped
+    mid-run, so it has no run.finished) finished before the next one started."""
+    for pid, events in events_by_pid.items():
+        current = None
+        for event in events:
+            by = event.payload.get("by") if isinstance(event.payload, dict) else None
+            if event.event_type == "run.started":
+                assert current is None or current == unfinished_by, (pid, current, by)
+                current = by
+            elif event.event_type == "run.finished":
+                assert by == current
+                current = None
+
+
+async def run_logs(bus, pids):
+    return {pid: await bus.events_after(pid, 0) for pid in pids}
+
+
+async def until_all_terminal(bus, pids, timeout: float = 60) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not all([(await bus.get_process(p)).is_terminal() for p in pids]):
+        assert loop.time() < deadline, await runs_in_progress(bus, pids)
+        await asyncio.sleep(0.1)
+
+
+async def stop_all(procs) -> None:
+    for proc in procs:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGCONT)
+            proc.kill()
+        await proc.wait()
+
+
 async def test_fleet_recovery_with_killed_and_paused_workers(real_bus, namespace):
     bus, url = real_bus
     owner_bound = [f"ob-{i}" for i in range(4)]
@@ -74,19 +109,7 @@ async def test_fleet_recovery_with_killed_and_paused_workers(real_bus, namespace
     helper, _ = await start_worker(url, namespace, "w2")
     workers = [reborn, helper]
     try:
-
-        async def all_terminal() -> bool:
-            for pid in pids:
-                record = await bus.get_process(pid)
-                if not record.is_terminal():
-                    return False
-            return True
-
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 60
-        while not await all_terminal():
-            assert loop.time() < deadline, await runs_in_progress(bus, pids)
-            await asyncio.sleep(0.1)
+        await until_all_terminal(bus, pids)
         for pid in owner_bound:
             status = (await bus.get_process(pid)).status
             if pid in killed_mid_run:
@@ -98,23 +121,9 @@ async def test_fleet_recovery_with_killed_and_paused_workers(real_bus, namespace
                 assert isinstance(status, StatusCompleted)
         for pid in rerunnable:
             assert isinstance((await bus.get_process(pid)).status, StatusCompleted)
-        # Never two live owners at once: every run but the dead one's finished
-        # before the next one started.
-        for pid in pids:
-            current = None
-            for event in await bus.events_after(pid, 0):
-                by = event.payload.get("by") if isinstance(event.payload, dict) else None
-                if event.event_type == "run.started":
-                    assert current is None or current == victim_id, (pid, current, by)
-                    current = by
-                elif event.event_type == "run.finished":
-                    assert by == current
-                    current = None
+        assert_one_live_owner_at_a_time(await run_logs(bus, pids), unfinished_by=victim_id)
     finally:
-        for proc in workers:
-            if proc.returncode is None:
-                proc.kill()
-            await proc.wait()
+        await stop_all(workers)
 
 
 async def test_paused_worker_is_fenced_when_it_resumes(real_bus, namespace):
@@ -153,11 +162,7 @@ async def test_paused_worker_is_fenced_when_it_resumes(real_bus, namespace):
         assert finished_by == [other_id]
         await bus.redis.delete(fenced_key)
     finally:
-        for proc in (paused, other):
-            if proc.returncode is None:
-                proc.send_signal(signal.SIGCONT)
-                proc.kill()
-            await proc.wait()
+        await stop_all([paused, other])
 
 
 async def test_rolling_restart_with_overlap_abandons_no_live_owners_row(real_bus, namespace):
@@ -187,11 +192,7 @@ async def test_rolling_restart_with_overlap_abandons_no_live_owners_row(real_bus
         await old.wait()
         new, new_id = await start_worker(url, namespace, "w1")  # same identity, new incarnation
         workers.append(new)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 60
-        while not all([(await bus.get_process(p)).is_terminal() for p in pids]):
-            assert loop.time() < deadline, await runs_in_progress(bus, pids)
-            await asyncio.sleep(0.1)
+        await until_all_terminal(bus, pids)
         for pid in pids:
             status = (await bus.get_process(pid)).status
             if isinstance(status, StatusAbandoned):
@@ -205,22 +206,10 @@ async def test_rolling_restart_with_overlap_abandons_no_live_owners_row(real_bus
                 assert worker_of(evidence.owner) == tuple(old_id.split("/")), status
             else:
                 assert isinstance(status, StatusCompleted), (pid, status)
-        for pid in pids:
-            current = None
-            for event in await bus.events_after(pid, 0):
-                by = event.payload.get("by") if isinstance(event.payload, dict) else None
-                if event.event_type == "run.started":
-                    # A run the graceful stop cancelled has no run.finished.
-                    assert current is None or current == old_id, (pid, current, by)
-                    current = by
-                elif event.event_type == "run.finished":
-                    assert by == current
-                    current = None
+        # A run the graceful stop cancelled has no run.finished.
+        assert_one_live_owner_at_a_time(await run_logs(bus, pids), unfinished_by=old_id)
         w1, incarnation = new_id.split("/")
         assert not await is_provably_dead(bus, LeaseOwnerIdentity.opaque(w1, incarnation))
         await bus.redis.delete(f"testlog:{namespace}:fenced")
     finally:
-        for proc in workers:
-            if proc.returncode is None:
-                proc.kill()
-            await proc.wait()
+        await stop_all(workers)
