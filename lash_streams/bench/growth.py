@@ -9,12 +9,21 @@ import json
 import random
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import lash_streams as ls
 from lash_streams.bench.measure import Latency, payload
 from lash_streams.bench.workload import drop_namespace, register_many
-from lash_streams.model import LeaseOwnerIdentity, ProcessEventAppendRequest, RecoveryDisposition
+from lash_streams.model import (
+    AwaitSuccess,
+    LeaseAcquired,
+    LeaseOwnerIdentity,
+    ProcessEventAppendRequest,
+    ProcessLease,
+    ProcessLeaseCompletion,
+    RecoveryDisposition,
+)
 
 
 async def _used_memory(bus: ls.Bus) -> int:
@@ -69,12 +78,39 @@ async def _commands(bus: ls.Bus) -> int:
     return sum(int(v["calls"]) for v in stats.values())
 
 
+async def _measured(bus: ls.Bus, sweep: Callable[[], Awaitable[Any]]) -> tuple[Any, float, int]:
+    """A sweep's report, seconds and the commands it sent (the server's count)."""
+    calls = await _commands(bus)
+    start = time.perf_counter()
+    report = await sweep()
+    seconds = time.perf_counter() - start
+    return report, seconds, await _commands(bus) - calls - 1  # minus our own INFO
+
+
+def _check(report: Any, what: str, examined: int, decided: int, decision: str) -> None:
+    got = len(getattr(report, decision))
+    if report.examined != examined or got != decided:
+        raise RuntimeError(
+            f"{what} examined {report.examined} rows and {decision} {got}; expected "
+            f"{examined} and {decided} ({len(report.failed)} failed)"
+        )
+
+
+async def _done(record: Any, lease: Any) -> AwaitSuccess:
+    return AwaitSuccess(value="done")
+
+
 async def at_scale(
     url: str, namespace: str, processes: int, size: int, samples: int
 ) -> dict[str, Any]:
     """Register ``processes`` rerunnable processes, each leased by a live holder;
-    then time ``samples`` appends to random ones and one sweep (every row
-    examined and left to its holder)."""
+    then time ``samples`` appends to random ones, and three sweeps:
+
+    - a drive's pass with no lease lapsed (``sweep_*``: it reads only due rows);
+    - lash's full sweep (``full_sweep_*``: every row examined and left to its
+      holder);
+    - a drive's pass after 1% of the leases lapsed (``lapsed_1pct``: those rows
+      are claimed and run)."""
     ns = f"{namespace}-s{processes}"
     async with ls.connect(url, namespace=ns) as bus:
         try:
@@ -85,13 +121,17 @@ async def at_scale(
             await register_many(bus, pids, disposition=RecoveryDisposition.RERUNNABLE)
             registered_s = time.perf_counter() - start
             holder = LeaseOwnerIdentity.opaque("holder", uuid.uuid4().hex)
+            leases: dict[str, ProcessLease] = {}
             for offset in range(0, processes, 500):
-                await asyncio.gather(
+                outcomes = await asyncio.gather(
                     *(
                         bus.claim_process_lease(p, holder, 3_600_000)
                         for p in pids[offset : offset + 500]
                     )
                 )
+                for pid, outcome in zip(pids[offset : offset + 500], outcomes, strict=True):
+                    assert isinstance(outcome, LeaseAcquired)
+                    leases[pid] = outcome.lease
             memory = (await _used_memory(bus) - before) / processes
             request = ProcessEventAppendRequest(event_type="progress", payload=payload(size))
             latency = Latency()
@@ -100,18 +140,29 @@ async def at_scale(
                 t = time.perf_counter()
                 await bus.append_event(rng.choice(pids), request)
                 latency.record_since(t)
-            sweeper = bus.recovery(LeaseOwnerIdentity.opaque("sweeper", uuid.uuid4().hex))
-            calls = await _commands(bus)
-            start = time.perf_counter()
-            report = await sweeper.sweep_once()
-            sweep_s = time.perf_counter() - start
-            commands = await _commands(bus) - calls - 1  # minus our own INFO
-            if report.examined != processes or len(report.skipped) != processes:
-                raise RuntimeError(
-                    f"the sweep examined {report.examined} rows and left "
-                    f"{len(report.skipped)} to their holder; expected {processes} "
-                    f"({len(report.failed)} failed)"
+            sweeper = bus.recovery(
+                LeaseOwnerIdentity.opaque("sweeper", uuid.uuid4().hex),
+                runner=_done,
+                max_runs=processes,
+            )
+            report, sweep_s, commands = await _measured(bus, sweeper.sweep_due)
+            _check(report, "the drive's pass", 0, 0, "skipped")
+            report, full_s, full_commands = await _measured(bus, sweeper.sweep_once)
+            _check(report, "the full sweep", processes, processes, "skipped")
+            lapsing = rng.sample(pids, max(1, processes // 100))
+            stalled = LeaseOwnerIdentity.opaque("stalled", uuid.uuid4().hex)
+            for offset in range(0, len(lapsing), 500):
+                chunk = lapsing[offset : offset + 500]
+                await asyncio.gather(
+                    *(
+                        bus.complete_process_lease(ProcessLeaseCompletion.from_lease(leases[p]))
+                        for p in chunk
+                    )
                 )
+                await asyncio.gather(*(bus.claim_process_lease(p, stalled, 1) for p in chunk))
+            await asyncio.sleep(0.01)
+            report, lapsed_s, lapsed_commands = await _measured(bus, sweeper.sweep_due)
+            _check(report, "the pass after 1% lapsed", len(lapsing), len(lapsing), "ran")
         finally:
             await drop_namespace(bus)
     return {
@@ -121,5 +172,14 @@ async def at_scale(
         "sweep_s": sweep_s,
         "sweep_commands": commands,
         "sweep_commands_per_row": commands / processes,
+        "full_sweep_s": full_s,
+        "full_sweep_commands_per_row": full_commands / processes,
+        "lapsed_1pct": {
+            "lapsed": len(lapsing),
+            "sweep_s": lapsed_s,
+            "sweep_commands": lapsed_commands,
+            "sweep_commands_per_row": lapsed_commands / processes,
+            "commands_per_lapsed_row": lapsed_commands / len(lapsing),
+        },
         "bytes_per_process": memory,
     }

@@ -8,7 +8,8 @@ it recoverable: an abandon request or a re-registration (the record changes),
 or the death of the worker that started it (checked again on every pass, with
 no claim: LV-2 reads /proc, fleet liveness one hash field). Until one of
 those, a pass skips the row without a claim. Each worker keeps its own set,
-bounded by the running rows it last listed.
+bounded by the running rows its last full sweep listed and by ``_CAP`` (a
+forgotten row costs one claim when it is next due, nothing more).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from collections.abc import Iterable
 from lash_streams.model import ProcessRecord, ProcessStarted, RecoveryDisposition
 
 _Fingerprint = tuple[int, ProcessStarted]
+
+_CAP = 100_000
 
 
 def _fingerprint(record: ProcessRecord) -> _Fingerprint | None:
@@ -38,6 +41,8 @@ class ParkedRows:
     def park(self, record: ProcessRecord) -> None:
         fingerprint = _fingerprint(record)
         if fingerprint is not None:
+            if len(self._rows) >= _CAP:
+                self._rows.clear()
             self._rows[record.id] = fingerprint
 
     def parked(self, record: ProcessRecord) -> ProcessStarted | None:

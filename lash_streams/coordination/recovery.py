@@ -1,8 +1,10 @@
-"""Recovery: the sweep that applies each row's declared disposition (ADR 0019),
-and the worker run path that executes a row under a renewed, fenced lease.
+"""Recovery: the sweep that applies each row's declared disposition (ADR 0019);
+the worker run path it runs rows with is ``row_runs.RowRuns``.
 
 One ``Recovery`` is one worker's stem identity. ``sweep_once()`` walks every
-running row (the worklist index) and, per row (SW-5..SW-15):
+running row (the worklist index); ``run()`` drives passes that read only the
+rows due for a look (``sweep_due()``: lapsed or released leases, never-claimed
+rows; store/worklist.py). Per row (SW-5..SW-15):
 
 - externally owned, no abandon request: untouched;
 - externally owned with a request: plain claim (never reclaim), then
@@ -24,40 +26,30 @@ import asyncio
 import contextlib
 import functools
 import logging
-import uuid
-from collections.abc import Awaitable, Callable
+import math
+from collections.abc import Container
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from lash_streams import errors
 from lash_streams import observability as obs
 from lash_streams.coordination.lease_runs import (
-    RUNNER_CANCEL_REPEAT_S,
-    LeaseHolder,
     Runner,
     cancel_until_done,
     check_settings,
-    recovery_failure,
-    stopping,
 )
 from lash_streams.coordination.parking import ParkedRows
+from lash_streams.coordination.row_runs import RowRuns
 from lash_streams.model import (
-    AbandonEvidence,
     AbandonWriter,
-    AwaitAbandoned,
-    AwaitCancelled,
-    AwaitFailure,
-    AwaitSuccess,
     LeaseAcquired,
     LeaseBusy,
     LeaseOwnerIdentity,
-    ProcessAwaitOutput,
     ProcessLease,
     ProcessLeaseCompletion,
     ProcessRecord,
-    ProcessStarted,
     RecoveryDisposition,
 )
+from lash_streams.store.delivery import FULL_RELAY_EVERY_S
 
 if TYPE_CHECKING:
     from lash_streams.store import Store
@@ -84,7 +76,7 @@ class SweepReport:
     failed: list[str] = field(default_factory=list)
 
 
-class Recovery:
+class Recovery(RowRuns):
     def __init__(
         self,
         store: Store,
@@ -111,6 +103,8 @@ class Recovery:
         self._runs = 0  # run slots taken (max_runs)
         self._parked = ParkedRows()
         self._live: dict[str, ProcessLease] = {}  # read at the start of a pass
+        self._now = 0  # the server time a pass listed its rows at
+        self._due_pass = False  # whether the last pass listed due rows only
 
     async def register(self) -> None:
         """Announce this incarnation (fleet liveness: it proves older
@@ -127,18 +121,6 @@ class Recovery:
         await record_exit(self.store, self.stem)
         return drained
 
-    def attempt_identity(self) -> LeaseOwnerIdentity:
-        """SW-4: a fresh identity per attempt, so an earlier attempt's live lease
-        fences a later pass instead of being re-entered. The incarnation keeps
-        the stem's in front (``<stem incarnation>/<attempt>``) so fleet liveness
-        can tell whose attempt it was."""
-        attempt = uuid.uuid4().hex
-        return LeaseOwnerIdentity(
-            owner_id=f"{self.stem.owner_id}:recovery:{attempt}",
-            incarnation_id=f"{self.stem.incarnation_id}/{attempt}",
-            liveness=self.stem.liveness,
-        )
-
     async def holder_is_dead(
         self, holder: LeaseOwnerIdentity, claimant: LeaseOwnerIdentity
     ) -> bool:
@@ -153,16 +135,25 @@ class Recovery:
     # -- the sweep ---------------------------------------------------------------
 
     async def sweep_once(self) -> SweepReport:
-        """One pass over every running row; rows are independent (SW-3)."""
-        if obs.hooks is not None:
-            return await obs.hooks.sweep(self._sweep_once())
-        return await self._sweep_once()
+        """One pass over every running row (lash's sweep); rows are independent
+        (SW-3). A live lease whose holder is provably dead is reclaimed here
+        before it lapses."""
+        return await self._sweep(due=False)
 
-    async def _sweep_once(self) -> SweepReport:
+    async def sweep_due(self) -> SweepReport:
+        """One pass as ``run`` makes it: only the rows due for a look (lapsed or
+        released leases, never-claimed rows, rows whose deferral ran out), so
+        its cost follows those, not the running rows (store/worklist.py)."""
+        return await self._sweep(due=True)
+
+    async def _sweep(self, *, due: bool) -> SweepReport:
+        if obs.hooks is not None:
+            return await obs.hooks.sweep(self._sweep_rows(due=due))
+        return await self._sweep_rows(due=due)
+
+    async def _sweep_rows(self, *, due: bool) -> SweepReport:
         report = SweepReport()
-        rows = await self.store.list_non_terminal()
-        self._parked.keep_only(row.id for row in rows)
-        self._live = await self.store.live_leases([row.id for row in rows])
+        rows = await self._listed(due=due)
         report.examined = len(rows)
         outcomes = await asyncio.gather(
             *(self.recover(row) for row in rows), return_exceptions=True
@@ -174,6 +165,28 @@ class Recovery:
             else:
                 getattr(report, outcome).append(row.id)
         return report
+
+    async def _listed(self, *, due: bool, busy: Container[str] = ()) -> list[ProcessRecord]:
+        """The rows a pass examines (every running row, or the due ones) less
+        ``busy``, with the live leases among them read in one pipeline."""
+        self._due_pass = due
+        if due:
+            self._now, rows = await self.store.due_records()
+        else:
+            rows = await self.store.list_non_terminal()
+            self._now = await self.store.server_time_ms()
+            self._parked.keep_only(row.id for row in rows)
+        rows = [row for row in rows if row.id not in busy]
+        self._live = await self.store.live_leases([row.id for row in rows])
+        return rows
+
+    async def _defer(self, pid: str, due_at_ms: int | None = None) -> None:
+        """Left as it is on purpose: due passes look again at ``due_at_ms``
+        (default: one lease TTL from now, the bound on noticing a starter's
+        death, SW-11)."""
+        if due_at_ms is None:
+            due_at_ms = self._now + self.lease_ttl_ms
+        await self.store.defer_sweep(pid, due_at_ms)
 
     async def run(self, every_s: float, *, stop: asyncio.Event | None = None) -> None:
         """Drive recovery every ``every_s`` seconds (and relay pending wake intents)
@@ -189,6 +202,8 @@ class Recovery:
         worker can take the row at once (and ``shutdown()`` can drain)."""
         stop = stop or asyncio.Event()
         inflight: dict[str, asyncio.Task[str]] = {}
+        loop = asyncio.get_running_loop()
+        full_relay_at = loop.time()  # the first pass relays over every process
 
         def finished(pid: str, task: asyncio.Task[str]) -> None:
             inflight.pop(pid, None)
@@ -205,17 +220,17 @@ class Recovery:
                 if obs.hooks is not None:
                     obs.hooks.sweep_pass()
                 try:
-                    rows = await self.store.list_non_terminal()
-                    self._parked.keep_only(row.id for row in rows)
-                    self._live = await self.store.live_leases(
-                        [row.id for row in rows if row.id not in inflight]
-                    )
-                    for row in rows:
-                        if row.id not in inflight:
-                            task = asyncio.create_task(self.recover(row))
-                            inflight[row.id] = task
-                            task.add_done_callback(functools.partial(finished, row.id))
-                    await self.store.relay_pending()
+                    for row in await self._listed(due=True, busy=inflight):
+                        task = asyncio.create_task(self.recover(row))
+                        inflight[row.id] = task
+                        task.add_done_callback(functools.partial(finished, row.id))
+                    full = loop.time() >= full_relay_at
+                    await self.store.relay_pending(full=full)
+                    if full:
+                        # Only a cluster can leave an intent unmarked (store/delivery.py).
+                        full_relay_at = loop.time() + (
+                            FULL_RELAY_EVERY_S if self.store.cluster else math.inf
+                        )
                 except Exception as err:
                     # Unreachable or refused (OOM, READONLY after a failover, a
                     # wrongly typed key): the next pass retries; the drive and
@@ -232,23 +247,6 @@ class Recovery:
     async def recover(self, record: ProcessRecord) -> str:
         return await self._attempt(record.id, lambda attempt: self._recover(record, attempt))
 
-    async def _attempt(self, pid: str, body: Callable[[LeaseOwnerIdentity], Awaitable[str]]) -> str:
-        """One attempt at a row under a fresh identity (SW-4); never two at once
-        from this worker (execute, a sweep and the drive share the guard)."""
-        if pid in self._active:
-            return "skipped"
-        attempt = self.attempt_identity()
-        self._active.add(pid)
-        try:
-            return await body(attempt)
-        except BaseException:
-            # Hand back what this attempt holds (even a claim whose reply was
-            # cut off) so the next pass can claim at once (evidence: _examine).
-            await self._hand_back(pid, attempt)
-            raise
-        finally:
-            self._active.discard(pid)
-
     async def _evidence_may_exist(self, record: ProcessRecord, held: ProcessLease) -> bool:
         """Whether a claim could displace the live ``held`` (never for
         externally owned rows: plain claims only, SW-6)."""
@@ -261,17 +259,6 @@ class Recovery:
             return True
         return record.disposition is RecoveryDisposition.OWNER_BOUND and not record.first_started
 
-    async def _hand_back(self, pid: str, attempt: LeaseOwnerIdentity) -> None:
-        async def release() -> None:
-            lease = await self.store.get_process_lease(pid)
-            if lease is not None and lease.owner.same_incarnation(attempt):
-                await self.store.complete_process_lease(ProcessLeaseCompletion.from_lease(lease))
-
-        task = asyncio.ensure_future(release())
-        # Shielded: a repeated stop request must not cut the release short.
-        with contextlib.suppress(asyncio.CancelledError, errors.LashStreamsError):
-            await asyncio.shield(task)
-
     async def _recover(self, record: ProcessRecord, attempt: LeaseOwnerIdentity) -> str:
         runs = self._may_run(record)
         if runs and self.runner is None and self.unrunnable == "skip":
@@ -280,9 +267,12 @@ class Recovery:
             return "skipped"  # every run slot is taken: left to the next pass or worker
         starter = self._parked.parked(record)
         if starter is not None and not await self.holder_is_dead(starter.owner, self.stem):
+            await self._defer(record.id)
             return "skipped"  # unchanged since a pass left it running: no claim
         held = self._live.pop(record.id, None)
         if held is not None and not await self._evidence_may_exist(record, held):
+            if self._due_pass:  # listed as due early: a lost rescore, repaired here
+                await self._defer(record.id, held.expires_at_epoch_ms)
             return "skipped"  # SW-7: a live holder without death evidence keeps it
         # Bounded (100k rows would queue 100k callers on the pool); the examine
         # slot is given back before the run, a run slot is held for its life.
@@ -311,6 +301,7 @@ class Recovery:
         store, pid = self.store, record.id
         if record.disposition is RecoveryDisposition.EXTERNALLY_OWNED:
             if record.abandon_request is None:
+                await self._defer(pid)  # an abandon request makes it due at once
                 return "skipped"  # SW-5
             outcome = await store.claim_process_lease(pid, attempt, self.lease_ttl_ms)
             if not isinstance(outcome, LeaseAcquired):
@@ -357,137 +348,10 @@ class Recovery:
         else:
             await store.complete_process_lease(ProcessLeaseCompletion.from_lease(lease))
             self._parked.park(current)
+            await self._defer(pid)
             return "skipped"
         await self.fenced_terminal(pid, lease, output)
         return "abandoned"
-
-    async def became_terminal(self, pid: str, lease: ProcessLease) -> bool:
-        record = await self.store.get_process(pid)
-        if record is None or record.is_terminal():
-            await self.store.complete_process_lease(ProcessLeaseCompletion.from_lease(lease))
-            return True
-        return False
-
-    async def abandoned_output(
-        self, writer: AbandonWriter, owner: LeaseOwnerIdentity | None
-    ) -> ProcessAwaitOutput:
-        now = await self.store.server_time_ms()
-        return AwaitAbandoned(evidence=AbandonEvidence(writer=writer, owner=owner, epoch_ms=now))
-
-    # -- running a row -----------------------------------------------------------
-
-    async def execute(self, process_id: str) -> str:
-        """Claim and run one row now (a worker picking up work it was given)."""
-        if not process_id.strip():
-            raise errors.MissingExecutionId("missing process execution id")
-        record = await self.store.get_process(process_id)
-        if record is None:
-            raise errors.UnknownProcess(process_id)
-        self._refuse_external(record)
-        # A fresh attempt identity: a second execute() of the same row meets the
-        # first one's live lease (or this worker's guard) instead of re-entering.
-        return await self._attempt(process_id, lambda attempt: self._execute(process_id, attempt))
-
-    async def _execute(self, process_id: str, attempt: LeaseOwnerIdentity) -> str:
-        outcome = await self.store.claim_process_lease(process_id, attempt, self.lease_ttl_ms)
-        if not isinstance(outcome, LeaseAcquired):
-            return "skipped"
-        if await self.became_terminal(process_id, outcome.lease):
-            return "skipped"
-        current = await self.store.get_process(process_id)
-        assert current is not None
-        if current.disposition is RecoveryDisposition.OWNER_BOUND and current.first_started:
-            await self.store.complete_process_lease(
-                ProcessLeaseCompletion.from_lease(outcome.lease)
-            )
-            return "skipped"  # started by someone: never executed again (DS-3)
-        await self.run_under_lease(current, outcome.lease)
-        return "ran"
-
-    def _refuse_external(self, record: ProcessRecord) -> None:
-        if record.disposition is RecoveryDisposition.EXTERNALLY_OWNED:
-            raise errors.ExternallyOwnedNotExecutable(
-                f"process `{record.id}` is externally-owned and must not be executed by lash",
-                process_id=record.id,
-            )
-
-    async def run_under_lease(self, record: ProcessRecord, lease: ProcessLease) -> None:
-        """SW-13/SW-14/ST-3: record ``first_started`` (stem identity), run while
-        renewing, stop on lease loss or cancel request, write the outcome fenced."""
-        self._refuse_external(record)
-        pid = record.id
-        now = await self.store.server_time_ms()
-        await self.store.record_first_started(
-            pid, ProcessStarted(owner=self.stem, started_at_ms=now), lease=lease
-        )
-        holder = LeaseHolder(
-            self.store, lease, ttl_ms=self.lease_ttl_ms, renew_every_ms=self.renew_every_ms
-        )
-        run = asyncio.create_task(self._call_runner(record, lease))
-        renewer = asyncio.create_task(holder.keep(run))
-        watcher = asyncio.create_task(self._watch_cancel(pid, run))
-        try:
-            output = await run
-        except asyncio.CancelledError:
-            if stopping():
-                # The worker is stopping, not the process: hand the row back
-                # (no terminal) so another owner can take it now.
-                run.cancel()
-                await self._hand_back(pid, holder.lease.owner)
-                raise
-            output = None  # the run itself was cancelled: lease lost or cancel requested
-        finally:
-            renewer.cancel()
-            watcher.cancel()
-        if holder.lost:
-            return  # lease lost: a newer owner is the single writer (SW-13)
-        if output is None:
-            output = AwaitCancelled(message="process cancel requested")
-        await self.fenced_terminal(pid, holder.lease, output)
-
-    async def _call_runner(self, record: ProcessRecord, lease: ProcessLease) -> ProcessAwaitOutput:
-        if self.runner is None:
-            return recovery_failure(f"no runner can execute process `{record.id}`")
-        try:
-            output = await self.runner(record, lease)
-        except asyncio.CancelledError:
-            raise
-        except Exception as err:
-            return recovery_failure(str(err) or type(err).__name__)
-        if not isinstance(output, AwaitSuccess | AwaitFailure | AwaitCancelled | AwaitAbandoned):
-            # Never stored as something else (issue 15): the run failed, visibly.
-            return recovery_failure(
-                f"the runner returned {type(output).__name__}, not an await output "
-                "(AwaitSuccess, AwaitFailure, AwaitCancelled or AwaitAbandoned)"
-            )
-        return output
-
-    async def _watch_cancel(self, pid: str, run: asyncio.Task[ProcessAwaitOutput]) -> None:
-        """CN-4: any cancel request, even one older than the run, cancels it."""
-        with contextlib.suppress(errors.LashStreamsError):
-            await self.store.await_event(pid, "process.cancel_requested", 0)
-            await cancel_until_done(run, every_s=RUNNER_CANCEL_REPEAT_S)
-
-    async def fenced_terminal(
-        self, pid: str, lease: ProcessLease, output: ProcessAwaitOutput
-    ) -> bool:
-        """SW-12: renew; on failure write nothing and keep hands off the lease;
-        else complete under the lease and release it."""
-        try:
-            lease = await self.store.renew_process_lease(lease, self.lease_ttl_ms)
-        except errors.LeaseExpired:
-            if obs.hooks is not None:
-                obs.hooks.lease_lost("terminal")
-            return False
-        try:
-            await self.store.complete_process(pid, output, lease=lease)
-        except (errors.ReplayConflict, errors.AlreadyTerminal, errors.LeaseFenced) as err:
-            log.info("terminal for %s not written: %s", pid, err)
-        else:
-            if obs.hooks is not None:
-                obs.hooks.terminal_written(output)
-        await self.store.complete_process_lease(ProcessLeaseCompletion.from_lease(lease))
-        return True
 
     # -- graceful drain ----------------------------------------------------------
 

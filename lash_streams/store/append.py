@@ -96,6 +96,11 @@ async def finish(
             await worklist.index_terminal(core, pid, at)
         except Exception as err:
             _follow_up_failed("index_terminal", pid, err)
+    if deliveries and core.cluster:
+        try:
+            await delivery.mark_pending(core, [d.process_id for d, box in deliveries if box])
+        except Exception as err:
+            _follow_up_failed("mark_pending", deliveries[0][0].process_id, err)
     if deliveries:
         try:
             await delivery.deliver_wakes(core, deliveries)
@@ -109,7 +114,10 @@ def _follow_up_failed(step: str, process_id: str, err: Exception) -> None:
         process_id,
         step,
         err,
-        "worklist repair" if step == "index_terminal" else "outbox relay",
+        {
+            "index_terminal": "worklist repair",
+            "mark_pending": "full outbox relay",
+        }.get(step, "outbox relay"),
     )
     if obs.hooks is not None:
         obs.hooks.follow_up_failed(step)
@@ -233,6 +241,9 @@ def prepare(
         keys.wakes,
         keys.outbox,
         keys.lease,
+        # The pending-outbox index, marked in the same step on a single
+        # server; on a cluster it lives in another slot (delivery.py marks it).
+        keys.record if core.cluster else core.keys.index_outbox,
     ]
     return Planned(plan, placeholder), script_keys, item
 

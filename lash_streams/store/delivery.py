@@ -6,6 +6,18 @@ the target scope's wake stream (another slot) and clears the outbox entry. If
 the appender dies in between, ``relay_pending`` (run by any worker) finds the
 entry and finishes the job. Delivery is idempotent per wake id within the
 dedupe window, so a delivery repeated by a retry or by the relay lands once.
+
+The relay visits only processes in the pending-outbox index (``idx:ob``), so
+its cost follows the intents left behind, not the processes (issue 13). On a
+single server the append script marks a process there in the step that writes
+the intent, and the delivery that empties its outbox unmarks it, both atomic.
+On a cluster the index lives in another slot: the appender marks after its
+append, before delivering (``mark_pending``), and the relay unmarks a process
+whose outbox it found empty unless it was marked again meanwhile. An appender
+that dies between its append and its mark leaves an intent no mark points to:
+``relay_pending(full=True)``, the old visit of every known process, finds it;
+``Recovery.run`` makes one on its first pass and, on a cluster, every
+``FULL_RELAY_EVERY_S``.
 """
 
 from __future__ import annotations
@@ -22,11 +34,15 @@ from lash_streams.semantics.registration import validate_scope
 from lash_streams.semantics.wake import build_wake_delivery
 from lash_streams.store.core import StoreCore, text, unreadable_row
 from lash_streams.store.events import event_from_entry
+from lash_streams.store.keys import decode_id, encode_id
 
 #: Relay dead letters kept at most (about).
 RELAY_DEAD_LETTER_CAP = 10_000
 
 _RELAY_CHUNK = 500
+
+#: How often a drive on a cluster relays over every known process (above).
+FULL_RELAY_EVERY_S = 600.0
 
 log = logging.getLogger("lash_streams.store")
 
@@ -38,6 +54,17 @@ def source_key(delivery: ProcessWakeDelivery) -> str:
 
 def _deliver_args(core: StoreCore, delivery: ProcessWakeDelivery) -> list[Any]:
     return [encode(delivery), delivery.wake_id, source_key(delivery), core.wake_dedupe_window_ms]
+
+
+async def mark_pending(core: StoreCore, process_ids: Sequence[str]) -> None:
+    """On a cluster: mark the processes whose intents an appender is about to
+    deliver (see the module), so a relay finds them if it dies first."""
+    members = sorted({encode_id(pid) for pid in process_ids})
+    if members:
+        await core.retry.idempotent(
+            "mark pending outboxes",
+            lambda: core.scripts.mark_pending(keys=[core.keys.index_outbox], args=members),
+        )
 
 
 async def deliver_wakes(
@@ -80,6 +107,7 @@ async def _in_one_call(
             core.keys.process(delivery.process_id).outbox,
             core.keys.fleet_stream,
             core.keys.fleet_groups,
+            core.keys.index_outbox,
         ]
         args += [
             encode(delivery),
@@ -194,10 +222,38 @@ class DeliveryOps(StoreCore):
         if obs.hooks is not None:
             obs.hooks.relay_dead_lettered()
 
-    async def relay_pending(self, chunk: int = _RELAY_CHUNK) -> int:
-        """One bounded pass over every known process: deliver the wake intents an
-        appender left behind (it died between its two steps). Cost: one
-        pipelined ``XLEN`` per process, in chunks."""
+    async def relay_pending(self, chunk: int = _RELAY_CHUNK, *, full: bool = False) -> int:
+        """Deliver the wake intents appenders left behind (they died between
+        their two steps); returns how many were newly delivered. Visits the
+        processes of the pending-outbox index: one ``XLEN`` each, and the
+        intents' reads when there are some. ``full`` visits every known
+        process instead (one pipelined ``XLEN`` per process, in chunks)."""
+        if full:
+            return await self._relay_every_process(chunk)
+        index = self.keys.index_outbox
+        marked: list[tuple[bytes, float]] = await self.command(
+            "read pending outboxes", "zrange", index, 0, -1, False, True
+        )
+        delivered = 0
+        for member, mark in marked:
+            encoded = text(member)
+            pid = decode_id(encoded)
+            outbox = self.keys.process(pid).outbox
+            if await self.command("count wake intents", "xlen", outbox):
+                delivered += await self.relay_outbox(pid)
+                if await self.command("count wake intents", "xlen", outbox):
+                    continue  # dead-lettering failed or a new intent: next pass
+            await self._settle_pending(encoded, mark)
+        return delivered
+
+    async def _settle_pending(self, encoded: str, mark: float) -> None:
+        args = [encoded, str(int(mark))]
+        await self.retry.idempotent(
+            "settle pending outbox",
+            lambda: self.scripts.settle_pending(keys=[self.keys.index_outbox], args=args),
+        )
+
+    async def _relay_every_process(self, chunk: int) -> int:
         delivered = 0
         start = "-"
         index = self.keys.index_all

@@ -96,6 +96,9 @@ class Keyspace:
         self.index_all = f"{ns}:idx:{{{ns}}}:all"  # zset(lex) every known process id
         self.index_running = f"{ns}:idx:{{{ns}}}:run"  # zset(lex) running ids (worklist, RX-2)
         self.index_terminal = f"{ns}:idx:{{{ns}}}:term"  # zset score=updated_at (prune, PR-1)
+        # zset: encoded id -> count of intents marked, per process whose outbox
+        # may hold wake intents (the relay visits only these, delivery.py)
+        self.index_outbox = f"{ns}:idx:{{{ns}}}:ob"
         # Every call on a process names its keys: built once per id (bounded).
         self._process_keys: dict[str, ProcessKeys] = {}
 
@@ -169,7 +172,7 @@ _RETENTION: tuple[tuple[re.Pattern[str], str], ...] = (
         "process keys: deleted whole by prune_terminal_processes once terminal (PR-1)",
     ),
     (
-        re.compile(r"^[^:]+:idx:\{[^{}]*\}:(all|run|term)$"),
+        re.compile(r"^[^:]+:idx:\{[^{}]*\}:(all|run|term|ob)$"),
         "namespace index: entries removed by prune and terminal projection",
     ),
     (

@@ -12,6 +12,8 @@ import secrets
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
+
 from lash_streams import observability as obs
 from lash_streams.errors import LeaseExpired, UnknownProcess
 from lash_streams.model import (
@@ -24,6 +26,7 @@ from lash_streams.model import (
 )
 from lash_streams.model._codec import decode, encode
 from lash_streams.semantics.inputs import require, require_u64, wire_bytes
+from lash_streams.store import worklist
 from lash_streams.store.core import StoreCore, text
 
 #: "Is this holder definitely dead, as seen from this claimant?" (LV-2, LV-4).
@@ -91,6 +94,9 @@ class LeaseOps(StoreCore):
         if status == "NOPROC":
             raise UnknownProcess(process_id)
         lease = _lease(process_id, reply)
+        # Acquired: due when it lapses; busy: the holder's expiry (repairs a
+        # score left early by a lost rescore).
+        await worklist.rescore(self, process_id, lease.expires_at_epoch_ms)
         return LeaseAcquired(lease) if status == "ACQUIRED" else LeaseBusy(holder=lease)
 
     async def claim_process_lease(
@@ -161,17 +167,19 @@ class LeaseOps(StoreCore):
             obs.hooks.lease_renewed(renewed)
         if not renewed:
             raise LeaseExpired(lease.process_id)
-        import msgspec
-
-        return msgspec.structs.replace(lease, expires_at_epoch_ms=int(reply[1]))
+        expires = int(reply[1])
+        await worklist.rescore(self, lease.process_id, expires)
+        return msgspec.structs.replace(lease, expires_at_epoch_ms=expires)
 
     async def complete_process_lease(self, completion: ProcessLeaseCompletion) -> None:
         """LS-8: release by token; never fails."""
         key = self.keys.process(completion.process_id).lease
-        await self.retry.idempotent(
+        released = await self.retry.idempotent(
             f"release lease of `{completion.process_id}`",
             lambda: self.scripts.release_lease(keys=[key], args=[completion.lease_token]),
         )
+        if released:  # free now: due at once (a terminal row is out of the worklist)
+            await worklist.rescore(self, completion.process_id, 0)
 
     async def get_process_lease(self, process_id: str) -> ProcessLease | None:
         """LS-9: the held lease even when expired; none when free or unknown."""

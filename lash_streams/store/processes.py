@@ -13,6 +13,7 @@ from lash_streams.errors import (
     TerminalRejectsWait,
     UnknownProcess,
 )
+from lash_streams.ids import id_bytes
 from lash_streams.model import (
     AbandonRequest,
     ProcessExternalRef,
@@ -163,6 +164,7 @@ class ProcessOps(StoreCore):
                 f"terminal process `{process_id}` cannot accept an abandon request",
                 process_id=process_id,
             )
+        await worklist.rescore(self, process_id, 0)  # a sweep acts on it now
         return record_reply(self, reply)
 
     async def set_process_wait(self, process_id: str, wait: WaitState) -> ProcessRecord:
@@ -198,6 +200,19 @@ class ProcessOps(StoreCore):
     async def list_non_terminal(self) -> list[ProcessRecord]:
         """RD-6 / SW-2: running records ascending by id (repairs the worklist)."""
         return await worklist.running_records(self)
+
+    async def due_records(self) -> tuple[int, list[ProcessRecord]]:
+        """The server time and the running records a sweep is due to look at
+        then (lapsed or released leases, never-claimed rows), ascending by id:
+        what one pass of ``Recovery.run`` reads (store/worklist.py)."""
+        return await worklist.due_records(self)
+
+    async def defer_sweep(self, process_id: str, due_at_ms: int) -> None:
+        """Have due passes look at a running row again only from ``due_at_ms``
+        (server milliseconds). A hint: the next lease write on the row sets it
+        again, and ``sweep_once`` reads every row whatever it says."""
+        id_bytes("process id", process_id)
+        await worklist.rescore(self, process_id, require_u64(due_at_ms, "due_at_ms"))
 
     async def list_processes(self, filter: ProcessListFilter | None = None) -> list[ProcessRecord]:
         """RD-5: status (default running), definition, waiting; ascending id."""

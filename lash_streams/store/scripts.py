@@ -28,10 +28,10 @@ from redis.exceptions import NoScriptError
 
 _NAMES = (
     "register_process-1",
-    "append_event-7",
-    "append_batch-7n",
+    "append_event-8",
+    "append_batch-8n",
     "deliver_wake-2",
-    "deliver_wakes-5n",
+    "deliver_wakes-6n",
     "fleet_notice-2",
     "set_facet-2",
     "ack_wake-2",
@@ -45,6 +45,9 @@ _NAMES = (
     "grant_index-2",
     "drop_grant-1",
     "worker_incarnation-1",
+    "due_rows-1",
+    "mark_pending-1",
+    "settle_pending-1",
 )
 
 
@@ -129,6 +132,9 @@ class Scripts:
     grant_index: Script
     drop_grant: Script
     worker_incarnation: Script
+    due_rows: Script
+    mark_pending: Script
+    settle_pending: Script
 
     def __init__(self, client: Any) -> None:
         self.client = client
@@ -140,10 +146,10 @@ class Scripts:
         self._all = [Script(self, name) for name in _NAMES]
         by_file = {s.name: s for s in self._all}
         self.register_process = by_file["register_process-1"]
-        self.append_event = by_file["append_event-7"]
-        self.append_batch = by_file["append_batch-7n"]
+        self.append_event = by_file["append_event-8"]
+        self.append_batch = by_file["append_batch-8n"]
         self.deliver_wake = by_file["deliver_wake-2"]
-        self.deliver_wake_atomic = by_file["deliver_wakes-5n"]
+        self.deliver_wake_atomic = by_file["deliver_wakes-6n"]
         self.fleet_notice = by_file["fleet_notice-2"]
         self.set_facet = by_file["set_facet-2"]
         self.ack_wake = by_file["ack_wake-2"]
@@ -157,6 +163,9 @@ class Scripts:
         self.grant_index = by_file["grant_index-2"]
         self.drop_grant = by_file["drop_grant-1"]
         self.worker_incarnation = by_file["worker_incarnation-1"]
+        self.due_rows = by_file["due_rows-1"]
+        self.mark_pending = by_file["mark_pending-1"]
+        self.settle_pending = by_file["settle_pending-1"]
 
     @classmethod
     def register(cls, client: Any) -> Scripts:

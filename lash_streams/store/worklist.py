@@ -1,6 +1,20 @@
 """The namespace indexes (RX-2): ``all`` (every known id), ``running`` (the
 worklist) and ``terminal`` (the prune index, scored by ``updated_at``).
 
+The worklist's score says when a sweep is next due to look at the row (server
+milliseconds; 0 = now): the lease's expiry while a lease is held, 0 once it is
+released or the row is new, later for a row a sweep left running on purpose.
+A drive's pass reads only the due rows (``due_records``), so its cost follows
+the lapsed and never-claimed rows, not the running ones (issue 13).
+
+The score is a hint; the lease row is the truth. It is written after each
+lease script, as a step of its own (on a cluster the two live in different
+slots), and every way it can go wrong errs early or late by a bounded time:
+a lost or reordered write leaves a score earlier than the expiry (the row is
+read, its live lease seen, and it is rescored), or later by at most one lease
+TTL (a release whose rescore was lost: the row is looked at when the old
+lease would have lapsed). ``sweep_once`` reads every row whatever the score.
+
 They live in other slots than the records, so every move is a second,
 idempotent step after the record's own script: a writer killed before it
 leaves the id in the worklist, where every reader re-checks and repairs it.
@@ -9,10 +23,14 @@ Functions over the core, shared by registration, appends, reads and prune.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from lash_streams.errors import LashStreamsError
 from lash_streams.model import ProcessRecord
 from lash_streams.store.core import StoreCore, text
+
+log = logging.getLogger("lash_streams.store")
 
 
 async def index_running(core: StoreCore, pid: str) -> None:
@@ -76,6 +94,36 @@ async def running_records(core: StoreCore) -> list[ProcessRecord]:
         else:
             running.append(record)
     return sorted(running, key=lambda r: r.id.encode())
+
+
+async def due_records(core: StoreCore) -> tuple[int, list[ProcessRecord]]:
+    """The server time and the running records due for a look at that time,
+    ascending by id (terminal ids found are repaired as ``running_records``)."""
+    reply: list[Any] = await core.retry.idempotent(
+        "read due rows", lambda: core.scripts.due_rows(keys=[core.keys.index_running], args=[])
+    )
+    now, ids = int(reply[0]), [text(m) for m in reply[1]]
+    records = await core.gather_records(ids)
+    running: list[ProcessRecord] = []
+    for record in records:
+        if record.is_terminal():
+            await index_terminal(core, record.id, record.updated_at_ms)
+        else:
+            running.append(record)
+    return now, sorted(running, key=lambda r: r.id.encode())
+
+
+async def rescore(core: StoreCore, pid: str, due_at_ms: int) -> None:
+    """When a sweep is next due to look at a running row (never adds one: a
+    terminal or pruned id stays out). A hint (see the module), so a failure is
+    logged, not raised: the lease write it follows has landed."""
+    key = core.keys.index_running
+    try:
+        await core.retry.idempotent(
+            "rescore worklist row", lambda: core.redis.zadd(key, {pid: due_at_ms}, xx=True)
+        )
+    except LashStreamsError as err:
+        log.warning("process `%s`: worklist rescore failed (%s); bounded by the lease", pid, err)
 
 
 async def unindex(core: StoreCore, pid: str) -> None:

@@ -116,7 +116,11 @@ async def test_fleet_recovery_with_killed_and_paused_workers(real_bus, namespace
                 assert isinstance(status, StatusAbandoned)
                 evidence = status.await_output.evidence
                 assert evidence.writer is AbandonWriter.SWEEP
-                assert f"{evidence.owner.owner_id}".startswith("w1:recovery:")
+                # The dead incarnation: its attempt's lease, or (the lease
+                # lapsed before a due pass looked) the stem that started it.
+                owner = evidence.owner
+                assert owner.owner_id == "w1" or owner.owner_id.startswith("w1:recovery:")
+                assert owner.incarnation_id.split("/")[0] == victim_id.split("/")[1]
             else:
                 assert isinstance(status, StatusCompleted)
         for pid in rerunnable:

@@ -78,9 +78,11 @@ async def test_relay_finishes_a_wake_whose_appender_died(real_bus, namespace):
 async def test_relay_after_delivery_but_before_clearing_the_intent_dedupes(bus):
     await bus.register_process(reg("p", wake("w")))
     result = await bus.append_event("p", req("w", {"wake_input": "x"}, target=scope("d")))
-    # Simulate a writer that delivered but died before clearing its intent.
+    # Simulate a writer that delivered but died before clearing its intent
+    # (written and marked pending in one step, as the append script does).
     outbox = bus.keys.process("p").outbox
     await bus.redis.xadd(outbox, {"seq": 1, "scope": b'{"session_id":"d"}'})
+    await bus.scripts.mark_pending(keys=[bus.keys.index_outbox], args=["p"])
     assert await bus.relay_pending() == 0
     assert await bus.redis.xlen(bus.keys.wake_stream("session:d")) == 1
     assert await bus.redis.xlen(outbox) == 0

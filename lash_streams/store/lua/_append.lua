@@ -1,4 +1,4 @@
--- Shared by append_event-7 and append_batch-7 (included by scripts.py): one
+-- Shared by append_event-8 and append_batch-8n (included by scripts.py): one
 -- item of EV-2 against a process whose state the caller read, and the type
 -- index writes, gathered so a batch writes each index field once.
 --
@@ -85,10 +85,25 @@ local function flush_index(ix)
   end
 end
 
+-- The pending-outbox index's member for a process: its encoded id, the hash
+-- tag of its keys (store/keys.py).
+local function pending_member(outbox_key)
+  return string.match(outbox_key, '{([^}]*)}')
+end
+
+-- KEYS[n] is the pending-outbox index unless it repeats the record key (a
+-- cluster: the index lives in another slot, so none is passed).
+local function pending_key(index_key, record_key)
+  if index_key ~= record_key then return index_key end
+  return nil
+end
+
 -- EV-2 steps 8 and 9 for an item that is not a replay: the terminal check,
 -- then the insert at st.seq + 1 with its replay row, type index entry and,
 -- for a wake, the wake index row and the durable delivery intent (RX-7).
--- keys: events, replay, wakes, outbox.
+-- keys: events, replay, wakes, outbox, and pending (the namespace's index of
+-- processes with intents, or nil on a cluster where it lives in another slot
+-- and the appender marks it after this script, store/delivery.py).
 local function insert_item(keys, ix, st, a)
   local keyed, terminal, waking = item_flags(a)
   if terminal and st.term then
@@ -126,6 +141,9 @@ local function insert_item(keys, ix, st, a)
     if target == '' then target = st.wt end
     if target ~= '' then
       outbox_id = redis.call('XADD', keys.outbox, '*', 'seq', seq_text, 'scope', target)
+      if keys.pending then
+        redis.call('ZADD', keys.pending, now_us_text(), pending_member(keys.outbox))
+      end
     end
   end
   st.seq = seq

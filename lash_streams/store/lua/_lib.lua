@@ -5,6 +5,14 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
+-- The server clock in microseconds, as exact decimal text (a pending-outbox
+-- mark: two marks never share one, so a relay's compare-and-remove cannot
+-- mistake a new mark for the one it read).
+local function now_us_text()
+  local t = redis.call('TIME')
+  return t[1] .. string.format('%06d', tonumber(t[2]))
+end
+
 -- A whole record hash as a flat reply, so callers never need a second round trip.
 local function record_reply(status, key)
   local reply = {status}

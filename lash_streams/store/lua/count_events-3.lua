@@ -1,6 +1,6 @@
 -- RD-2: how many events of one type a process has through a sequence.
 -- KEYS: 1 record, 2 type index (hash: <type> -> count, <type>\0<chunk> ->
---       packed 5-byte sequences, 12 to a chunk, written by append_event-7),
+--       packed 5-byte sequences, 12 to a chunk, written by append_event-8),
 --       3 the type index of events written before it (zset of
 --       "<type>\0<seq:020d>", read only)
 -- ARGV: 1 the encoded event type, 2 the sequence (inclusive), 3 the same as

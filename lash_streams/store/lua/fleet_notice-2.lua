@@ -1,4 +1,4 @@
--- The fleet notice of a delivered wake, on a cluster (deliver_wake-5 writes it
+-- The fleet notice of a delivered wake, on a cluster (deliver_wakes-6n writes it
 -- itself on a single server): written only while a fleet group exists, never
 -- capped (pods trim what every fleet group acknowledged).
 -- KEYS[1] the fleet notice stream, KEYS[2] the fleet groups; ARGV[1] scope id

@@ -7,7 +7,8 @@
 -- type, the payload JSON, the server time, the replay key and non-default
 -- semantics; the reader rebuilds lash's full ProcessEvent from it.
 -- KEYS: 1 record, 2 events stream, 3 replay hash, 4 type index (hash of packed
---       sequences), 5 wake index, 6 outbox, 7 lease hash
+--       sequences), 5 wake index, 6 outbox, 7 lease hash, 8 the namespace's
+--       pending-outbox index (the record key again on a cluster: none)
 -- ARGV: 1 expected registration hash, 2..11 the item (see _append.lua),
 --       12..15 for a fenced write only (RX-12): the writer's lease token,
 --       owner_id, incarnation_id, fencing token
@@ -43,8 +44,8 @@ if hash ~= ARGV[1] then
 end
 stamp(st)
 local ix = new_index(KEYS[4])
-local reply = insert_item({events = KEYS[2], replay = KEYS[3], wakes = KEYS[5], outbox = KEYS[6]},
-  ix, st, 2)
+local reply = insert_item({events = KEYS[2], replay = KEYS[3], wakes = KEYS[5], outbox = KEYS[6],
+  pending = pending_key(KEYS[8], KEYS[1])}, ix, st, 2)
 if reply[1] ~= 'OK' then return reply end
 flush_index(ix)
 settle_record(KEYS[1], st)

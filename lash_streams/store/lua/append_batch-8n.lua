@@ -1,12 +1,12 @@
 --! include _append.lua
 -- append_events in one atomic step: for each process of the call, its items
--- in order, as append_event-7 does one (the record read and written once, each
+-- in order, as append_event-8 does one (the record read and written once, each
 -- type index field written once). An item its process refuses (CONFLICT,
 -- TERMINAL) ends that process's items: the ones after it are not run (the
 -- client reports them skipped), the ones before it stand; other processes go on.
 -- On a single server one call carries every process of a batch; on a cluster
 -- (keys of one slot per call) one call per process.
--- KEYS: 7 per process, as append_event-7 (the lease hash is not used: batches
+-- KEYS: 8 per process, as append_event-8 (the lease hash is not used: batches
 --       are unfenced)
 -- ARGV: per process, in KEYS order: the expected registration hash, the number
 --       of its items, then 10 per item (see _append.lua)
@@ -14,7 +14,7 @@
 local now = nil
 local replies = {}
 local a = 1
-for k = 1, #KEYS, 7 do
+for k = 1, #KEYS, 8 do
   local expected, count = ARGV[a], tonumber(ARGV[a + 1])
   local first, last = a + 2, a + 2 + (count - 1) * 10
   a = last + 10
@@ -31,7 +31,7 @@ for k = 1, #KEYS, 7 do
       st.now, st.now_text = now.now, now.now_text
     end
     local keys = {events = KEYS[k + 1], replay = KEYS[k + 2], wakes = KEYS[k + 4],
-      outbox = KEYS[k + 5]}
+      outbox = KEYS[k + 5], pending = pending_key(KEYS[k + 7], KEYS[k])}
     local ix = new_index(KEYS[k + 3])
     local items = {'ITEMS'}
     local written = false

@@ -1,0 +1,224 @@
+"""Running one row: a worker's attempts under a fresh identity, the run under
+a renewed, fenced lease, and the fenced terminal write (SW-4, SW-12..SW-15,
+ST-3). ``Recovery`` (recovery.py) is this plus the sweep that finds rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from lash_streams import errors
+from lash_streams import observability as obs
+from lash_streams.coordination.lease_runs import (
+    RUNNER_CANCEL_REPEAT_S,
+    LeaseHolder,
+    Runner,
+    cancel_until_done,
+    recovery_failure,
+    stopping,
+)
+from lash_streams.model import (
+    AbandonEvidence,
+    AbandonWriter,
+    AwaitAbandoned,
+    AwaitCancelled,
+    AwaitFailure,
+    AwaitSuccess,
+    LeaseAcquired,
+    LeaseOwnerIdentity,
+    ProcessAwaitOutput,
+    ProcessLease,
+    ProcessLeaseCompletion,
+    ProcessRecord,
+    ProcessStarted,
+    RecoveryDisposition,
+)
+
+if TYPE_CHECKING:
+    from lash_streams.store import Store
+
+log = logging.getLogger("lash_streams.recovery")
+
+
+class RowRuns:
+    """What ``Recovery`` runs a row with; its settings are set there."""
+
+    store: Store
+    stem: LeaseOwnerIdentity
+    runner: Runner | None
+    lease_ttl_ms: int
+    renew_every_ms: int
+    _active: set[str]  # rows this worker is at (see _attempt)
+
+    def attempt_identity(self) -> LeaseOwnerIdentity:
+        """SW-4: a fresh identity per attempt, so an earlier attempt's live lease
+        fences a later pass instead of being re-entered. The incarnation keeps
+        the stem's in front (``<stem incarnation>/<attempt>``) so fleet liveness
+        can tell whose attempt it was."""
+        attempt = uuid.uuid4().hex
+        return LeaseOwnerIdentity(
+            owner_id=f"{self.stem.owner_id}:recovery:{attempt}",
+            incarnation_id=f"{self.stem.incarnation_id}/{attempt}",
+            liveness=self.stem.liveness,
+        )
+
+    async def _attempt(self, pid: str, body: Callable[[LeaseOwnerIdentity], Awaitable[str]]) -> str:
+        """One attempt at a row under a fresh identity (SW-4); never two at once
+        from this worker (execute, a sweep and the drive share the guard)."""
+        if pid in self._active:
+            return "skipped"
+        attempt = self.attempt_identity()
+        self._active.add(pid)
+        try:
+            return await body(attempt)
+        except BaseException:
+            # Hand back what this attempt holds (even a claim whose reply was
+            # cut off) so the next pass can claim at once (evidence: _examine).
+            await self._hand_back(pid, attempt)
+            raise
+        finally:
+            self._active.discard(pid)
+
+    async def _hand_back(self, pid: str, attempt: LeaseOwnerIdentity) -> None:
+        async def release() -> None:
+            lease = await self.store.get_process_lease(pid)
+            if lease is not None and lease.owner.same_incarnation(attempt):
+                await self.store.complete_process_lease(ProcessLeaseCompletion.from_lease(lease))
+
+        task = asyncio.ensure_future(release())
+        # Shielded: a repeated stop request must not cut the release short.
+        with contextlib.suppress(asyncio.CancelledError, errors.LashStreamsError):
+            await asyncio.shield(task)
+
+    async def became_terminal(self, pid: str, lease: ProcessLease) -> bool:
+        record = await self.store.get_process(pid)
+        if record is None or record.is_terminal():
+            await self.store.complete_process_lease(ProcessLeaseCompletion.from_lease(lease))
+            return True
+        return False
+
+    async def abandoned_output(
+        self, writer: AbandonWriter, owner: LeaseOwnerIdentity | None
+    ) -> ProcessAwaitOutput:
+        now = await self.store.server_time_ms()
+        return AwaitAbandoned(evidence=AbandonEvidence(writer=writer, owner=owner, epoch_ms=now))
+
+    # -- running a row -----------------------------------------------------------
+
+    async def execute(self, process_id: str) -> str:
+        """Claim and run one row now (a worker picking up work it was given)."""
+        if not process_id.strip():
+            raise errors.MissingExecutionId("missing process execution id")
+        record = await self.store.get_process(process_id)
+        if record is None:
+            raise errors.UnknownProcess(process_id)
+        self._refuse_external(record)
+        # A fresh attempt identity: a second execute() of the same row meets the
+        # first one's live lease (or this worker's guard) instead of re-entering.
+        return await self._attempt(process_id, lambda attempt: self._execute(process_id, attempt))
+
+    async def _execute(self, process_id: str, attempt: LeaseOwnerIdentity) -> str:
+        outcome = await self.store.claim_process_lease(process_id, attempt, self.lease_ttl_ms)
+        if not isinstance(outcome, LeaseAcquired):
+            return "skipped"
+        if await self.became_terminal(process_id, outcome.lease):
+            return "skipped"
+        current = await self.store.get_process(process_id)
+        assert current is not None
+        if current.disposition is RecoveryDisposition.OWNER_BOUND and current.first_started:
+            await self.store.complete_process_lease(
+                ProcessLeaseCompletion.from_lease(outcome.lease)
+            )
+            return "skipped"  # started by someone: never executed again (DS-3)
+        await self.run_under_lease(current, outcome.lease)
+        return "ran"
+
+    def _refuse_external(self, record: ProcessRecord) -> None:
+        if record.disposition is RecoveryDisposition.EXTERNALLY_OWNED:
+            raise errors.ExternallyOwnedNotExecutable(
+                f"process `{record.id}` is externally-owned and must not be executed by lash",
+                process_id=record.id,
+            )
+
+    async def run_under_lease(self, record: ProcessRecord, lease: ProcessLease) -> None:
+        """SW-13/SW-14/ST-3: record ``first_started`` (stem identity), run while
+        renewing, stop on lease loss or cancel request, write the outcome fenced."""
+        self._refuse_external(record)
+        pid = record.id
+        now = await self.store.server_time_ms()
+        await self.store.record_first_started(
+            pid, ProcessStarted(owner=self.stem, started_at_ms=now), lease=lease
+        )
+        holder = LeaseHolder(
+            self.store, lease, ttl_ms=self.lease_ttl_ms, renew_every_ms=self.renew_every_ms
+        )
+        run = asyncio.create_task(self._call_runner(record, lease))
+        renewer = asyncio.create_task(holder.keep(run))
+        watcher = asyncio.create_task(self._watch_cancel(pid, run))
+        try:
+            output = await run
+        except asyncio.CancelledError:
+            if stopping():
+                # The worker is stopping, not the process: hand the row back
+                # (no terminal) so another owner can take it now.
+                run.cancel()
+                await self._hand_back(pid, holder.lease.owner)
+                raise
+            output = None  # the run itself was cancelled: lease lost or cancel requested
+        finally:
+            renewer.cancel()
+            watcher.cancel()
+        if holder.lost:
+            return  # lease lost: a newer owner is the single writer (SW-13)
+        if output is None:
+            output = AwaitCancelled(message="process cancel requested")
+        await self.fenced_terminal(pid, holder.lease, output)
+
+    async def _call_runner(self, record: ProcessRecord, lease: ProcessLease) -> ProcessAwaitOutput:
+        if self.runner is None:
+            return recovery_failure(f"no runner can execute process `{record.id}`")
+        try:
+            output = await self.runner(record, lease)
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:
+            return recovery_failure(str(err) or type(err).__name__)
+        if not isinstance(output, AwaitSuccess | AwaitFailure | AwaitCancelled | AwaitAbandoned):
+            # Never stored as something else (issue 15): the run failed, visibly.
+            return recovery_failure(
+                f"the runner returned {type(output).__name__}, not an await output "
+                "(AwaitSuccess, AwaitFailure, AwaitCancelled or AwaitAbandoned)"
+            )
+        return output
+
+    async def _watch_cancel(self, pid: str, run: asyncio.Task[ProcessAwaitOutput]) -> None:
+        """CN-4: any cancel request, even one older than the run, cancels it."""
+        with contextlib.suppress(errors.LashStreamsError):
+            await self.store.await_event(pid, "process.cancel_requested", 0)
+            await cancel_until_done(run, every_s=RUNNER_CANCEL_REPEAT_S)
+
+    async def fenced_terminal(
+        self, pid: str, lease: ProcessLease, output: ProcessAwaitOutput
+    ) -> bool:
+        """SW-12: renew; on failure write nothing and keep hands off the lease;
+        else complete under the lease and release it."""
+        try:
+            lease = await self.store.renew_process_lease(lease, self.lease_ttl_ms)
+        except errors.LeaseExpired:
+            if obs.hooks is not None:
+                obs.hooks.lease_lost("terminal")
+            return False
+        try:
+            await self.store.complete_process(pid, output, lease=lease)
+        except (errors.ReplayConflict, errors.AlreadyTerminal, errors.LeaseFenced) as err:
+            log.info("terminal for %s not written: %s", pid, err)
+        else:
+            if obs.hooks is not None:
+                obs.hooks.terminal_written(output)
+        await self.store.complete_process_lease(ProcessLeaseCompletion.from_lease(lease))
+        return True
