@@ -142,21 +142,25 @@ class Bus(Store):
     async def trim_fleet_notices(self) -> int:
         """Trim the fleet notices every fleet group acknowledged (fleet pods also
         do it every ``fleet.NOTICE_TRIM_EVERY_S``)."""
-        return await trim_acknowledged(self, self.keys.fleet_stream)
+        trimmed = 0
+        for stream in self.keys.fleet_streams():
+            trimmed += await trim_acknowledged(self, stream)
+        return trimmed
 
     async def drop_fleet_group(self, group: str) -> None:
         """Remove an application's fleet group (its notices are no longer kept
         for it); with no fleet group left, no notice is written and the
         stream goes."""
         notice_group = f"fleet:{group}"
-        stream = self.keys.fleet_stream
-        with contextlib.suppress(ResponseError):
-            await self.redis.xgroup_destroy(stream, notice_group)
-        await self.redis.srem(self.keys.fleet_groups, notice_group)
-        if not await self.redis.scard(self.keys.fleet_groups):
-            await self.redis.delete(stream)
-        else:
-            await trim_acknowledged(self, stream)
+        for stream in self.keys.fleet_streams():
+            groups = stream + ":groups"
+            with contextlib.suppress(ResponseError):
+                await self.redis.xgroup_destroy(stream, notice_group)
+            await self.redis.srem(groups, notice_group)
+            if not await self.redis.scard(groups):
+                await self.redis.delete(stream)
+            else:
+                await trim_acknowledged(self, stream)
 
     @property
     def server(self) -> Any:

@@ -18,10 +18,10 @@ from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import NoPermissionError, RedisError
 
 from lash_streams.bus import Bus
-from lash_streams.errors import ConnectionFailed
+from lash_streams.errors import ConnectionFailed, InvalidValue
 from lash_streams.model import DurabilityTier
 from lash_streams.pool import BoundedPool
 from lash_streams.store.retry import RetryPolicy
@@ -78,6 +78,36 @@ async def _durability(client: Any) -> DurabilityTier:
     return DurabilityTier.INLINE
 
 
+async def _index_shards(client: Any, namespace: str, requested: int | None) -> int:
+    """The namespace's index shards: recorded by the first client that chose
+    more than one; absent, one (the layout before sharding)."""
+    from lash_streams.store.keys import Keyspace
+
+    meta = Keyspace(namespace).meta
+    try:
+        stored = await client.hget(meta, "index_shards")
+    except NoPermissionError:
+        # A user without access to the namespace: every call will say so
+        # (errors.PermissionDenied), not the connect.
+        return requested or 1
+    if stored is None and requested is not None and requested != 1:
+        single = Keyspace(namespace)
+        if await client.exists(single.index("all"), single.index("run")):
+            raise InvalidValue(
+                f"namespace `{namespace}` already holds processes in one index shard; "
+                f"it cannot be split into {requested} (use a new namespace)"
+            )
+        await client.hsetnx(meta, "index_shards", requested)
+        stored = await client.hget(meta, "index_shards")
+    shards = int(stored) if stored is not None else 1
+    if requested is not None and requested != shards:
+        raise InvalidValue(
+            f"namespace `{namespace}` uses {shards} index shard(s); connect with "
+            f"index_shards={shards} or leave it out"
+        )
+    return shards
+
+
 def _first(reply: Any) -> Any:
     if isinstance(reply, dict):
         for value in reply.values():
@@ -94,10 +124,13 @@ async def _open(
     persistence: str = "aof",
     retry: RetryPolicy | None = None,
     wake_dedupe_window_ms: int | None = None,
+    index_shards: int | None = None,
 ) -> Bus:
-    from lash_streams.store.keys import validate_namespace
+    from lash_streams.store.keys import validate_index_shards, validate_namespace
 
     validate_namespace(namespace)  # before any connection or server exists
+    if index_shards is not None:
+        validate_index_shards(index_shards)
     server = None
     if url is None:
         from lash_streams.server import LocalServer
@@ -111,11 +144,14 @@ async def _open(
     try:
         await client.ping()
         durability = await _durability(client)
-    except (RedisError, OSError) as err:
+        shards = await _index_shards(client, namespace, index_shards)
+    except (RedisError, OSError, InvalidValue) as err:
         for c in (client, blocking):
             await c.aclose()
         if server is not None:
             server.stop()
+        if isinstance(err, InvalidValue):
+            raise
         raise ConnectionFailed(f"cannot reach Redis at {redact_url(url)}: {err}") from err
     bus = Bus(
         client,
@@ -124,6 +160,7 @@ async def _open(
         cluster=is_cluster,
         durability=durability,
         retry=retry,
+        index_shards=shards,
     )
     bus._owned_server = server
     bus.shares_waits = not is_cluster
@@ -171,6 +208,7 @@ def connect(
     persistence: str = "aof",
     retry: RetryPolicy | None = None,
     wake_dedupe_window_ms: int | None = None,
+    index_shards: int | None = None,
 ) -> Connecting:
     """Connect to ``url`` (``redis://``, ``rediss://``, ``unix://``,
     ``redis+cluster://``), or with no URL start a private embedded Valkey
@@ -179,6 +217,13 @@ def connect(
 
     ``wake_dedupe_window_ms``: a wake id is delivered to a scope at most once
     within this window (default one hour, server clock).
+
+    ``index_shards``: how many slots the namespace's indexes are split over,
+    so a cluster spreads registrations, terminals, lease renewals and wake
+    marks (docs/keys.md). Set once, by the first client that gives it to a
+    new namespace, and recorded there; later clients may omit it (they read
+    it) and are refused if they give another. Default 1 (the layout of
+    versions before sharding).
 
     ``async with connect() as bus: ...`` or ``bus = await connect(...)``."""
     return Connecting(
@@ -189,4 +234,5 @@ def connect(
         persistence=persistence,
         retry=retry,
         wake_dedupe_window_ms=wake_dedupe_window_ms,
+        index_shards=index_shards,
     )

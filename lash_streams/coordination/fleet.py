@@ -58,6 +58,7 @@ log = logging.getLogger("lash_streams.fleet")
 
 @dataclass(slots=True)
 class _Notice:
+    stream: str  # the fleet notice stream (shard) it was read from
     entry_id: str
     scope_id: str
     due: float = 0.0
@@ -67,7 +68,14 @@ class _Notice:
 class _Held:
     token: str
     renewed_at: float  # loop time of the last acquire or renewal
-    notices: list[str] = field(default_factory=list)
+    notices: list[_Notice] = field(default_factory=list)
+
+
+def _by_stream(notices: list[_Notice]) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = {}
+    for notice in notices:
+        grouped.setdefault(notice.stream, []).append(notice.entry_id)
+    return grouped
 
 
 class FleetConsumer:
@@ -109,19 +117,24 @@ class FleetConsumer:
         self._renewer: asyncio.Task[None] | None = None
         self._closed = False
         self._next_trim = 0.0
+        self._claim_shard = 0  # XAUTOCLAIM visits one notice shard per read
 
     # -- lifecycle ---------------------------------------------------------------
 
     async def ensure_group(self) -> None:
-        """The notice group (idempotent), registered so deliveries write notices."""
-        try:
-            await self.store.redis.xgroup_create(
-                self.store.keys.fleet_stream, self.notice_group, id="0", mkstream=True
-            )
-        except ResponseError as err:
-            if "BUSYGROUP" not in str(err):
-                raise
-        if await self.store.redis.sadd(self.store.keys.fleet_groups, self.notice_group):
+        """The notice group on every notice shard (idempotent), registered so
+        deliveries write notices."""
+        new = False
+        for stream in self.store.keys.fleet_streams():
+            try:
+                await self.store.redis.xgroup_create(
+                    stream, self.notice_group, id="0", mkstream=True
+                )
+            except ResponseError as err:
+                if "BUSYGROUP" not in str(err):
+                    raise
+            new |= bool(await self.store.redis.sadd(stream + ":groups", self.notice_group))
+        if new:
             # A new fleet group: scopes with wakes from before it get their notices.
             await self.orphan_scopes()
 
@@ -149,23 +162,17 @@ class FleetConsumer:
                 await self._renewer
         with contextlib.suppress(LashStreamsError, ResponseError, *TRANSIENT):
             await self._wakes.aclose()
-        notices = [n.entry_id for n in self._deferred]
+        notices = list(self._deferred)
         for scope_id, held in list(self._held.items()):
             notices += held.notices
             with contextlib.suppress(LashStreamsError, ResponseError, *TRANSIENT):
                 await self._lease("release", scope_id, held.token)
         self._held.clear()
         self._deferred.clear()
-        if notices:
+        for stream, ids in _by_stream(notices).items():
             with contextlib.suppress(ResponseError, *TRANSIENT):
                 await self.store.redis.xclaim(
-                    self.store.keys.fleet_stream,
-                    self.notice_group,
-                    self.pod,
-                    0,
-                    notices,
-                    idle=10**9,
-                    justid=True,
+                    stream, self.notice_group, self.pod, 0, ids, idle=10**9, justid=True
                 )
 
     # -- serving -----------------------------------------------------------------
@@ -223,7 +230,7 @@ class FleetConsumer:
             return
         held = self._held.get(notice.scope_id)
         if held is not None:  # another notice of a scope being served: settled with it
-            held.notices.append(notice.entry_id)
+            held.notices.append(notice)
             return
         token = f"{self.pod}|{secrets.token_hex(8)}"
         if not await self._lease("acquire", notice.scope_id, token):
@@ -231,7 +238,7 @@ class FleetConsumer:
             self._deferred.append(notice)
             return
         now = asyncio.get_running_loop().time()
-        held = self._held[notice.scope_id] = _Held(token, now, [notice.entry_id])
+        held = self._held[notice.scope_id] = _Held(token, now, [notice])
         await self._wakes_group(notice.scope_id)
         if self._held.get(notice.scope_id) is held:  # not lost meanwhile
             self._wakes.add_scope(notice.scope_id)
@@ -302,17 +309,19 @@ class FleetConsumer:
             if waiting:
                 # Deliveries handed back for a later attempt: come back then.
                 due = now + min(self.lease_ms / 1000, 1.0)
-                self._deferred += [_Notice(n, scope_id, due) for n in held.notices]
+                for notice in held.notices:
+                    notice.due = due
+                self._deferred += held.notices
             else:
-                await self.store.redis.xack(
-                    self.store.keys.fleet_stream, self.notice_group, *held.notices
-                )
+                for notice_stream, ids in _by_stream(held.notices).items():
+                    await self.store.redis.xack(notice_stream, self.notice_group, *ids)
             await self._lease("release", scope_id, held.token)
         if now >= self._next_trim:
             # Every pod trims now and then; what all groups acknowledged goes.
             self._next_trim = now + NOTICE_TRIM_EVERY_S
             with contextlib.suppress(ResponseError, *TRANSIENT):
-                await trim_acknowledged(self.store, self.store.keys.fleet_stream)
+                for notice_stream in self.store.keys.fleet_streams():
+                    await trim_acknowledged(self.store, notice_stream)
 
     async def _next_notice(self, *, block: bool) -> _Notice | None:
         loop = asyncio.get_running_loop()
@@ -320,28 +329,56 @@ class FleetConsumer:
             if notice.due <= loop.time():
                 self._deferred.remove(notice)
                 return notice
-        stream = self.store.keys.fleet_stream
+        streams = self.store.keys.fleet_streams()
+        self._claim_shard = (self._claim_shard + 1) % len(streams)
+        stream = streams[self._claim_shard]
         claimed = await self.store.redis.xautoclaim(
             stream, self.notice_group, self.pod, self.lease_ms, "0-0", count=1
         )
-        entries: list[Any] = claimed[1]
-        if not entries:
+        read: list[tuple[str, Any]] = [(stream, entry) for entry in claimed[1]]
+        if not read:
             wait = self.block_ms if block and not self._deferred else 1
-            client = (
-                self.store.blocking if not self.store.cluster else self.store.blocking_for(stream)
-            )
-            reply = await client.xreadgroup(
-                self.notice_group, self.pod, {stream: ">"}, count=1, block=wait
-            )
-            entries = reply[0][1] if reply else []
-        for entry_id, fields in entries:
+            read = await self._read_new(streams, wait)
+        notices: list[_Notice] = []
+        for notice_stream, (entry_id, fields) in read:
             eid = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
             scope = (fields or {}).get(b"scope")
             if not scope:
-                await self.store.redis.xack(stream, self.notice_group, eid)
+                await self.store.redis.xack(notice_stream, self.notice_group, eid)
                 continue
-            return _Notice(eid, scope.decode())
-        return None
+            notices.append(_Notice(notice_stream, eid, scope.decode()))
+        self._deferred += notices[1:]  # read for this pod: served on the next calls
+        return notices[0] if notices else None
+
+    async def _read_new(self, streams: list[str], wait: int) -> list[tuple[str, Any]]:
+        """New notices of every shard, at most one per shard: one blocking read
+        on a single server; on a cluster (one slot per command) one per shard
+        at once, the first to answer wins (a read cut short may have taken an
+        entry: it stays in this pod's pending list, where XAUTOCLAIM finds it
+        after ``lease_ms``)."""
+        if not self.store.cluster or len(streams) == 1:
+            client = self.store.blocking_for(streams[0])
+            return _entries(
+                await client.xreadgroup(
+                    self.notice_group, self.pod, dict.fromkeys(streams, ">"), count=1, block=wait
+                )
+            )
+        reads = [
+            asyncio.ensure_future(
+                self.store.blocking_for(stream).xreadgroup(
+                    self.notice_group, self.pod, {stream: ">"}, count=1, block=wait
+                )
+            )
+            for stream in streams
+        ]
+        done, pending = await asyncio.wait(reads, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        found: list[tuple[str, Any]] = []
+        for task in done:
+            found += _entries(task.result())
+        return found
 
     async def orphan_scopes(self, *, count: int = 1_000) -> int:
         """Write a notice for every scope whose stream has lag or pending
@@ -370,9 +407,18 @@ class FleetConsumer:
                     waiting = bool(int(info["pending"]) or lag is None or int(lag))
                 if waiting:
                     scope_id = decode_id(name[len(prefix) : -1])
-                    await self.store.redis.xadd(self.store.keys.fleet_stream, {"scope": scope_id})
+                    notices = self.store.keys.fleet_stream_of(scope_id)
+                    await self.store.redis.xadd(notices, {"scope": scope_id})
                     noticed += 1
         return noticed
+
+
+def _entries(reply: Any) -> list[tuple[str, Any]]:
+    """``XREADGROUP``'s reply as (stream, entry) pairs."""
+    found: list[tuple[str, Any]] = []
+    for name, entries in reply or []:
+        found += [(_text(name), entry) for entry in entries]
+    return found
 
 
 def _text(value: Any) -> str:

@@ -243,7 +243,7 @@ def prepare(
         keys.lease,
         # The pending-outbox index, marked in the same step on a single
         # server; on a cluster it lives in another slot (delivery.py marks it).
-        keys.record if core.cluster else core.keys.index_outbox,
+        keys.record if core.cluster else core.keys.index_of("ob", process_id),
     ]
     return Planned(plan, placeholder), script_keys, item
 

@@ -128,11 +128,12 @@ class StoreCore:
         cluster: bool,
         durability: DurabilityTier,
         retry: RetryPolicy | None = None,
+        index_shards: int = 1,
     ) -> None:
         self.redis = client
         self.blocking = blocking_client
         self._shared: SharedReader | None = None
-        self.keys = Keyspace(namespace)
+        self.keys = Keyspace(namespace, index_shards)
         self.namespace = namespace
         self.cluster = cluster
         self.scripts = Scripts.register(client)

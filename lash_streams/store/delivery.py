@@ -22,6 +22,7 @@ that dies between its append and its mark leaves an intent no mark points to:
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -59,12 +60,12 @@ def _deliver_args(core: StoreCore, delivery: ProcessWakeDelivery) -> list[Any]:
 async def mark_pending(core: StoreCore, process_ids: Sequence[str]) -> None:
     """On a cluster: mark the processes whose intents an appender is about to
     deliver (see the module), so a relay finds them if it dies first."""
-    members = sorted({encode_id(pid) for pid in process_ids})
-    if members:
-        await core.retry.idempotent(
-            "mark pending outboxes",
-            lambda: core.scripts.mark_pending(keys=[core.keys.index_outbox], args=members),
-        )
+    by_index: dict[str, set[str]] = {}
+    for pid in process_ids:
+        by_index.setdefault(core.keys.index_of("ob", pid), set()).add(encode_id(pid))
+    for index, members in by_index.items():
+        mark = functools.partial(core.scripts.mark_pending, keys=[index], args=sorted(members))
+        await core.retry.idempotent("mark pending outboxes", mark)
 
 
 async def deliver_wakes(
@@ -105,9 +106,9 @@ async def _in_one_call(
             core.keys.wake_stream(scope_id),
             core.keys.wake_dedupe(scope_id, delivery.wake_id),
             core.keys.process(delivery.process_id).outbox,
-            core.keys.fleet_stream,
-            core.keys.fleet_groups,
-            core.keys.index_outbox,
+            core.keys.fleet_stream_of(scope_id),
+            core.keys.fleet_groups_of(scope_id),
+            core.keys.index_of("ob", delivery.process_id),
         ]
         args += [
             encode(delivery),
@@ -131,7 +132,8 @@ async def _stepwise(
         # A notice even for a wake already delivered: its first writer may
         # have died before writing the notice.
         await core.scripts.fleet_notice(
-            keys=[core.keys.fleet_stream, core.keys.fleet_groups], args=[scope_id]
+            keys=[core.keys.fleet_stream_of(scope_id), core.keys.fleet_groups_of(scope_id)],
+            args=[scope_id],
         )
         if outbox_id:
             await core.redis.xdel(core.keys.process(delivery.process_id).outbox, outbox_id)
@@ -228,9 +230,15 @@ class DeliveryOps(StoreCore):
         processes of the pending-outbox index: one ``XLEN`` each, and the
         intents' reads when there are some. ``full`` visits every known
         process instead (one pipelined ``XLEN`` per process, in chunks)."""
-        if full:
-            return await self._relay_every_process(chunk)
-        index = self.keys.index_outbox
+        delivered = 0
+        for shard in range(self.keys.index_shards):
+            if full:
+                delivered += await self._relay_every_process(self.keys.index("all", shard), chunk)
+            else:
+                delivered += await self._relay_marked(self.keys.index("ob", shard))
+        return delivered
+
+    async def _relay_marked(self, index: str) -> int:
         marked: list[tuple[bytes, float]] = await self.command(
             "read pending outboxes", "zrange", index, 0, -1, False, True
         )
@@ -243,20 +251,15 @@ class DeliveryOps(StoreCore):
                 delivered += await self.relay_outbox(pid)
                 if await self.command("count wake intents", "xlen", outbox):
                     continue  # dead-lettering failed or a new intent: next pass
-            await self._settle_pending(encoded, mark)
+            settle = functools.partial(
+                self.scripts.settle_pending, keys=[index], args=[encoded, str(int(mark))]
+            )
+            await self.retry.idempotent("settle pending outbox", settle)
         return delivered
 
-    async def _settle_pending(self, encoded: str, mark: float) -> None:
-        args = [encoded, str(int(mark))]
-        await self.retry.idempotent(
-            "settle pending outbox",
-            lambda: self.scripts.settle_pending(keys=[self.keys.index_outbox], args=args),
-        )
-
-    async def _relay_every_process(self, chunk: int) -> int:
+    async def _relay_every_process(self, index: str, chunk: int) -> int:
         delivered = 0
         start = "-"
-        index = self.keys.index_all
         while True:
             members: list[bytes] = await self.command(
                 "scan processes", "zrangebylex", index, start, "+", 0, chunk

@@ -1,8 +1,10 @@
 """The Redis key layout: one module owns every key name and its slot.
 
 All keys of one process share the hash tag ``{<enc pid>}``; all keys of one
-session scope share ``{<enc scope id>}``; the namespace-wide indexes share
-``{<namespace>}``. No script touches two tags (DESIGN "Cluster-safe keys").
+session scope share ``{<enc scope id>}``; the namespace-wide keys share
+``{<namespace>}``, but for the indexes, split over ``{<namespace>/<i>}`` when a
+namespace has several index shards (``Keyspace``). No script touches two tags
+on a cluster (DESIGN "Cluster-safe keys").
 
 Ids are percent-encoded before they enter a key so that ``{``, ``}``, ``:``,
 glob characters or any other byte cannot move a key to another slot, collide
@@ -12,16 +14,26 @@ with another id, or turn a ``SCAN MATCH`` pattern into a wildcard.
 from __future__ import annotations
 
 import re
+import zlib
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Literal
 
-from lash_streams.errors import InvalidId
+from lash_streams.errors import InvalidId, InvalidValue
 from lash_streams.ids import id_bytes
 
 _SAFE = frozenset(
     b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()+,;=@/|^"
 )
 _NAMESPACE_RE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+
+
+def validate_index_shards(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_INDEX_SHARDS:
+        raise InvalidValue(
+            f"index_shards must be an int from 1 to {MAX_INDEX_SHARDS}, got {value!r}"
+        )
+    return value
 
 
 def validate_namespace(namespace: str) -> str:
@@ -87,20 +99,78 @@ class ProcessKeys:
 _PROCESS_KEYS_CACHED = 10_000
 
 
-class Keyspace:
-    """Key names of one namespace."""
+#: The namespace-wide indexes, each split over ``index_shards`` keys.
+IndexKind = Literal["all", "run", "term", "ob"]
 
-    def __init__(self, namespace: str) -> None:
+#: Most index shards a namespace may use.
+MAX_INDEX_SHARDS = 1024
+
+
+class Keyspace:
+    """Key names of one namespace.
+
+    The namespace indexes (``all``, ``run``, ``term``, ``ob``) are split over
+    ``index_shards`` hash tags, so a cluster spreads their writes (every
+    registration, terminal, lease renewal and pending-outbox mark) over that
+    many slots. A process's entries all live in one shard, ``shard_of(id)``;
+    a namespace-wide read reads every shard. One shard (the default) keeps the
+    names of versions before sharding, ``<ns>:idx:{<ns>}:<kind>``; shard ``i``
+    of more is ``<ns>:idx:{<ns>/<i>}:<kind>``. The count is the namespace's, not
+    the client's: ``connect`` records it in ``meta`` and refuses another."""
+
+    def __init__(self, namespace: str, index_shards: int = 1) -> None:
         self.namespace = validate_namespace(namespace)
+        self.index_shards = validate_index_shards(index_shards)
         ns = self.namespace
-        self.index_all = f"{ns}:idx:{{{ns}}}:all"  # zset(lex) every known process id
-        self.index_running = f"{ns}:idx:{{{ns}}}:run"  # zset(lex) running ids (worklist, RX-2)
-        self.index_terminal = f"{ns}:idx:{{{ns}}}:term"  # zset score=updated_at (prune, PR-1)
-        # zset: encoded id -> count of intents marked, per process whose outbox
-        # may hold wake intents (the relay visits only these, delivery.py)
-        self.index_outbox = f"{ns}:idx:{{{ns}}}:ob"
+        self.meta = f"{ns}:meta:{{{ns}}}"  # hash: index_shards
+        self._shard_tags = (
+            [ns] if self.index_shards == 1 else [f"{ns}/{i}" for i in range(self.index_shards)]
+        )
         # Every call on a process names its keys: built once per id (bounded).
         self._process_keys: dict[str, ProcessKeys] = {}
+
+    def shard_of(self, process_id: str) -> int:
+        """The index shard of a process (CRC-32 of its UTF-8 id: stable
+        across clients, versions and languages)."""
+        if self.index_shards == 1:
+            return 0
+        return zlib.crc32(id_bytes("process id", process_id)) % self.index_shards
+
+    def index(self, kind: IndexKind, shard: int = 0) -> str:
+        return f"{self.namespace}:idx:{{{self._shard_tags[shard]}}}:{kind}"
+
+    def index_of(self, kind: IndexKind, process_id: str) -> str:
+        """The index key of ``kind`` that holds ``process_id``'s entry."""
+        return self.index(kind, self.shard_of(process_id))
+
+    def indexes(self, kind: IndexKind) -> list[str]:
+        """Every shard's key of ``kind``, shard 0 first."""
+        return [self.index(kind, shard) for shard in range(self.index_shards)]
+
+    # One shard's names (tests and tools that know the namespace has one).
+    @property
+    def index_all(self) -> str:  # zset: every known process id
+        return self._single("all")
+
+    @property
+    def index_running(self) -> str:  # zset: running ids by when a sweep is due (RX-2)
+        return self._single("run")
+
+    @property
+    def index_terminal(self) -> str:  # zset: terminal ids by updated_at (prune, PR-1)
+        return self._single("term")
+
+    @property
+    def index_outbox(self) -> str:  # zset: processes whose outbox may hold intents
+        return self._single("ob")
+
+    def _single(self, kind: IndexKind) -> str:
+        if self.index_shards != 1:
+            raise ValueError(
+                f"namespace `{self.namespace}` has {self.index_shards} index shards: "
+                f"use index_of() or indexes()"
+            )
+        return self.index(kind)
 
     def process(self, process_id: str) -> ProcessKeys:
         keys = self._process_keys.get(process_id)
@@ -151,14 +221,34 @@ class Keyspace:
         """Wake intents the relay could not deliver, with the reason (capped)."""
         return f"{self.namespace}:relay:{{{self.namespace}}}:dead"
 
+    def fleet_shard(self, scope_id: str) -> int:
+        """The fleet notice shard of a scope (CRC-32 of its UTF-8 id)."""
+        if self.index_shards == 1:
+            return 0
+        return zlib.crc32(id_bytes("scope id", scope_id)) % self.index_shards
+
+    def fleet_stream_of(self, scope_id: str) -> str:
+        """The fleet notice stream a scope's notices go to; its groups set
+        (``fleet_groups_of``) shares its slot, as the notice script needs."""
+        return f"{self.namespace}:fleet:{{{self._shard_tags[self.fleet_shard(scope_id)]}}}"
+
+    def fleet_groups_of(self, scope_id: str) -> str:
+        return self.fleet_stream_of(scope_id) + ":groups"
+
+    def fleet_streams(self) -> list[str]:
+        """Every fleet notice stream, shard 0 first (one per index shard)."""
+        return [f"{self.namespace}:fleet:{{{tag}}}" for tag in self._shard_tags]
+
     @property
     def fleet_stream(self) -> str:
-        return f"{self.namespace}:fleet:{{{self.namespace}}}"
+        """The fleet notice stream of a namespace with one shard."""
+        self._single("all")
+        return self.fleet_streams()[0]
 
     @property
     def fleet_groups(self) -> str:
         """The fleet notice groups (set): notices are written only while one exists."""
-        return f"{self.namespace}:fleet:{{{self.namespace}}}:groups"
+        return self.fleet_stream + ":groups"
 
     def process_pattern(self) -> str:
         return f"{self.namespace}:p:*"
@@ -174,6 +264,10 @@ _RETENTION: tuple[tuple[re.Pattern[str], str], ...] = (
     (
         re.compile(r"^[^:]+:idx:\{[^{}]*\}:(all|run|term|ob)$"),
         "namespace index: entries removed by prune and terminal projection",
+    ),
+    (
+        re.compile(r"^[^:]+:meta:\{[^{}]*\}$"),
+        "namespace settings: one hash per namespace (index_shards)",
     ),
     (
         re.compile(r"^[^:]+:s:\{[^{}]*\}:grants$"),

@@ -93,14 +93,15 @@ class ProcessOps(StoreCore):
         ks = self.keys
 
         async def run() -> list[Any]:
+            index_all, index_run = ks.index_of("all", pid), ks.index_of("run", pid)
             pipe = self.redis.pipeline(transaction=False)
-            pipe.zadd(ks.index_all, {pid: 0})
-            pipe.zadd(ks.index_running, {pid: 0})
+            pipe.zadd(index_all, {pid: 0})
+            pipe.zadd(index_run, {pid: 0})
             if target_key is not None:
                 pipe.sadd(target_key, pid)
             await self.scripts.register_process(keys=[record_key], args=script_args, client=pipe)
-            pipe.zadd(ks.index_all, {pid: 0})
-            pipe.zadd(ks.index_running, {pid: 0})
+            pipe.zadd(index_all, {pid: 0})
+            pipe.zadd(index_run, {pid: 0})
             replies: list[Any] = await pipe.execute(raise_on_error=False)
             reply = replies[-3]
             if is_noscript(reply):  # the server lost its scripts: the record step did not run
@@ -222,7 +223,7 @@ class ProcessOps(StoreCore):
         if flt.status == ProcessStatusFilter.RUNNING:
             records = await self.list_non_terminal()
         else:
-            ids = await worklist.members(self, self.keys.index_all)
+            ids = await worklist.members(self, "all")
             records = await self.gather_records(ids)
         matched = [r for r in records if flt.matches_record(r)]
         return sorted(matched, key=lambda r: r.id.encode())

@@ -14,6 +14,7 @@ entries and wake target are put back (RX-2).
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from lash_streams.model import ProcessPruneReport
@@ -28,10 +29,10 @@ class RetentionOps(StoreCore):
         # Repair first: a terminal id still in the worklist becomes a candidate.
         await worklist.running_records(self)
         ks = self.keys
-        candidates: list[bytes] = await self.retry.idempotent(
-            "read prune index",
-            lambda: self.redis.zrangebyscore(ks.index_terminal, "-inf", f"({cutoff_epoch_ms}"),
-        )
+        candidates: list[bytes] = []
+        for index in ks.indexes("term"):
+            read = functools.partial(self.redis.zrangebyscore, index, "-inf", f"({cutoff_epoch_ms}")
+            candidates += await self.retry.idempotent("read prune index", read)
         pruned_processes = 0
         pruned_events = 0
         for raw in candidates:
@@ -42,7 +43,7 @@ class RetentionOps(StoreCore):
             await grant_rows.finish(self, pid, reply[3:])
             if status == "YOUNG":
                 await self.command(
-                    "rescore prune index", "zadd", ks.index_terminal, {pid: int(reply[1])}
+                    "rescore prune index", "zadd", ks.index_of("term", pid), {pid: int(reply[1])}
                 )
                 continue
             if status == "RUNNING":

@@ -23,12 +23,14 @@ Functions over the core, shared by registration, appends, reads and prune.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 from lash_streams.errors import LashStreamsError
 from lash_streams.model import ProcessRecord
 from lash_streams.store.core import StoreCore, text
+from lash_streams.store.keys import IndexKind
 
 log = logging.getLogger("lash_streams.store")
 
@@ -38,8 +40,8 @@ async def index_running(core: StoreCore, pid: str) -> None:
 
     async def run() -> None:
         pipe = core.redis.pipeline(transaction=False)
-        pipe.zadd(ks.index_all, {pid: 0})
-        pipe.zadd(ks.index_running, {pid: 0})
+        pipe.zadd(ks.index_of("all", pid), {pid: 0})
+        pipe.zadd(ks.index_of("run", pid), {pid: 0})
         await pipe.execute()
 
     await core.retry.idempotent("index process", run)
@@ -58,8 +60,8 @@ async def index_terminal(core: StoreCore, pid: str, updated_at_ms: int) -> None:
 
     async def run() -> None:
         pipe = core.redis.pipeline(transaction=False)
-        pipe.zadd(ks.index_terminal, {pid: updated_at_ms})
-        pipe.zrem(ks.index_running, pid)
+        pipe.zadd(ks.index_of("term", pid), {pid: updated_at_ms})
+        pipe.zrem(ks.index_of("run", pid), pid)
         if not core.cluster:  # one connection: the read runs after the move
             pipe.hmget(record_key, ["hash", "term"])
         replies: list[Any] = await pipe.execute()
@@ -68,24 +70,30 @@ async def index_terminal(core: StoreCore, pid: str, updated_at_ms: int) -> None:
         )
         if state[0] is not None and state[1] != b"1":
             pipe = core.redis.pipeline(transaction=False)
-            pipe.zadd(ks.index_running, {pid: 0})
-            pipe.zrem(ks.index_terminal, pid)
+            pipe.zadd(ks.index_of("run", pid), {pid: 0})
+            pipe.zrem(ks.index_of("term", pid), pid)
             await pipe.execute()
 
     await core.retry.idempotent("index terminal process", run)
 
 
-async def members(core: StoreCore, key: str) -> list[str]:
-    found: list[bytes] = await core.retry.idempotent(
-        "read process index", lambda: core.redis.zrange(key, 0, -1)
-    )
-    return [text(m) for m in found]
+async def members(core: StoreCore, kind: IndexKind) -> list[str]:
+    """Every id of an index, over all its shards, ascending by id."""
+
+    async def read(key: str) -> list[bytes]:
+        found: list[bytes] = await core.retry.idempotent(
+            "read process index", lambda: core.redis.zrange(key, 0, -1)
+        )
+        return found
+
+    shards = await asyncio.gather(*(read(key) for key in core.keys.indexes(kind)))
+    return sorted((text(m) for found in shards for m in found), key=str.encode)
 
 
 async def running_records(core: StoreCore) -> list[ProcessRecord]:
     """RD-6 / SW-2: running records ascending by id; terminal ids found in the
     worklist (a writer died between its two steps) are repaired."""
-    ids = await members(core, core.keys.index_running)
+    ids = await members(core, "run")
     records = await core.gather_records(ids)
     running: list[ProcessRecord] = []
     for record in records:
@@ -99,10 +107,17 @@ async def running_records(core: StoreCore) -> list[ProcessRecord]:
 async def due_records(core: StoreCore) -> tuple[int, list[ProcessRecord]]:
     """The server time and the running records due for a look at that time,
     ascending by id (terminal ids found are repaired as ``running_records``)."""
-    reply: list[Any] = await core.retry.idempotent(
-        "read due rows", lambda: core.scripts.due_rows(keys=[core.keys.index_running], args=[])
-    )
-    now, ids = int(reply[0]), [text(m) for m in reply[1]]
+
+    async def read(key: str) -> list[Any]:
+        reply: list[Any] = await core.retry.idempotent(
+            "read due rows", lambda: core.scripts.due_rows(keys=[key], args=[])
+        )
+        return reply
+
+    shards = await asyncio.gather(*(read(key) for key in core.keys.indexes("run")))
+    # The earliest shard's clock: a deferral from it errs early, never late.
+    now = min(int(reply[0]) for reply in shards)
+    ids = [text(m) for reply in shards for m in reply[1]]
     records = await core.gather_records(ids)
     running: list[ProcessRecord] = []
     for record in records:
@@ -117,7 +132,7 @@ async def rescore(core: StoreCore, pid: str, due_at_ms: int) -> None:
     """When a sweep is next due to look at a running row (never adds one: a
     terminal or pruned id stays out). A hint (see the module), so a failure is
     logged, not raised: the lease write it follows has landed."""
-    key = core.keys.index_running
+    key = core.keys.index_of("run", pid)
     try:
         await core.retry.idempotent(
             "rescore worklist row", lambda: core.redis.zadd(key, {pid: due_at_ms}, xx=True)
@@ -134,12 +149,12 @@ async def unindex(core: StoreCore, pid: str) -> None:
 
     async def run() -> None:
         pipe = core.redis.pipeline(transaction=False)
-        pipe.zrem(ks.index_all, pid)
-        pipe.zrem(ks.index_terminal, pid)
-        pipe.zrem(ks.index_running, pid)
+        pipe.zrem(ks.index_of("all", pid), pid)
+        pipe.zrem(ks.index_of("term", pid), pid)
+        pipe.zrem(ks.index_of("run", pid), pid)
         await pipe.execute()
         if await core.redis.exists(record_key):
-            await core.redis.zadd(ks.index_all, {pid: 0})
-            await core.redis.zadd(ks.index_running, {pid: 0})
+            await core.redis.zadd(ks.index_of("all", pid), {pid: 0})
+            await core.redis.zadd(ks.index_of("run", pid), {pid: 0})
 
     await core.retry.idempotent("unindex pruned process", run)
