@@ -54,6 +54,7 @@ class RowRuns:
     lease_ttl_ms: int
     renew_every_ms: int
     _active: set[str]  # rows this worker is at (see _attempt)
+    _runs: int  # run slots taken (Recovery.max_runs), explicit executes included
 
     def attempt_identity(self) -> LeaseOwnerIdentity:
         """SW-4: a fresh identity per attempt, so an earlier attempt's live lease
@@ -135,7 +136,13 @@ class RowRuns:
                 ProcessLeaseCompletion.from_lease(outcome.lease)
             )
             return "skipped"  # started by someone: never executed again (DS-3)
-        await self.run_under_lease(current, outcome.lease)
+        # Asked for explicitly, so never refused for want of a slot; but it
+        # holds one, so this worker's passes take that many fewer rows.
+        self._runs += 1
+        try:
+            await self.run_under_lease(current, outcome.lease)
+        finally:
+            self._runs -= 1
         return "ran"
 
     def _refuse_external(self, record: ProcessRecord) -> None:

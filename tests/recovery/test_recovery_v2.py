@@ -361,6 +361,26 @@ async def test_one_worker_runs_at_most_max_runs_rows(bus):
             await drive_b
 
 
+async def test_an_executed_row_holds_a_run_slot(bus):
+    """execute() runs the row it is given even with every slot taken, and the
+    slot it holds is one a pass of the same worker does not fill."""
+    for pid in ["given", "other"]:
+        await bus.register_process(rr_reg(pid))
+    runner = GatedRunner()
+    worker = bus.recovery(stem("w"), runner=runner, max_runs=1)
+    given = asyncio.create_task(worker.execute("given"))
+
+    async def running() -> bool:
+        return runner.running == 1
+
+    await until(running)
+    report = await worker.sweep_due()
+    assert report.skipped == ["other"] and runner.calls == ["given"]
+    runner.gate.set()
+    assert await given == "ran"
+    assert (await worker.sweep_due()).ran == ["other"]
+
+
 def test_max_runs_must_be_positive(bus):
     with pytest.raises(ValueError, match="max_runs"):
         bus.recovery(stem("w"), max_runs=0)
