@@ -18,10 +18,10 @@ from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import NoPermissionError, RedisError
+from redis.exceptions import AuthenticationError, NoPermissionError, RedisError
 
 from lash_streams.bus import Bus
-from lash_streams.errors import ConnectionFailed, InvalidValue
+from lash_streams.errors import AuthenticationFailed, ConnectionFailed, InvalidValue
 from lash_streams.model import DurabilityTier
 from lash_streams.pool import BoundedPool
 from lash_streams.store.retry import RetryPolicy
@@ -78,6 +78,30 @@ async def _durability(client: Any) -> DurabilityTier:
     return DurabilityTier.INLINE
 
 
+_SCHEMES = ("redis", "rediss", "unix", "redis+cluster")
+
+
+def _check_url(url: object) -> None:
+    """A URL redis-py can open, or a one-line typed error (not its traceback)."""
+    if not isinstance(url, str):
+        raise InvalidValue(f"the URL must be a string, got {type(url).__name__}")
+    scheme = urlsplit(url).scheme if "://" in url else ""
+    if scheme not in _SCHEMES:
+        shown = redact_url(url) if scheme else url.split("@")[-1]
+        raise InvalidValue(
+            f"URL `{shown}` must start with one of "
+            + ", ".join(f"{s}://" for s in _SCHEMES)
+            + (f" (e.g. redis://{shown})" if not scheme else "")
+        )
+
+
+def _refused_credentials(err: BaseException) -> bool:
+    text = str(err)
+    return isinstance(err, AuthenticationError) or any(
+        word in text for word in ("WRONGPASS", "NOAUTH", "invalid username-password")
+    )
+
+
 async def _index_shards(client: Any, namespace: str, requested: int | None) -> int:
     """The namespace's index shards: recorded by the first client that chose
     more than one; absent, one (the layout before sharding)."""
@@ -129,6 +153,8 @@ async def _open(
     from lash_streams.store.keys import validate_index_shards, validate_namespace
 
     validate_namespace(namespace)  # before any connection or server exists
+    if url is not None:
+        _check_url(url)
     if index_shards is not None:
         validate_index_shards(index_shards)
     server = None
@@ -152,6 +178,10 @@ async def _open(
             server.stop()
         if isinstance(err, InvalidValue):
             raise
+        if _refused_credentials(err):
+            raise AuthenticationFailed(
+                f"the server at {redact_url(url)} refused the credentials: {err}"
+            ) from err
         raise ConnectionFailed(f"cannot reach Redis at {redact_url(url)}: {err}") from err
     bus = Bus(
         client,

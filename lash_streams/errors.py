@@ -233,6 +233,13 @@ class PermissionDenied(ServerError):
     kind = "server_noperm"
 
 
+class AuthenticationFailed(ServerError):
+    """The server refused the URL's credentials (``WRONGPASS``, ``NOAUTH``):
+    it was reached, so this is not a connection failure."""
+
+    kind = "server_auth"
+
+
 class ServerBusy(ServerError):
     """``BUSY``: the server runs a long script (nothing written)."""
 
@@ -253,6 +260,7 @@ class EmbeddedServerError(BackendError):
 __all__ = [
     "AlreadySettled",
     "AlreadyTerminal",
+    "AuthenticationFailed",
     "BackendError",
     "BatchItemSkipped",
     "BatchPartlyApplied",

@@ -34,13 +34,16 @@ from lash_streams.model import (
 )
 
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)  # one line per error, whatever the width
 
 RequiredUrl = Annotated[
     str,
     typer.Option("--url", envvar="LASH_STREAMS_URL", help="Redis URL of the bus."),
 ]
-Namespace = Annotated[str, typer.Option("--namespace", help="Key namespace.")]
+Namespace = Annotated[
+    str,
+    typer.Option("--namespace", envvar="LASH_STREAMS_NAMESPACE", help="Key namespace."),
+]
 Json = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
 
@@ -210,11 +213,12 @@ def register(app: typer.Typer) -> None:
                     "abandoned": report.abandoned,
                     "skipped": report.skipped,
                     "failed": report.failed,
+                    "reasons": report.reasons,
                 }
                 if json:
                     emit_json(out)
                 else:
-                    console.print(out)
+                    _print_sweep(report)
                 done += 1
                 if every is None or done == rounds:
                     return
@@ -262,7 +266,8 @@ def register_watch(app: typer.Typer) -> None:
         limit: Annotated[int | None, typer.Option(help="Stop after this many items.")] = None,
         json: Json = False,
     ) -> None:
-        """Follow a process's events, or a scope's wakes, live."""
+        """Follow a process's events (with their payloads) until its terminal,
+        or a scope's wakes, live."""
         if (process_id is None) == (scope is None):
             err_console.print("[red]give a PROCESS_ID or --scope, not both[/red]")
             raise typer.Exit(1)
@@ -273,10 +278,14 @@ def register_watch(app: typer.Typer) -> None:
                 if await bus.get_process(process_id) is None:
                     raise ls.errors.UnknownProcess(process_id)
                 async for event in bus.tail_events(process_id, after):
-                    _print_item(to_builtins(event), json, f"#{event.sequence} {event.event_type}")
+                    body = _short(msgspec.json.encode(event.payload).decode())
+                    line = f"#{event.sequence} {event.event_type} {body}"
+                    _print_item(to_builtins(event), json, line)
                     seen += 1
                     if limit is not None and seen >= limit:
                         return
+                    if event.semantics.terminal is not None:
+                        return  # nothing follows a terminal (EV-1)
                 return
             stream = bus.keys.wake_stream(SessionScope(session_id=str(scope)).id())
             last = "0-0"
@@ -359,8 +368,29 @@ def _advice(config: dict[str, Any]) -> list[str]:
     return advice
 
 
+def _print_sweep(report: Any) -> None:
+    """One summary line, then one line per row that was not left alone
+    silently: what happened to it and, for a skipped row, why."""
+    console.print(
+        f"examined {report.examined}: ran {len(report.ran)}, abandoned "
+        f"{len(report.abandoned)}, skipped {len(report.skipped)}, failed {len(report.failed)}",
+        markup=False,
+        highlight=False,
+    )
+    for outcome in ("ran", "abandoned", "failed"):
+        for pid in getattr(report, outcome):
+            console.print(f"  {outcome:<9} {pid}", markup=False, highlight=False)
+    for pid in report.skipped:
+        reason = report.reasons.get(pid, "")
+        console.print(f"  skipped   {pid}: {reason}", markup=False, highlight=False)
+
+
+def _short(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _print_item(value: Any, as_json: bool, text: str) -> None:
     if as_json:
         emit_json(value)
     else:
-        console.print(text)
+        console.print(text, markup=False, highlight=False)  # payloads are data

@@ -55,6 +55,9 @@ NOTICE_TRIM_EVERY_S = 30.0
 
 log = logging.getLogger("lash_streams.fleet")
 
+#: The scope a pod's wake consumer is made with, dropped at once (it takes a list).
+_NO_SCOPE = "session:-"
+
 
 @dataclass(slots=True)
 class _Notice:
@@ -106,14 +109,14 @@ class FleetConsumer:
             store,
             group=group,
             consumer=pod,
-            scopes=["-"],  # replaced by the scopes this pod takes
+            scopes=[_NO_SCOPE],  # replaced by the scopes this pod takes
             # Wakes another pod held are claimable once its lease could have lapsed.
             claim_idle_ms=lease_ms,
             max_deliveries=max_deliveries,
             batch=32,
             block_ms=min(block_ms, 50),
         )
-        self._wakes.drop_scope("-")
+        self._wakes.drop_scope(_NO_SCOPE)
         self._renewer: asyncio.Task[None] | None = None
         self._closed = False
         self._next_trim = 0.0

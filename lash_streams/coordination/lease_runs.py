@@ -4,6 +4,7 @@ helpers and the outputs a run that cannot produce one ends with (SW-14)."""
 from __future__ import annotations
 
 import asyncio
+import traceback
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -75,9 +76,28 @@ def stopping() -> bool:
     return task is not None and task.cancelling() > 0
 
 
-def recovery_failure(message: str) -> AwaitFailure:
+def recovery_failure(message: str, raw: dict[str, str] | None = None) -> AwaitFailure:
     return AwaitFailure(
-        class_=ToolFailureClass.EXECUTION, code="process_recovery_failed", message=message
+        class_=ToolFailureClass.EXECUTION,
+        code="process_recovery_failed",
+        message=message,
+        raw=raw,
+    )
+
+
+#: The end of a runner's traceback kept in its failure (``raw.traceback``).
+MAX_TRACEBACK_CHARS = 8_000
+
+
+def runner_failure(err: BaseException) -> AwaitFailure:
+    """What a runner that raised ends as: the exception's type and message,
+    and (in ``raw``) its qualified type and the end of its traceback, so the
+    row says what went wrong where (issue 16: ``str(err)`` alone was ``'tool'``)."""
+    kind = type(err)
+    message = f"{kind.__name__}: {err}" if str(err) else kind.__name__
+    trace = "".join(traceback.format_exception(err))[-MAX_TRACEBACK_CHARS:]
+    return recovery_failure(
+        message, {"exception": f"{kind.__module__}.{kind.__qualname__}", "traceback": trace}
     )
 
 

@@ -66,6 +66,10 @@ EXAMINE_CONCURRENCY = 32
 #: worker leasing every row.
 DEFAULT_MAX_RUNS = 64
 
+_LEFT_RUNNING = (
+    "started by a worker not known to be dead and no abandon was requested: left running (SW-11)"
+)
+
 
 @dataclass
 class SweepReport:
@@ -74,6 +78,8 @@ class SweepReport:
     abandoned: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    #: Why each skipped row was left as it is, in plain words.
+    reasons: dict[str, str] = field(default_factory=dict)
 
 
 class Recovery(RowRuns):
@@ -105,6 +111,7 @@ class Recovery(RowRuns):
         self._live: dict[str, ProcessLease] = {}  # read at the start of a pass
         self._now = 0  # the server time a pass listed its rows at
         self._due_pass = False  # whether the last pass listed due rows only
+        self._why: dict[str, str] = {}  # why a row was skipped, until reported
 
     async def register(self) -> None:
         """Announce this incarnation (fleet liveness: it proves older
@@ -164,6 +171,9 @@ class Recovery(RowRuns):
                 report.failed.append(row.id)
             else:
                 getattr(report, outcome).append(row.id)
+            reason = self._why.pop(row.id, None)
+            if outcome == "skipped":
+                report.reasons[row.id] = reason or "being recovered by this worker already"
         return report
 
     async def _listed(self, *, due: bool, busy: Container[str] = ()) -> list[ProcessRecord]:
@@ -207,6 +217,7 @@ class Recovery(RowRuns):
 
         def finished(pid: str, task: asyncio.Task[str]) -> None:
             inflight.pop(pid, None)
+            self._why.pop(pid, None)
             if task.cancelled():
                 return
             error = task.exception()
@@ -262,18 +273,18 @@ class Recovery(RowRuns):
     async def _recover(self, record: ProcessRecord, attempt: LeaseOwnerIdentity) -> str:
         runs = self._may_run(record)
         if runs and self.runner is None and self.unrunnable == "skip":
-            return "skipped"  # nothing here can run it; left for a worker that can
+            return self._skip(record.id, "no runner here: left for a worker that can run it")
         if runs and self._runs >= self.max_runs:
-            return "skipped"  # every run slot is taken: left to the next pass or worker
+            return self._skip(record.id, "every run slot of this worker is taken")
         starter = self._parked.parked(record)
         if starter is not None and not await self.holder_is_dead(starter.owner, self.stem):
             await self._defer(record.id)
-            return "skipped"  # unchanged since a pass left it running: no claim
+            return self._skip(record.id, _LEFT_RUNNING)
         held = self._live.pop(record.id, None)
         if held is not None and not await self._evidence_may_exist(record, held):
             if self._due_pass:  # listed as due early: a lost rescore, repaired here
                 await self._defer(record.id, held.expires_at_epoch_ms)
-            return "skipped"  # SW-7: a live holder without death evidence keeps it
+            return self._skip(record.id, "held by a live owner")  # SW-7
         # Bounded (100k rows would queue 100k callers on the pool); the examine
         # slot is given back before the run, a run slot is held for its life.
         async with self._examining:
@@ -286,7 +297,7 @@ class Recovery(RowRuns):
             # Filled by rows examined meanwhile (no reservation above: rows that
             # turn out busy would hold slots).
             await self.store.complete_process_lease(ProcessLeaseCompletion.from_lease(lease))
-            return "skipped"
+            return self._skip(record.id, "every run slot of this worker is taken")
         self._runs += 1
         try:
             await self.run_under_lease(current, lease)  # SW-9, SW-10, SW-15
@@ -302,13 +313,13 @@ class Recovery(RowRuns):
         if record.disposition is RecoveryDisposition.EXTERNALLY_OWNED:
             if record.abandon_request is None:
                 await self._defer(pid)  # an abandon request makes it due at once
-                return "skipped"  # SW-5
+                return self._skip(pid, "externally owned, no abandon request")  # SW-5
             outcome = await store.claim_process_lease(pid, attempt, self.lease_ttl_ms)
             if not isinstance(outcome, LeaseAcquired):
-                return "skipped"  # SW-6: plain claim only
+                return self._skip(pid, "held by a live owner")  # SW-6: plain claim only
             lease = outcome.lease
             if await self.became_terminal(pid, lease):
-                return "skipped"
+                return self._skip(pid, "terminal already")
             output = await self.abandoned_output(AbandonWriter.RECONCILED_REQUEST, None)
             await self.fenced_terminal(pid, lease, output)
             return "abandoned"
@@ -317,18 +328,18 @@ class Recovery(RowRuns):
         if isinstance(outcome, LeaseBusy):
             holder = outcome.holder
             if not await self.holder_is_dead(holder.owner, attempt):
-                return "skipped"  # SW-7: left to its holder
+                return self._skip(pid, "held by a live owner")  # SW-7
             outcome = await store.reclaim_process_lease(
                 pid, attempt, holder, self.lease_ttl_ms, death_evidence=True
             )
             if not isinstance(outcome, LeaseAcquired):
-                return "skipped"
+                return self._skip(pid, "taken by another worker meanwhile")
             evidence = holder.owner
         if not isinstance(outcome, LeaseAcquired):
-            return "skipped"
+            return self._skip(pid, "taken by another worker meanwhile")
         lease = outcome.lease
         if await self.became_terminal(pid, lease):
-            return "skipped"  # SW-8
+            return self._skip(pid, "terminal already")  # SW-8
         current = await store.get_process(pid)
         assert current is not None
         if record.disposition is RecoveryDisposition.RERUNNABLE or current.first_started is None:
@@ -349,7 +360,7 @@ class Recovery(RowRuns):
             await store.complete_process_lease(ProcessLeaseCompletion.from_lease(lease))
             self._parked.park(current)
             await self._defer(pid)
-            return "skipped"
+            return self._skip(pid, _LEFT_RUNNING)
         await self.fenced_terminal(pid, lease, output)
         return "abandoned"
 

@@ -20,6 +20,7 @@ from lash_streams.coordination.lease_runs import (
     Runner,
     cancel_until_done,
     recovery_failure,
+    runner_failure,
     stopping,
 )
 from lash_streams.model import (
@@ -55,6 +56,11 @@ class RowRuns:
     renew_every_ms: int
     _active: set[str]  # rows this worker is at (see _attempt)
     _runs: int  # run slots taken (Recovery.max_runs), explicit executes included
+    _why: dict[str, str]  # why a row was skipped, until a report takes it
+
+    def _skip(self, pid: str, reason: str) -> str:
+        self._why[pid] = reason
+        return "skipped"
 
     def attempt_identity(self) -> LeaseOwnerIdentity:
         """SW-4: a fresh identity per attempt, so an earlier attempt's live lease
@@ -194,7 +200,8 @@ class RowRuns:
         except asyncio.CancelledError:
             raise
         except Exception as err:
-            return recovery_failure(str(err) or type(err).__name__)
+            log.exception("the runner of process `%s` raised", record.id)
+            return runner_failure(err)
         if not isinstance(output, AwaitSuccess | AwaitFailure | AwaitCancelled | AwaitAbandoned):
             # Never stored as something else (issue 15): the run failed, visibly.
             return recovery_failure(

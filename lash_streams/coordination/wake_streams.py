@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import ResponseError
 
+from lash_streams.errors import InvalidValue
+from lash_streams.ids import id_bytes
 from lash_streams.model import SessionScope
 
 if TYPE_CHECKING:
@@ -50,10 +52,31 @@ def text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+def scope_id_of(scope: object) -> str:
+    """A scope's id from a ``SessionScope`` or a scope id string
+    (``session:<session id>``, ``session:<session id>/frame:<frame id>``).
+    Anything else is refused: a bare session id taken as a scope id would
+    read a stream nothing writes to, silently (issue 16)."""
+    if isinstance(scope, SessionScope):
+        return scope.id()
+    if isinstance(scope, str) and scope.startswith("session:") and len(scope) > len("session:"):
+        id_bytes("scope id", scope)
+        return scope
+    hint = (
+        f" (for session `{scope}` pass SessionScope(session_id={scope!r}) or 'session:{scope}')"
+        if isinstance(scope, str)
+        else ""
+    )
+    raise InvalidValue(
+        f"a scope is a SessionScope or a scope id such as 'session:<session id>', "
+        f"got {scope!r}{hint}"
+    )
+
+
 async def trim_wake_stream(store: Store, scope: SessionScope | str) -> int:
     """Trim a scope's wake stream below what every group acknowledged; returns
     the number of entries removed. Never trims a stream nobody consumes."""
-    scope_id = scope.id() if isinstance(scope, SessionScope) else scope
+    scope_id = scope_id_of(scope)
     return await trim_acknowledged(store, store.keys.wake_stream(scope_id))
 
 

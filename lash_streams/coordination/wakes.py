@@ -47,11 +47,12 @@ from lash_streams.coordination.wake_settle import DEAD_LETTER_CAP, Settling
 from lash_streams.coordination.wake_streams import (
     group_lost,
     sample_backlog,
+    scope_id_of,
     text,
     trim_acknowledged,
     trim_wake_stream,
 )
-from lash_streams.errors import ConsumerClosed, LashStreamsError
+from lash_streams.errors import ConsumerClosed, InvalidValue, LashStreamsError
 from lash_streams.model import ProcessWakeDelivery, SessionScope
 from lash_streams.model._codec import decode
 from lash_streams.store.retry import TRANSIENT
@@ -92,7 +93,9 @@ class WakeConsumer(Settling):
         self.store = store
         self.group = group
         self.consumer = consumer
-        self.scope_ids = [s.id() if isinstance(s, SessionScope) else s for s in scopes]
+        if isinstance(scopes, str | SessionScope):
+            raise InvalidValue("scopes takes a list of scopes, not one scope")
+        self.scope_ids = [scope_id_of(s) for s in scopes]
         self.streams = {store.keys.wake_stream(sid): sid for sid in self.scope_ids}
         self.claim_idle_ms = claim_idle_ms
         self.max_deliveries = max_deliveries
