@@ -15,5 +15,6 @@ lash-streams ls --status completed --scope session-1 --namespace "$ns" --json
 lash-streams tail "$pid" --limit 3 --namespace "$ns"       # follow events (here: the first 3)
 lash-streams tail --scope session-1 --limit 1 --namespace "$ns"   # a session's wakes
 lash-streams sweep --namespace "$ns"                       # one recovery sweep
+lash-streams stats --namespace "$ns"                       # counts per status, oldest running, workers
 lash-streams prune --older-than 0 --namespace "$ns"        # delete terminal processes now
 lash-streams doctor --namespace "$ns"                      # server, persistence, advice

@@ -1,4 +1,6 @@
-"""Operator commands of the ``lash-streams`` CLI: inspect, ls, sweep, prune.
+"""Operator commands of the ``lash-streams`` CLI that look: inspect, ls, tail,
+sweep, prune, doctor (``act.py`` has those that act: abandon, cancel, signal,
+stats).
 
 Each needs a server (``--url`` or ``LASH_STREAMS_URL``): an embedded server
 would be empty. Every read command takes ``--json``. Errors print one line and

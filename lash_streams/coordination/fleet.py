@@ -42,8 +42,9 @@ from typing import TYPE_CHECKING, Any
 from redis.exceptions import ResponseError
 
 from lash_streams import observability as obs
+from lash_streams.coordination.wake_streams import Outage
 from lash_streams.coordination.wakes import WakeConsumer, WakeMessage, group_lost, trim_acknowledged
-from lash_streams.errors import ConsumerClosed, LashStreamsError
+from lash_streams.errors import BackendError, ConsumerClosed, LashStreamsError
 from lash_streams.store.keys import decode_id
 from lash_streams.store.retry import TRANSIENT
 
@@ -121,6 +122,7 @@ class FleetConsumer:
         self._closed = False
         self._next_trim = 0.0
         self._claim_shard = 0  # XAUTOCLAIM visits one notice shard per read
+        self._outage = Outage(f"fleet pod `{pod}` of `{group}`", group)
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -204,9 +206,14 @@ class FleetConsumer:
                 if self._held:
                     message = await self._wakes.next(timeout=min(self.block_ms, 50) / 1000)
                     if message is not None and self._still_held(message.scope_id):
+                        self._outage.over()
                         return message
                     await self._finish_drained()
-            except (*TRANSIENT, LashStreamsError) as err:
+                self._outage.over()
+            except (*TRANSIENT, BackendError) as err:
+                self._outage.fault(err)  # logged when it starts, every 30 s, and ends
+                await asyncio.sleep(0.2)
+            except LashStreamsError as err:
                 log.warning("fleet pod `%s`: %s; retrying", self.pod, err)
                 await asyncio.sleep(0.2)
             except ResponseError as err:

@@ -52,7 +52,8 @@ class Incarnation:
     since_ms: int
 
 
-def _key(store: Store) -> str:
+def workers_key(store: Store) -> str:
+    """The hash of every worker identity's incarnations."""
     return f"{store.namespace}:workers:{{{store.namespace}}}"
 
 
@@ -67,7 +68,7 @@ def _checked(owner: LeaseOwnerIdentity) -> LeaseOwnerIdentity:
 
 async def _transition(store: Store, mode: str, owner: LeaseOwnerIdentity) -> None:
     owner_id, incarnation_id = worker_of(_checked(owner))
-    key = _key(store)
+    key = workers_key(store)
     args = [mode, owner_id, incarnation_id, KEEP_INCARNATIONS]
     # Idempotent: a repeat finds its own line and changes nothing.
     await store.retry.idempotent(
@@ -89,7 +90,7 @@ async def record_exit(store: Store, owner: LeaseOwnerIdentity) -> None:
 
 async def incarnations(store: Store, owner_id: str) -> list[Incarnation]:
     """The remembered incarnations of a worker identity, newest first."""
-    raw = await store.command("read worker", "hget", _key(store), owner_id)
+    raw = await store.command("read worker", "hget", workers_key(store), owner_id)
     if not raw:
         return []
     text = raw.decode() if isinstance(raw, bytes) else str(raw)

@@ -3,11 +3,14 @@ acknowledged (``XTRIM MINID``), and the backlog gauges."""
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import ResponseError
 
+from lash_streams import observability as obs
 from lash_streams.errors import InvalidValue
 from lash_streams.ids import id_bytes
 from lash_streams.model import SessionScope
@@ -15,6 +18,8 @@ from lash_streams.model import SessionScope
 if TYPE_CHECKING:
     from lash_streams.observability.metrics import Metrics
     from lash_streams.store import Store
+
+log = logging.getLogger("lash_streams.wakes")
 
 
 async def sample_backlog(
@@ -40,6 +45,51 @@ async def sample_backlog(
         # Redis answers a null lag when it cannot tell (entries deleted mid-stream).
         lag = float("nan") if info.get("lag") is None else float(info["lag"])
         metrics.wake_backlog(group, stream, lag, pending, oldest_s)
+
+
+#: How often a consumer repeats its warning while the server stays unreachable.
+OUTAGE_LOG_EVERY_S = 30.0
+
+
+class Outage:
+    """A consumer's server faults, seen rather than silent (issue 16: during an
+    outage ``next()`` returned None for ever, the pod looking healthy): a
+    warning when an outage starts, again every ``OUTAGE_LOG_EVERY_S`` while it
+    lasts and when it ends, and a counter per fault."""
+
+    def __init__(self, who: str, group: str) -> None:
+        self.who = who
+        self.group = group
+        self.since: float | None = None  # monotonic time the outage began
+        self._logged = 0.0
+
+    def fault(self, err: BaseException) -> None:
+        now = time.monotonic()
+        if self.since is None:
+            self.since = self._logged = now
+            log.warning(
+                "%s: the server is unreachable (%s: %s); retrying",
+                self.who,
+                type(err).__name__,
+                err,
+            )
+        elif now - self._logged >= OUTAGE_LOG_EVERY_S:
+            self._logged = now
+            log.warning(
+                "%s: the server is still unreachable after %.0f s (%s)",
+                self.who,
+                now - self.since,
+                err,
+            )
+        if obs.hooks is not None:
+            obs.hooks.consumer_fault(self.group)
+
+    def over(self) -> None:
+        if self.since is not None:
+            log.warning(
+                "%s: the server answers again after %.1f s", self.who, time.monotonic() - self.since
+            )
+            self.since = None
 
 
 def group_lost(err: ResponseError) -> bool:

@@ -45,6 +45,7 @@ from lash_streams import observability as obs
 from lash_streams.coordination.wake_message import WakeMessage
 from lash_streams.coordination.wake_settle import DEAD_LETTER_CAP, Settling
 from lash_streams.coordination.wake_streams import (
+    Outage,
     group_lost,
     sample_backlog,
     scope_id_of,
@@ -107,6 +108,7 @@ class WakeConsumer(Settling):
         self._own_pending_read = False
         self._next_claim = 0.0
         self._next_trim = 0.0
+        self._outage = Outage(f"wake consumer `{consumer}` of `{group}`", group)
         self._acked_streams: set[str] = set()
         # The first sample waits a period too: a fleet pod's short drains never pay for one.
         self._next_sample: float | None = None
@@ -334,9 +336,11 @@ class WakeConsumer(Settling):
                 # A nack due sooner than the block ends shortens it.
                 wait = min(wait, max(1, int((self._next_claim - loop.time()) * 1000)))
                 await self._read_new(wait)
-        except TRANSIENT:
+            self._outage.over()
+        except TRANSIENT as err:
             # The server is restarting or unreachable, or a cluster re-forms
             # (CLUSTERDOWN is a ResponseError too, so this clause comes first).
+            self._outage.fault(err)
             await asyncio.sleep(0.2)
             with contextlib.suppress(*TRANSIENT, ResponseError):
                 await self.ensure_groups()

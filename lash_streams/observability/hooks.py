@@ -163,6 +163,11 @@ class Hooks:
         if self.metrics is not None:
             self.metrics.unreadable_rows.inc()
 
+    def consumer_fault(self, group: str) -> None:
+        """A wake consumer's read failed on a server fault; it retries."""
+        if self.metrics is not None:
+            self.metrics.consumer_faults.labels(group).inc()
+
     def relay_dead_lettered(self) -> None:
         if self.metrics is not None:
             self.metrics.relay_dead_lettered.inc()

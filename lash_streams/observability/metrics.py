@@ -101,6 +101,13 @@ class Metrics:
             ["step"],
             registry=registry,
         )
+        self.consumer_faults = Counter(
+            "lash_streams_consumer_server_faults_total",
+            "Reads of a wake consumer that failed because the server was unreachable, "
+            "restarting or re-forming (the consumer retries), by group",
+            ["group"],
+            registry=registry,
+        )
         self.relay_dead_lettered = Counter(
             "lash_streams_relay_dead_lettered_total",
             "Wake intents the outbox relay could not deliver and set aside with a reason",

@@ -1,0 +1,240 @@
+"""Operator commands that act on a namespace: ``abandon``, ``cancel``,
+``signal``, and ``stats`` (issue 16: the CLI could look but not act).
+
+Each is a thin, typed call of the bus method a program would use, so what
+the CLI does is what the library promises; errors are one line (``ops``).
+"""
+
+from __future__ import annotations
+
+import json as jsonlib
+import uuid
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+import lash_streams as ls
+from lash_streams.cli.ops import Json, Namespace, RequiredUrl, console, emit_json, run
+from lash_streams.coordination.fleet_liveness import incarnations, workers_key
+from lash_streams.model import (
+    AbandonRequest,
+    ProcessListFilter,
+    ProcessStatusFilter,
+    status_label,
+    to_builtins,
+)
+
+ProcessId = Annotated[str, typer.Argument(help="The process's id.")]
+
+
+def age(ms: float) -> str:
+    """A duration for people: ``45s``, ``12m05s``, ``3h20m``, ``2d04h``."""
+    seconds = max(0, int(ms // 1000))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m{seconds:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours}h{minutes:02d}m"
+    days, hours = divmod(hours, 24)
+    return f"{days}d{hours:02d}h"
+
+
+def _payload(text: str | None) -> Any:
+    if text is None:
+        return None
+    try:
+        return jsonlib.loads(text)
+    except ValueError as err:
+        raise typer.BadParameter(f"--payload is not JSON: {err}") from None
+
+
+def register_actions(app: typer.Typer) -> None:
+    @app.command()
+    def abandon(
+        process_id: ProcessId,
+        url: RequiredUrl,
+        namespace: Namespace = "lash",
+        reason: Annotated[str | None, typer.Option(help="Why (kept in the request).")] = None,
+        by: Annotated[str, typer.Option(help="Who asks (kept in the request).")] = "cli",
+        json: Json = False,
+    ) -> None:
+        """Ask for a process to be abandoned. A sweep writes `abandoned` once no
+        live lease holds it; a started owner-bound process is never run again.
+        The first request stands."""
+
+        async def action(bus: ls.Bus) -> dict[str, Any]:
+            now = await bus.server_time_ms()
+            request = AbandonRequest(requested_by=by, requested_at_ms=now, reason=reason)
+            record = await bus.request_process_abandon(process_id, request)
+            standing = record.abandon_request
+            return {
+                "process_id": process_id,
+                "abandon_request": to_builtins(standing),
+                "this_request": standing == request,
+            }
+
+        out = run(url, namespace, action)
+        if json:
+            emit_json(out)
+            return
+        standing = out["abandon_request"]
+        if out["this_request"]:
+            console.print(
+                f"abandon requested for {process_id}: a sweep writes `abandoned` once no "
+                "live lease holds it",
+                markup=False,
+            )
+        else:
+            console.print(
+                f"{process_id} already has an abandon request (by {standing['requested_by']}); "
+                "it stands",
+                markup=False,
+            )
+
+    @app.command()
+    def cancel(
+        process_id: ProcessId,
+        url: RequiredUrl,
+        namespace: Namespace = "lash",
+        reason: Annotated[str | None, typer.Option(help="Why (the request's key).")] = None,
+        json: Json = False,
+    ) -> None:
+        """Request cancellation: appends `process.cancel_requested`. The worker
+        running the process stops it and writes `cancelled`; the request alone
+        ends nothing. A terminal process is refused (nothing to cancel)."""
+
+        async def action(bus: ls.Bus) -> dict[str, Any]:
+            record = await bus.get_process(process_id)
+            if record is None:
+                raise ls.errors.UnknownProcess(process_id)
+            if record.is_terminal():
+                # lash would still append the request (CN-5); an operator wants to know.
+                raise ls.errors.AlreadyTerminal(
+                    f"process `{process_id}` is already {status_label(record.status)}: "
+                    "nothing to cancel",
+                    process_id=process_id,
+                )
+            result = await bus.request_cancel(process_id, reason)
+            return {"process_id": process_id, "sequence": result.event.sequence}
+
+        out = run(url, namespace, action)
+        if json:
+            emit_json(out)
+            return
+        console.print(
+            f"cancel requested for {process_id} (event #{out['sequence']}): the worker "
+            "running it stops it and writes `cancelled`",
+            markup=False,
+        )
+
+    @app.command()
+    def signal(
+        process_id: ProcessId,
+        name: Annotated[str, typer.Argument(help="Signal name: appends `signal.<name>`.")],
+        url: RequiredUrl,
+        namespace: Namespace = "lash",
+        payload: Annotated[str | None, typer.Option(help="JSON payload (default null).")] = None,
+        signal_id: Annotated[
+            str | None,
+            typer.Option("--id", help="Signal id: the same id and payload again is a replay."),
+        ] = None,
+        json: Json = False,
+    ) -> None:
+        """Send a signal to a running process (an event `signal.<name>`)."""
+        body = _payload(payload)
+        sid = signal_id or uuid.uuid4().hex
+
+        async def action(bus: ls.Bus) -> dict[str, Any]:
+            result = await bus.send_signal(process_id, name, sid, body)
+            return {
+                "process_id": process_id,
+                "event_type": result.event.event_type,
+                "sequence": result.event.sequence,
+                "signal_id": sid,
+            }
+
+        out = run(url, namespace, action)
+        if json:
+            emit_json(out)
+            return
+        console.print(
+            f"{out['event_type']} is #{out['sequence']} of {process_id} (signal id {sid})",
+            markup=False,
+        )
+
+    @app.command()
+    def stats(url: RequiredUrl, namespace: Namespace = "lash", json: Json = False) -> None:
+        """Processes per status and the oldest running one, workers and their
+        latest incarnation, wake intents waiting for the relay and relay dead
+        letters. Reads every record of the namespace: for an overview, not a
+        probe to run every second."""
+
+        async def action(bus: ls.Bus) -> dict[str, Any]:
+            now = await bus.server_time_ms()
+            records = await bus.list_processes(ProcessListFilter(status=ProcessStatusFilter.ANY))
+            counts: dict[str, int] = {}
+            for record in records:
+                label = status_label(record.status)
+                counts[label] = counts.get(label, 0) + 1
+            running = [r for r in records if not r.is_terminal()]
+            oldest = min(running, key=lambda r: r.created_at_ms, default=None)
+            workers = []
+            for raw in sorted(await bus.redis.hkeys(workers_key(bus))):
+                owner_id = raw.decode() if isinstance(raw, bytes) else str(raw)
+                latest = (await incarnations(bus, owner_id))[:1]
+                workers += [
+                    {
+                        "worker": owner_id,
+                        "incarnation": inc.incarnation_id,
+                        "state": inc.state,
+                        "since_ms_ago": now - inc.since_ms,
+                    }
+                    for inc in latest
+                ]
+            pending = 0
+            for index in bus.keys.indexes("ob"):
+                pending += int(await bus.redis.zcard(index))
+            return {
+                "processes": counts,
+                "oldest_running": None
+                if oldest is None
+                else {"process_id": oldest.id, "age_ms": now - oldest.created_at_ms},
+                "workers": workers,
+                "pending_outboxes": pending,
+                "relay_dead_letters": int(await bus.redis.xlen(bus.keys.relay_dead_letters)),
+            }
+
+        out = run(url, namespace, action)
+        if json:
+            emit_json(out)
+            return
+        counts = out["processes"]
+        console.print(
+            "processes: "
+            + (", ".join(f"{n} {label}" for label, n in sorted(counts.items())) or "none"),
+            markup=False,
+        )
+        oldest = out["oldest_running"]
+        if oldest is not None:
+            console.print(
+                f"oldest running: {oldest['process_id']} ({age(oldest['age_ms'])} old)",
+                markup=False,
+            )
+        console.print(
+            f"wake intents waiting for the relay: {out['pending_outboxes']} processes; "
+            f"relay dead letters: {out['relay_dead_letters']}",
+            markup=False,
+        )
+        if out["workers"]:
+            table = Table(title="workers (fleet liveness)")
+            for column in ("worker", "incarnation", "state", "since"):
+                table.add_column(column)
+            for row in out["workers"]:
+                table.add_row(
+                    row["worker"], row["incarnation"], row["state"], age(row["since_ms_ago"])
+                )
+            console.print(table)
