@@ -9,20 +9,33 @@ embedded server it may have started. Nothing below the surfaces imports it.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal
 
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
 
 from lash_streams.coordination.fleet import FleetConsumer
 from lash_streams.coordination.lease_runs import Runner
 from lash_streams.coordination.liveness import is_definitely_dead_for_claimant
 from lash_streams.coordination.recovery import DEFAULT_MAX_RUNS, Recovery
 from lash_streams.coordination.wakes import WakeConsumer, trim_acknowledged, trim_wake_stream
+from lash_streams.errors import InvalidValue
 from lash_streams.model import LeaseOwnerIdentity, SessionScope
 from lash_streams.store import Store
+
+
+@dataclass(frozen=True)
+class Health:
+    """``Bus.health()``: ``ok`` when the server answered in time."""
+
+    ok: bool
+    latency_ms: float | None
+    error: str | None
 
 
 class Bus(Store):
@@ -161,6 +174,21 @@ class Bus(Store):
                 await self.redis.delete(stream)
             else:
                 await trim_acknowledged(self, stream)
+
+    async def health(self, timeout: float = 1.0) -> Health:
+        """For a pod's readiness probe: whether the server answers a ``PING``
+        within ``timeout`` seconds, and how fast. Never raises for a server
+        fault (that is the answer); a bad ``timeout`` is ``InvalidValue``."""
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
+            raise InvalidValue(f"timeout must be a positive number of seconds, got {timeout!r}")
+        start = time.perf_counter()
+        try:
+            async with asyncio.timeout(timeout):
+                await self.redis.ping()
+        except (TimeoutError, RedisError, OSError) as err:
+            detail = f"no answer within {timeout} s" if isinstance(err, TimeoutError) else str(err)
+            return Health(ok=False, latency_ms=None, error=f"{type(err).__name__}: {detail}")
+        return Health(ok=True, latency_ms=(time.perf_counter() - start) * 1000, error=None)
 
     @property
     def server(self) -> Any:

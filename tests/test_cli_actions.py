@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 
 import pytest
 from typer.testing import CliRunner
@@ -14,7 +16,7 @@ from lash_streams.cli import app
 from lash_streams.cli.act import age
 from lash_streams.model import AbandonWriter, StatusAbandoned
 
-from .conformance.fixtures import S, plain, reg, rr_reg
+from .conformance.fixtures import S, ob_reg, plain, reg, rr_reg
 from .recovery.test_recovery_v2 import stem
 
 runner = CliRunner()
@@ -130,6 +132,117 @@ def test_stats_on_an_empty_namespace(any_backend, namespace):
     out = invoke("stats", "--url", any_backend.connect_url, "--namespace", namespace)
     assert out.exit_code == 0, out.output
     assert "processes: none" in out.output
+
+
+def test_workers_lists_each_identity_and_its_incarnations(seeded):
+    url, ns = seeded
+
+    async def restart(bus):
+        from lash_streams.coordination.fleet_liveness import register_incarnation
+
+        await register_incarnation(bus, stem("worker-1", "worker-1-second"))
+
+    _read(url, ns, restart)
+    out = invoke("workers", "--url", url, "--namespace", ns, "--json")
+    assert out.exit_code == 0, out.output
+    rows = json.loads(out.output)
+    assert [(r["incarnation"], r["state"]) for r in rows] == [
+        ("worker-1-second", "running"),
+        ("worker-1-incarnation", "superseded"),
+    ]
+    text = invoke("workers", "--url", url, "--namespace", ns)
+    assert text.exit_code == 0 and "superseded" in text.output
+
+
+def test_inspect_shows_ages_not_epoch_milliseconds(seeded):
+    url, ns = seeded
+
+    async def hold(bus):
+        await bus.claim_process_lease("job", stem("holder"), 600_000)
+
+    _read(url, ns, hold)
+    out = invoke("inspect", "job", "--url", url, "--namespace", ns)
+    assert out.exit_code == 0, out.output
+    assert "created 0s ago" in out.output or "created 1s ago" in out.output
+    assert "expires in 9m" in out.output or "expires in 10m" in out.output
+
+
+def test_doctor_reports_the_namespace(seeded):
+    url, ns = seeded
+    out = invoke("doctor", "--url", url, "--namespace", ns, "--json")
+    assert out.exit_code == 0, out.output
+    counts = json.loads(out.output)["namespace"]
+    assert counts == {
+        "name": ns,
+        "index_shards": 1,
+        "running": 2,
+        "terminal": 1,
+        "pending_outboxes": 0,
+        "relay_dead_letters": 0,
+        "workers": 1,
+    }
+    text = invoke("doctor", "--url", url, "--namespace", ns)
+    assert f"namespace {ns}: 2 running, 1 terminal" in text.output
+
+
+def test_sweep_dry_run_says_what_it_would_do_and_writes_nothing(seeded):
+    url, ns = seeded
+
+    async def more(bus):
+        from lash_streams.model import AbandonRequest, ProcessStarted
+
+        await bus.register_process(ob_reg("asked"))
+        await bus.record_first_started("asked", ProcessStarted(owner=stem("gone"), started_at_ms=1))
+        await bus.request_process_abandon(
+            "asked", AbandonRequest(requested_by="op", requested_at_ms=1)
+        )
+        await bus.register_process(rr_reg("held"))
+        await bus.claim_process_lease("held", stem("holder"), 600_000)
+
+    _read(url, ns, more)
+    out = invoke("sweep", "--url", url, "--namespace", ns, "--dry-run", "--json")
+    assert out.exit_code == 0, out.output
+    decided = {d["process_id"]: (d["action"], d["reason"]) for d in json.loads(out.output)}
+    assert decided == {
+        "asked": ("abandon", "abandon requested (reconciled_request)"),
+        "ext": ("leave", "externally owned, no abandon request"),
+        "held": ("leave", "held by a live owner"),
+        "job": ("leave", "no runner here: left for a worker that can run it"),
+    }
+    failing = invoke("sweep", "--url", url, "--namespace", ns, "--dry-run", "--fail-unrunnable")
+    assert "fail     job: runnable, but no runner here" in failing.output
+    running = _read(url, ns, lambda bus: bus.list_non_terminal())
+    assert sorted(r.id for r in running) == ["asked", "ext", "held", "job"]  # nothing written
+    swept = json.loads(invoke("sweep", "--url", url, "--namespace", ns, "--json").output)
+    assert swept["abandoned"] == ["asked"]  # the real sweep does what the preview said
+
+
+def test_health_for_probes(any_backend):
+    out = invoke("health", "--url", any_backend.connect_url, "--json")
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.output)
+    assert data["ok"] is True and data["latency_ms"] >= 0 and data["error"] is None
+    down = invoke("health", "--url", "redis://127.0.0.1:1/0")
+    assert down.exit_code == 2 and "Traceback" not in down.output
+
+
+async def test_bus_health_reports_a_paused_server_without_raising():
+    from lash_streams.server import LocalServer
+
+    server = LocalServer(persistence="none").start()
+    try:
+        async with ls.connect(server.url) as bus:
+            assert (await bus.health()).ok
+            with pytest.raises(ls.errors.InvalidValue):
+                await bus.health(timeout=0)
+            os.kill(server.pid, signal.SIGSTOP)  # a hung server: reached, silent
+            try:
+                result = await bus.health(timeout=0.2)
+            finally:
+                os.kill(server.pid, signal.SIGCONT)
+            assert not result.ok and "no answer within 0.2 s" in result.error
+    finally:
+        server.stop()
 
 
 @pytest.mark.parametrize(

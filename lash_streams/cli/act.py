@@ -1,5 +1,6 @@
 """Operator commands that act on a namespace: ``abandon``, ``cancel``,
-``signal``, and ``stats`` (issue 16: the CLI could look but not act).
+``signal``; and two overviews, ``stats`` and ``workers`` (issue 16: the CLI
+could look but not act).
 
 Each is a thin, typed call of the bus method a program would use, so what
 the CLI does is what the library promises; errors are one line (``ops``).
@@ -15,7 +16,7 @@ import typer
 from rich.table import Table
 
 import lash_streams as ls
-from lash_streams.cli.ops import Json, Namespace, RequiredUrl, console, emit_json, run
+from lash_streams.cli.ops import Json, Namespace, RequiredUrl, age, console, emit_json, run
 from lash_streams.coordination.fleet_liveness import incarnations, workers_key
 from lash_streams.model import (
     AbandonRequest,
@@ -26,21 +27,6 @@ from lash_streams.model import (
 )
 
 ProcessId = Annotated[str, typer.Argument(help="The process's id.")]
-
-
-def age(ms: float) -> str:
-    """A duration for people: ``45s``, ``12m05s``, ``3h20m``, ``2d04h``."""
-    seconds = max(0, int(ms // 1000))
-    if seconds < 60:
-        return f"{seconds}s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes}m{seconds:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours}h{minutes:02d}m"
-    days, hours = divmod(hours, 24)
-    return f"{days}d{hours:02d}h"
 
 
 def _payload(text: str | None) -> Any:
@@ -238,3 +224,63 @@ def register_actions(app: typer.Typer) -> None:
                     row["worker"], row["incarnation"], row["state"], age(row["since_ms_ago"])
                 )
             console.print(table)
+
+    @app.command()
+    def workers(url: RequiredUrl, namespace: Namespace = "lash", json: Json = False) -> None:
+        """Worker identities registered for fleet liveness and their remembered
+        incarnations, newest first: running, or exited (an incarnation below a
+        newer one counts as dead)."""
+
+        async def action(bus: ls.Bus) -> list[dict[str, Any]]:
+            now = await bus.server_time_ms()
+            rows: list[dict[str, Any]] = []
+            for raw in sorted(await bus.redis.hkeys(workers_key(bus))):
+                owner_id = raw.decode() if isinstance(raw, bytes) else str(raw)
+                for n, inc in enumerate(await incarnations(bus, owner_id)):
+                    state = inc.state if n == 0 or inc.state == "exited" else "superseded"
+                    rows.append(
+                        {
+                            "worker": owner_id,
+                            "incarnation": inc.incarnation_id,
+                            "state": state,
+                            "since_ms_ago": now - inc.since_ms,
+                        }
+                    )
+            return rows
+
+        rows = run(url, namespace, action)
+        if json:
+            emit_json(rows)
+            return
+        if not rows:
+            console.print("no worker registered (Recovery.register(), fleet liveness)")
+            return
+        table = Table(title="workers")
+        for column in ("worker", "incarnation", "state", "since"):
+            table.add_column(column)
+        for row in rows:
+            table.add_row(row["worker"], row["incarnation"], row["state"], age(row["since_ms_ago"]))
+        console.print(table)
+
+    @app.command()
+    def health(
+        url: RequiredUrl,
+        timeout: Annotated[float, typer.Option(min=0.01, help="Seconds to wait.")] = 1.0,
+        json: Json = False,
+    ) -> None:
+        """For probes: exit 0 when the server answers a PING within --timeout,
+        2 when it does not (or cannot be reached)."""
+
+        async def action(bus: ls.Bus) -> dict[str, Any]:
+            result = await bus.health(timeout)
+            return {"ok": result.ok, "latency_ms": result.latency_ms, "error": result.error}
+
+        out = run(url, "lash", action)
+        if json:
+            emit_json(out)
+        elif out["ok"]:
+            console.print(f"ok ({out['latency_ms']:.1f} ms)", markup=False)
+        else:
+            console.print(f"not ready: {out['error']}", markup=False)
+        if not out["ok"]:
+            raise typer.Exit(2)

@@ -98,6 +98,7 @@ def register(app: typer.Typer) -> None:
             pending = await bus.wake_events_after(process_id, 0)
             now = await bus.server_time_ms()
             return {
+                "server_time_ms": now,
                 "record": to_builtins(record),
                 "status": status_label(record.status),
                 "lease": to_builtins(lease) if lease else None,
@@ -111,16 +112,20 @@ def register(app: typer.Typer) -> None:
             emit_json(out)
             return
         record = out["record"]
+        now = out["server_time_ms"]
         console.print(
             f"[bold]{process_id}[/bold]  status [cyan]{out['status']}[/cyan]  "
-            f"disposition {record['disposition']}"
+            f"disposition {record['disposition']}  created "
+            f"{age(now - record['created_at_ms'])} ago, updated "
+            f"{age(now - record['updated_at_ms'])} ago"
         )
         lease = out["lease"]
         if lease:
-            state = "live" if out["lease_live"] else "expired"
+            left = lease["expires_at_epoch_ms"] - now
+            when = f"expires in {age(left)}" if left > 0 else f"expired {age(-left)} ago"
             console.print(
-                f"lease: {lease['owner']['owner_id']} fencing {lease['fencing_token']} "
-                f"expires {lease['expires_at_epoch_ms']} ({state})"
+                f"lease: {lease['owner']['owner_id']} fencing {lease['fencing_token']} {when}",
+                markup=False,
             )
         else:
             console.print("lease: none")
@@ -194,18 +199,35 @@ def register(app: typer.Typer) -> None:
                 "process_recovery_failed). Without it they are left for a worker."
             ),
         ] = False,
+        dry_run: Annotated[
+            bool,
+            typer.Option(help="Say what one sweep would do to each row, and why; write nothing."),
+        ] = False,
         json: Json = False,
     ) -> None:
         """Recovery sweeps, once or --every N seconds: abandons what the rules
         say to (dead owners, reconciled abandon requests). It has no runner, so
         rows a worker would run are left alone unless --fail-unrunnable. One
-        report per sweep."""
+        report per sweep; --dry-run says what it would do instead."""
 
         async def action(bus: ls.Bus) -> None:
             import uuid
 
+            from lash_streams.coordination.preview import preview
+
             stem = LeaseOwnerIdentity.opaque(owner, uuid.uuid4().hex)
             recovery = bus.recovery(stem, unrunnable="fail" if fail_unrunnable else "skip")
+            if dry_run:
+                decisions = await preview(recovery)
+                if json:
+                    emit_json([d.__dict__ for d in decisions])
+                    return
+                console.print(f"a sweep now would examine {len(decisions)} rows:", markup=False)
+                for d in decisions:
+                    console.print(
+                        f"  {d.action:<8} {d.process_id}: {d.reason}", markup=False, highlight=False
+                    )
+                return
             done = 0
             while True:
                 report = await recovery.sweep_once()
@@ -306,7 +328,9 @@ def register_watch(app: typer.Typer) -> None:
 
     @app.command()
     def doctor(url: RequiredUrl, namespace: Namespace = "lash", json: Json = False) -> None:
-        """Server version, features, persistence, memory policy, with advice."""
+        """Server version, features, persistence, memory policy, with advice;
+        and the namespace's counts (running, terminal, pending wake intents,
+        relay dead letters, workers)."""
 
         async def action(bus: ls.Bus) -> dict[str, Any]:
             info = await bus.redis.info()
@@ -326,6 +350,7 @@ def register_watch(app: typer.Typer) -> None:
                 "config": config,
                 "durability": bus.durability_tier().value,
                 "claim": claim,
+                "namespace": await _namespace_counts(bus),
             }
 
         out = run(url, namespace, action)
@@ -342,15 +367,44 @@ def register_watch(app: typer.Typer) -> None:
             # Detected, not used yet: consumers reclaim with XAUTOCLAIM everywhere.
             "xreadgroup_claim": out["claim"],
             "advice": _advice(config),
+            "namespace": out["namespace"],
         }
         if json:
             emit_json(report)
             return
         for key, value in report.items():
-            if key != "advice":
+            if key not in ("advice", "namespace"):
                 console.print(f"{key}: {value}")
+        counts = report["namespace"]
+        console.print(
+            f"namespace {counts['name']}: {counts['running']} running, {counts['terminal']} "
+            f"terminal (not pruned yet), {counts['index_shards']} index shard(s), "
+            f"{counts['pending_outboxes']} processes with wake intents waiting for the relay, "
+            f"{counts['relay_dead_letters']} relay dead letters, {counts['workers']} workers",
+            markup=False,
+        )
         for line in report["advice"]:
             console.print(f"[yellow]advice[/yellow]: {line}")
+
+
+async def _namespace_counts(bus: ls.Bus) -> dict[str, Any]:
+    """The namespace at a glance, from index sizes (no record is read)."""
+    from lash_streams.coordination.fleet_liveness import workers_key
+
+    keys = bus.keys
+
+    async def total(kind: Any) -> int:
+        return sum([int(await bus.redis.zcard(key)) for key in keys.indexes(kind)])
+
+    return {
+        "name": keys.namespace,
+        "index_shards": keys.index_shards,
+        "running": await total("run"),
+        "terminal": await total("term"),
+        "pending_outboxes": await total("ob"),
+        "relay_dead_letters": int(await bus.redis.xlen(keys.relay_dead_letters)),
+        "workers": int(await bus.redis.hlen(workers_key(bus))),
+    }
 
 
 def _text(value: Any) -> Any:
@@ -368,6 +422,21 @@ def _advice(config: dict[str, Any]) -> list[str]:
             "appendfsync always is needed for the durable tier (RX-13); everysec can lose ~1 s"
         )
     return advice
+
+
+def age(ms: float) -> str:
+    """A duration for people: ``45s``, ``12m05s``, ``3h20m``, ``2d04h``."""
+    seconds = max(0, int(ms // 1000))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m{seconds:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours}h{minutes:02d}m"
+    days, hours = divmod(hours, 24)
+    return f"{days}d{hours:02d}h"
 
 
 def _print_sweep(report: Any) -> None:

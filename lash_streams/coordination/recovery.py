@@ -112,6 +112,7 @@ class Recovery(RowRuns):
         self._now = 0  # the server time a pass listed its rows at
         self._due_pass = False  # whether the last pass listed due rows only
         self._why: dict[str, str] = {}  # why a row was skipped, until reported
+        self._shared_identity = False  # another live worker registered our identity
 
     async def register(self) -> None:
         """Announce this incarnation (fleet liveness: it proves older
@@ -237,6 +238,7 @@ class Recovery(RowRuns):
                         task.add_done_callback(functools.partial(finished, row.id))
                     full = loop.time() >= full_relay_at
                     await self.store.relay_pending(full=full)
+                    await self._check_identity()
                     if full:
                         # Only a cluster can leave an intent unmarked (store/delivery.py).
                         full_relay_at = loop.time() + (
@@ -254,6 +256,26 @@ class Recovery(RowRuns):
         finally:
             # Every run hands its row back (see lease_runs.cancel_until_done).
             await cancel_until_done(*inflight.values())
+
+    async def _check_identity(self) -> None:
+        """With fleet liveness, a newer incarnation of this worker's identity
+        while this one runs means two live workers share it: each registration
+        proves the other dead, so their work is abandoned under them (issue 16:
+        silently). Said once, as an error, by the worker that can tell."""
+        if not self.fleet_liveness or self._shared_identity:
+            return
+        from lash_streams.coordination.fleet_liveness import is_provably_dead
+
+        if await is_provably_dead(self.store, self.stem):
+            self._shared_identity = True
+            log.error(
+                "worker `%s` (incarnation `%s`) is alive, but a newer incarnation of its "
+                "identity registered: two workers share this identity, and sweepers treat "
+                "this one as dead (its started owner-bound rows get abandoned). Give each "
+                "worker its own identity (docs/recovery.md).",
+                self.stem.owner_id,
+                self.stem.incarnation_id,
+            )
 
     async def recover(self, record: ProcessRecord) -> str:
         return await self._attempt(record.id, lambda attempt: self._recover(record, attempt))

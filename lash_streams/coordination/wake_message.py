@@ -36,6 +36,9 @@ class WakeMessage:
     #: How it was settled: "ack", "nack", "dead", None while in hand, or "lost"
     #: (a fleet pod lost the scope; settling it is then a no-op).
     settled: str | None = None
+    #: Monotonic time it was handed out (the unsettled warning, wake_settle.py).
+    handed_at: float = field(default=0.0, repr=False)
+    warned: bool = field(default=False, repr=False)
 
     async def ack(self, *, mark_process: bool = False) -> bool:
         """Done with this wake; False when the delivery had moved to another

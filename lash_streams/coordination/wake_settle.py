@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,8 @@ class Settling:
     _acked_streams: set[str]
     _next_claim: float
     _closed: bool
+    #: In hand at least this long (and 10 claim times) before the warning.
+    unsettled_warn_s: float = 300.0
 
     async def ack(self, messages: Sequence[WakeMessage]) -> list[bool]:
         """Ack many deliveries, one round trip per stream; per message True,
@@ -127,6 +130,7 @@ class Settling:
             await asyncio.sleep(period)
             by_stream: dict[str, list[WakeMessage]] = {}
             for message in list(self._in_flight.values()):
+                self._warn_if_forgotten(message)
                 stream = self.store.keys.wake_stream(message.scope_id)
                 by_stream.setdefault(stream, []).append(message)
             for stream, held in by_stream.items():
@@ -138,6 +142,25 @@ class Settling:
                 for message, reply in zip(held, replies, strict=True):
                     if reply != 1:
                         self._in_flight.pop((message.scope_id, message.entry_id), None)
+
+    def _warn_if_forgotten(self, message: WakeMessage) -> None:
+        """A delivery in hand much longer than the claim time may be a
+        forgotten settle (issue 16: nothing said so, and the wake stayed this
+        consumer's for ever); a long handler is told once, so it is cheap."""
+        held = time.monotonic() - message.handed_at
+        if message.warned or held < max(self.unsettled_warn_s, 10 * self.claim_idle_ms / 1000):
+            return
+        message.warned = True
+        log.warning(
+            "wake consumer `%s` of `%s`: delivery %s of `%s` has been in hand for %.0f s "
+            "without ack(), nack() or dead_letter(); it stays this consumer's (no other "
+            "takes it) until settled or this consumer closes",
+            self.consumer,
+            self.group,
+            message.entry_id,
+            message.scope_id,
+            held,
+        )
 
     async def dead_letter(self, message: WakeMessage, reason: str) -> None:
         """Move ``message`` to its scope's dead-letter stream (``message.dead_letter``)."""

@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from types import TracebackType
@@ -216,6 +217,7 @@ class WakeConsumer(Settling):
         return self._hand_out(self._buffer.popleft())
 
     def _hand_out(self, message: WakeMessage) -> WakeMessage:
+        message.handed_at = time.monotonic()
         self._in_flight[(message.scope_id, message.entry_id)] = message
         if self._keeper is None or self._keeper.done():
             self._keeper = asyncio.create_task(self._keep_in_flight())
