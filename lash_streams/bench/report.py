@@ -202,8 +202,30 @@ def markdown(results: dict[str, Any]) -> str:
 
 
 def _legend(ax: Any) -> None:
+    """Beside the plot, never over a line."""
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize="small")
+        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0)
+
+
+def _where(fig: Any, results: dict[str, Any]) -> None:
+    """Every figure names the server and the machine it was measured on."""
+    meta = results.get("meta", {})
+    fig.text(
+        0.01,
+        0.01,
+        f"{meta.get('server', '?')}, {meta.get('persistence', '?')}; "
+        f"{meta.get('machine', '?')}, {meta.get('cpus', '?')} CPUs, "
+        f"Python {meta.get('python', '?')}",
+        fontsize="x-small",
+        color="dimgray",
+    )
+
+
+def _measurable(points: list[Any], samples: float | None) -> list[Any]:
+    """Percentiles the sample count can tell apart: p99.99 needs 10,000."""
+    if not samples:
+        return points
+    return [(p, ms) for p, ms in points if samples * (1 - p / 100) >= 1]
 
 
 def plots(results: dict[str, Any], out: Path) -> list[Path]:
@@ -213,36 +235,52 @@ def plots(results: dict[str, Any], out: Path) -> list[Path]:
     import matplotlib.pyplot as plt
 
     written = []
+    # Labels as the table's rows say them.
     series = {
-        "raw XADD": _get(results, "baselines", "raw_xadd", "series"),
-        "raw XADD pipelined": _get(results, "baselines", "raw_xadd_pipelined", "series"),
-        "FastStream publish": _get(results, "baselines", "faststream", "publish", "series"),
-        "append_event": _get(results, "appends", "append_event", "series"),
-        "append_events (100)": _get(results, "appends", "append_events", "series"),
-        "wake appends (100)": _get(results, "wakes", "appended", "series"),
+        "appends, one call each: append_event": _get(results, "appends", "append_event", "series"),
+        "appends, one call each: raw XADD": _get(results, "baselines", "raw_xadd", "series"),
+        "appends, one call each: FastStream": _get(
+            results, "baselines", "faststream", "publish", "series"
+        ),
+        "appends, batches of 100: append_events": _get(
+            results, "appends", "append_events", "series"
+        ),
+        "appends, batches of 100: raw XADD": _get(
+            results, "baselines", "raw_xadd_pipelined", "series"
+        ),
+        "wakes drained by the consumer group": _get(results, "wakes", "drain", "series"),
     }
-    fig, ax = plt.subplots(figsize=(9, 5))
+    fig, ax = plt.subplots(figsize=(12, 5))
     for label, points in series.items():
         if points:
             ax.plot([BUCKET_S * (i + 1) for i in range(len(points))], points, label=label)
     ax.set(title="Throughput over time", xlabel="seconds into the phase", ylabel="items/s")
     ax.set_yscale("log")
     _legend(ax)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    _where(fig, results)
     written.append(out / "throughput.png")
     fig.savefig(written[-1], dpi=110)
     plt.close(fig)
 
     curves = {
-        "append_event -> wake consumer": _get(results, "wakes", "latency", "curve"),
-        "raw XADD -> XREADGROUP": _get(results, "baselines", "raw_round_trip", "curve"),
-        "FastStream publish -> subscriber": _get(
-            results, "baselines", "faststream", "round_trip", "curve"
+        "append_event -> wake consumer": (
+            _get(results, "wakes", "latency", "curve"),
+            _get(results, "wakes", "latency", "count"),
+        ),
+        "raw XADD -> XREADGROUP": (
+            _get(results, "baselines", "raw_round_trip", "curve"),
+            _get(results, "baselines", "raw_round_trip", "count"),
+        ),
+        "FastStream publish -> subscriber": (
+            _get(results, "baselines", "faststream", "round_trip", "curve"),
+            _get(results, "baselines", "faststream", "round_trip", "count"),
         ),
     }
-    fig, ax = plt.subplots(figsize=(9, 5))
+    fig, ax = plt.subplots(figsize=(12, 5))
     ax.set_xscale("log")
-    for label, points in curves.items():
+    for label, (raw_points, samples) in curves.items():
+        points = _measurable(raw_points or [], samples)
         if points:
             nines = [1 / (1 - p / 100) for p, _ in points]
             ax.plot(nines, [ms for _, ms in points], marker="o", label=label)
@@ -250,14 +288,17 @@ def plots(results: dict[str, Any], out: Path) -> list[Path]:
     ax.minorticks_off()
     ax.set(title="Round-trip latency percentiles", xlabel="percentile", ylabel="ms")
     _legend(ax)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    _where(fig, results)
     written.append(out / "latency.png")
     fig.savefig(written[-1], dpi=110)
     plt.close(fig)
 
     producers, scale = results.get("producers"), results.get("scale")
     if producers or scale:
-        fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
+        from matplotlib.ticker import MaxNLocator
+
+        fig, (left, right) = plt.subplots(1, 2, figsize=(14, 4.5))
         if producers:
             for mode, label in (("ours", "append_event"), ("raw", "raw XADD")):
                 rows = producers[mode]
@@ -268,6 +309,7 @@ def plots(results: dict[str, Any], out: Path) -> list[Path]:
                     label=label,
                 )
             left.set(title="Producer processes", xlabel="producers", ylabel="appends/s (all)")
+            left.xaxis.set_major_locator(MaxNLocator(integer=True))
             _legend(left)
         if scale:
             xs = [r["processes"] for r in scale]
@@ -279,14 +321,15 @@ def plots(results: dict[str, Any], out: Path) -> list[Path]:
             )
             right.plot(
                 xs,
-                [r["sweep_s"] * 1000 / r["processes"] for r in scale],
+                [r.get("full_sweep_s", r["sweep_s"]) * 1000 / r["processes"] for r in scale],
                 marker="o",
-                label="sweep ms/row",
+                label="full sweep ms/row",
             )
             right.set_xscale("log")
             right.set(title="Registered processes", xlabel="processes", ylabel="ms")
             _legend(right)
-        fig.tight_layout()
+        fig.tight_layout(rect=(0, 0.05, 1, 1))
+        _where(fig, results)
         written.append(out / "scale.png")
         fig.savefig(written[-1], dpi=110)
         plt.close(fig)

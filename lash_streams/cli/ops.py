@@ -419,7 +419,8 @@ def _advice(config: dict[str, Any]) -> list[str]:
         advice.append("enable AOF (appendonly yes): without it a restart loses every process")
     elif config.get("appendfsync") not in (None, "always"):
         advice.append(
-            "appendfsync always is needed for the durable tier (RX-13); everysec can lose ~1 s"
+            "appendfsync always is needed for the durable tier; "
+            "everysec can lose about 1 s of writes"
         )
     return advice
 

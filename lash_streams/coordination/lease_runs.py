@@ -108,6 +108,7 @@ def check_settings(ttl_ms: int, renew_every_ms: int, max_runs: int, unrunnable: 
         raise ValueError(f"unrunnable must be 'fail' or 'skip', got {unrunnable!r}")
     if ttl_ms < 1 or renew_every_ms < 1 or ttl_ms < 3 * renew_every_ms:
         raise ValueError(
-            "lease timings need ttl >= 1 ms, renew >= 1 ms and ttl >= 3 x renew (LS-11), "
+            "lease timings need ttl >= 1 ms, renew >= 1 ms, and a ttl at least 3 x renew "
+            "(so a lease outlives two missed renewals), "
             f"got ttl={ttl_ms} renew={renew_every_ms}"
         )

@@ -67,7 +67,7 @@ EXAMINE_CONCURRENCY = 32
 DEFAULT_MAX_RUNS = 64
 
 _LEFT_RUNNING = (
-    "started by a worker not known to be dead and no abandon was requested: left running (SW-11)"
+    "started by a worker not known to be dead and no abandon was requested: left running"
 )
 
 

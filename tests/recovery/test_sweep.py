@@ -333,5 +333,5 @@ def test_lease_timings_are_validated():
     from lash_streams.coordination.recovery import Recovery
 
     for ttl, renew in [(0, 1), (10, 0), (29, 10)]:
-        with pytest.raises(ValueError, match="LS-11"):
+        with pytest.raises(ValueError, match="at least 3 x renew"):
             Recovery(None, W, lease_ttl_ms=ttl, renew_every_ms=renew)  # type: ignore[arg-type]
