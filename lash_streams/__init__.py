@@ -7,11 +7,22 @@ async with ls.connect() as bus:          # no URL: a private embedded server
 """
 
 from lash_streams import errors
-from lash_streams.bus import Bus
+from lash_streams.bus import Bus, Health
 from lash_streams.connection import connect
+from lash_streams.coordination.liveness import owner_identity
 from lash_streams.model import *  # noqa: F403 - lash's type names are the public surface
 from lash_streams.model import __all__ as _model_all
+from lash_streams.store.retry import RetryPolicy
 
 __version__ = "0.1.0"
 
-__all__ = ["Bus", "__version__", "connect", "errors", *_model_all]
+__all__ = [
+    "Bus",
+    "Health",
+    "RetryPolicy",
+    "__version__",
+    "connect",
+    "errors",
+    "owner_identity",
+    *_model_all,
+]

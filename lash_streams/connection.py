@@ -157,6 +157,8 @@ async def _open(
         _check_url(url)
     if index_shards is not None:
         validate_index_shards(index_shards)
+    if retry is not None and not isinstance(retry, RetryPolicy):
+        raise InvalidValue(f"retry must be a lash_streams.RetryPolicy, got {type(retry).__name__}")
     server = None
     if url is None:
         from lash_streams.server import LocalServer

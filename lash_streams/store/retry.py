@@ -49,6 +49,7 @@ from tenacity import (
 
 from lash_streams.errors import (
     ConnectionFailed,
+    InvalidValue,
     LashStreamsError,
     NotWritten,
     OutOfMemory,
@@ -113,9 +114,24 @@ def server_error(what: str, err: RedisError) -> LashStreamsError:
 
 
 class RetryPolicy:
+    """How a bus rides out transient faults (``connect(retry=...)``): a read or
+    an idempotent write is tried up to ``attempts`` times within
+    ``max_delay_s`` seconds, with jittered exponential waits of at most 1 s; a
+    write that is not idempotent is retried only after a fault that proves it
+    did not run (module docstring). Size ``max_delay_s`` to outlast a failover
+    (docs/kubernetes.md)."""
+
     def __init__(self, attempts: int = 5, max_delay_s: float = 10.0) -> None:
+        if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
+            raise InvalidValue(f"attempts must be an int of at least 1, got {attempts!r}")
+        if (
+            isinstance(max_delay_s, bool)
+            or not isinstance(max_delay_s, int | float)
+            or not 0 <= max_delay_s < float("inf")
+        ):
+            raise InvalidValue(f"max_delay_s must be a number of seconds >= 0, got {max_delay_s!r}")
         self.attempts = attempts
-        self.max_delay_s = max_delay_s
+        self.max_delay_s = float(max_delay_s)
 
     async def idempotent(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
         """Run a read or an idempotent write, retrying transient faults. The
