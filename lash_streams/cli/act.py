@@ -16,8 +16,17 @@ import typer
 from rich.table import Table
 
 import lash_streams as ls
-from lash_streams.cli.ops import Json, Namespace, RequiredUrl, age, console, emit_json, run
-from lash_streams.coordination.fleet_liveness import incarnations, workers_key
+from lash_streams.cli.ops import (
+    Json,
+    Namespace,
+    RequiredUrl,
+    age,
+    console,
+    emit_json,
+    namespace_counts,
+    run,
+)
+from lash_streams.coordination.fleet_liveness import all_incarnations
 from lash_streams.model import (
     AbandonRequest,
     ProcessListFilter,
@@ -27,6 +36,23 @@ from lash_streams.model import (
 )
 
 ProcessId = Annotated[str, typer.Argument(help="The process's id.")]
+
+
+async def _worker_rows(bus: ls.Bus, now: int, *, latest_only: bool) -> list[dict[str, Any]]:
+    """Each worker identity's incarnations (or its latest), newest first; one
+    below a newer running one is ``superseded``."""
+    rows: list[dict[str, Any]] = []
+    for owner_id, remembered in (await all_incarnations(bus)).items():
+        for n, inc in enumerate(remembered[:1] if latest_only else remembered):
+            rows.append(
+                {
+                    "worker": owner_id,
+                    "incarnation": inc.incarnation_id,
+                    "state": inc.state if n == 0 or inc.state == "exited" else "superseded",
+                    "since_ms_ago": now - inc.since_ms,
+                }
+            )
+    return rows
 
 
 def _payload(text: str | None) -> Any:
@@ -168,30 +194,15 @@ def register_actions(app: typer.Typer) -> None:
                 counts[label] = counts.get(label, 0) + 1
             running = [r for r in records if not r.is_terminal()]
             oldest = min(running, key=lambda r: r.created_at_ms, default=None)
-            workers = []
-            for raw in sorted(await bus.redis.hkeys(workers_key(bus))):
-                owner_id = raw.decode() if isinstance(raw, bytes) else str(raw)
-                latest = (await incarnations(bus, owner_id))[:1]
-                workers += [
-                    {
-                        "worker": owner_id,
-                        "incarnation": inc.incarnation_id,
-                        "state": inc.state,
-                        "since_ms_ago": now - inc.since_ms,
-                    }
-                    for inc in latest
-                ]
-            pending = 0
-            for index in bus.keys.indexes("ob"):
-                pending += int(await bus.redis.zcard(index))
+            index_counts = await namespace_counts(bus)
             return {
                 "processes": counts,
                 "oldest_running": None
                 if oldest is None
                 else {"process_id": oldest.id, "age_ms": now - oldest.created_at_ms},
-                "workers": workers,
-                "pending_outboxes": pending,
-                "relay_dead_letters": int(await bus.redis.xlen(bus.keys.relay_dead_letters)),
+                "workers": await _worker_rows(bus, now, latest_only=True),
+                "pending_outboxes": index_counts["pending_outboxes"],
+                "relay_dead_letters": index_counts["relay_dead_letters"],
             }
 
         out = run(url, namespace, action)
@@ -232,21 +243,7 @@ def register_actions(app: typer.Typer) -> None:
         newer one counts as dead)."""
 
         async def action(bus: ls.Bus) -> list[dict[str, Any]]:
-            now = await bus.server_time_ms()
-            rows: list[dict[str, Any]] = []
-            for raw in sorted(await bus.redis.hkeys(workers_key(bus))):
-                owner_id = raw.decode() if isinstance(raw, bytes) else str(raw)
-                for n, inc in enumerate(await incarnations(bus, owner_id)):
-                    state = inc.state if n == 0 or inc.state == "exited" else "superseded"
-                    rows.append(
-                        {
-                            "worker": owner_id,
-                            "incarnation": inc.incarnation_id,
-                            "state": state,
-                            "since_ms_ago": now - inc.since_ms,
-                        }
-                    )
-            return rows
+            return await _worker_rows(bus, await bus.server_time_ms(), latest_only=False)
 
         rows = run(url, namespace, action)
         if json:

@@ -350,7 +350,7 @@ def register_watch(app: typer.Typer) -> None:
                 "config": config,
                 "durability": bus.durability_tier().value,
                 "claim": claim,
-                "namespace": await _namespace_counts(bus),
+                "namespace": await namespace_counts(bus),
             }
 
         out = run(url, namespace, action)
@@ -387,7 +387,7 @@ def register_watch(app: typer.Typer) -> None:
             console.print(f"[yellow]advice[/yellow]: {line}")
 
 
-async def _namespace_counts(bus: ls.Bus) -> dict[str, Any]:
+async def namespace_counts(bus: ls.Bus) -> dict[str, Any]:
     """The namespace at a glance, from index sizes (no record is read)."""
     from lash_streams.coordination.fleet_liveness import workers_key
 

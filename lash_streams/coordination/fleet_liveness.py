@@ -28,7 +28,7 @@ number of worker identities.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lash_streams.errors import InvalidId
 from lash_streams.ids import id_bytes
@@ -91,8 +91,18 @@ async def record_exit(store: Store, owner: LeaseOwnerIdentity) -> None:
 async def incarnations(store: Store, owner_id: str) -> list[Incarnation]:
     """The remembered incarnations of a worker identity, newest first."""
     raw = await store.command("read worker", "hget", workers_key(store), owner_id)
-    if not raw:
-        return []
+    return _parsed(raw) if raw else []
+
+
+async def all_incarnations(store: Store) -> dict[str, list[Incarnation]]:
+    """Every worker identity's remembered incarnations, newest first, in one
+    read (for operators: ``lash-streams stats`` and ``workers``)."""
+    raw: dict[Any, Any] = await store.command("read workers", "hgetall", workers_key(store))
+    named = {(k.decode() if isinstance(k, bytes) else str(k)): v for k, v in raw.items()}
+    return {owner_id: _parsed(named[owner_id]) for owner_id in sorted(named)}
+
+
+def _parsed(raw: Any) -> list[Incarnation]:
     text = raw.decode() if isinstance(raw, bytes) else str(raw)
     if text.startswith("{"):
         # The earlier single-incarnation form; the next transition rewrites it.

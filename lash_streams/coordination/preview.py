@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from lash_streams.model import LeaseOwnerIdentity, ProcessRecord, RecoveryDisposition
+from lash_streams.model import ProcessLease, ProcessRecord, RecoveryDisposition
 
 if TYPE_CHECKING:
     from lash_streams.coordination.recovery import Recovery
@@ -35,16 +35,13 @@ async def preview(recovery: Recovery) -> list[Decision]:
     return [await _decide(recovery, row, live.get(row.id)) for row in rows]
 
 
-async def _decide(recovery: Recovery, row: ProcessRecord, held: object) -> Decision:
+async def _decide(recovery: Recovery, row: ProcessRecord, held: ProcessLease | None) -> Decision:
     pid = row.id
 
     def decision(action: Action, reason: str) -> Decision:
         return Decision(pid, action, reason)
 
-    holder = getattr(held, "owner", None)
-    dead_holder = isinstance(holder, LeaseOwnerIdentity) and await recovery.holder_is_dead(
-        holder, recovery.stem
-    )
+    dead_holder = held is not None and await recovery.holder_is_dead(held.owner, recovery.stem)
     if row.disposition is RecoveryDisposition.EXTERNALLY_OWNED:
         if row.abandon_request is None:
             return decision("leave", "externally owned, no abandon request")

@@ -188,7 +188,7 @@ class Recovery(RowRuns):
             self._now = await self.store.server_time_ms()
             self._parked.keep_only(row.id for row in rows)
         rows = [row for row in rows if row.id not in busy]
-        self._live = await self.store.live_leases([row.id for row in rows])
+        self._live = await self.store.live_leases([row.id for row in rows], self._now)
         return rows
 
     async def _defer(self, pid: str, due_at_ms: int | None = None) -> None:

@@ -123,9 +123,13 @@ class Keyspace:
         self.index_shards = validate_index_shards(index_shards)
         ns = self.namespace
         self.meta = f"{ns}:meta:{{{ns}}}"  # hash: index_shards
-        self._shard_tags = (
-            [ns] if self.index_shards == 1 else [f"{ns}/{i}" for i in range(self.index_shards)]
-        )
+        tags = [ns] if self.index_shards == 1 else [f"{ns}/{i}" for i in range(self.index_shards)]
+        # Named once: an append names its pending-outbox index every call.
+        self._indexes: dict[str, list[str]] = {
+            kind: [f"{ns}:idx:{{{tag}}}:{kind}" for tag in tags]
+            for kind in ("all", "run", "term", "ob")
+        }
+        self._fleet_streams = [f"{ns}:fleet:{{{tag}}}" for tag in tags]
         # Every call on a process names its keys: built once per id (bounded).
         self._process_keys: dict[str, ProcessKeys] = {}
 
@@ -137,7 +141,7 @@ class Keyspace:
         return zlib.crc32(id_bytes("process id", process_id)) % self.index_shards
 
     def index(self, kind: IndexKind, shard: int = 0) -> str:
-        return f"{self.namespace}:idx:{{{self._shard_tags[shard]}}}:{kind}"
+        return self._indexes[kind][shard]
 
     def index_of(self, kind: IndexKind, process_id: str) -> str:
         """The index key of ``kind`` that holds ``process_id``'s entry."""
@@ -145,7 +149,7 @@ class Keyspace:
 
     def indexes(self, kind: IndexKind) -> list[str]:
         """Every shard's key of ``kind``, shard 0 first."""
-        return [self.index(kind, shard) for shard in range(self.index_shards)]
+        return list(self._indexes[kind])
 
     # One shard's names (tests and tools that know the namespace has one).
     @property
@@ -230,14 +234,14 @@ class Keyspace:
     def fleet_stream_of(self, scope_id: str) -> str:
         """The fleet notice stream a scope's notices go to; its groups set
         (``fleet_groups_of``) shares its slot, as the notice script needs."""
-        return f"{self.namespace}:fleet:{{{self._shard_tags[self.fleet_shard(scope_id)]}}}"
+        return self._fleet_streams[self.fleet_shard(scope_id)]
 
     def fleet_groups_of(self, scope_id: str) -> str:
         return self.fleet_stream_of(scope_id) + ":groups"
 
     def fleet_streams(self) -> list[str]:
         """Every fleet notice stream, shard 0 first (one per index shard)."""
-        return [f"{self.namespace}:fleet:{{{tag}}}" for tag in self._shard_tags]
+        return list(self._fleet_streams)
 
     @property
     def fleet_stream(self) -> str:

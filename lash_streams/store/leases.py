@@ -192,15 +192,20 @@ class LeaseOps(StoreCore):
             return None
         return _lease(process_id, row)
 
-    async def live_leases(self, process_ids: list[str]) -> dict[str, ProcessLease]:
+    async def live_leases(
+        self, process_ids: list[str], now_ms: int | None = None
+    ) -> dict[str, ProcessLease]:
         """The leases among ``process_ids`` that are live by the server clock,
-        in one pipeline after one ``TIME``: a sweep skips those rows without a
-        claim unless it has death evidence for the holder. A lease that lapses
-        after the ``TIME`` counts as live for this pass only (the next one
-        claims it); no ownership is decided from this read."""
+        in one pipeline after one ``TIME`` (or at ``now_ms``, a server time the
+        caller just read): a sweep skips those rows without a claim unless it
+        has death evidence for the holder. A lease that lapses after that time
+        counts as live for this pass only (the next one claims it); no
+        ownership is decided from this read."""
+        if now_ms is not None:
+            require_u64(now_ms, "now_ms")
         if not process_ids:
             return {}
-        now = await self.server_time_ms()
+        now = await self.server_time_ms() if now_ms is None else now_ms
         keys = [self.keys.process(pid).lease for pid in process_ids]
 
         async def run() -> list[list[Any]]:

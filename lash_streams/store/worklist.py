@@ -93,10 +93,14 @@ async def members(core: StoreCore, kind: IndexKind) -> list[str]:
 async def running_records(core: StoreCore) -> list[ProcessRecord]:
     """RD-6 / SW-2: running records ascending by id; terminal ids found in the
     worklist (a writer died between its two steps) are repaired."""
-    ids = await members(core, "run")
-    records = await core.gather_records(ids)
+    return await _running(core, await members(core, "run"))
+
+
+async def _running(core: StoreCore, ids: list[str]) -> list[ProcessRecord]:
+    """The records of ``ids`` that are running, ascending by id; a terminal
+    one still listed (its writer died between its two steps) is moved."""
     running: list[ProcessRecord] = []
-    for record in records:
+    for record in await core.gather_records(ids):
         if record.is_terminal():
             await index_terminal(core, record.id, record.updated_at_ms)
         else:
@@ -117,15 +121,7 @@ async def due_records(core: StoreCore) -> tuple[int, list[ProcessRecord]]:
     shards = await asyncio.gather(*(read(key) for key in core.keys.indexes("run")))
     # The earliest shard's clock: a deferral from it errs early, never late.
     now = min(int(reply[0]) for reply in shards)
-    ids = [text(m) for reply in shards for m in reply[1]]
-    records = await core.gather_records(ids)
-    running: list[ProcessRecord] = []
-    for record in records:
-        if record.is_terminal():
-            await index_terminal(core, record.id, record.updated_at_ms)
-        else:
-            running.append(record)
-    return now, sorted(running, key=lambda r: r.id.encode())
+    return now, await _running(core, [text(m) for reply in shards for m in reply[1]])
 
 
 async def rescore(core: StoreCore, pid: str, due_at_ms: int) -> None:

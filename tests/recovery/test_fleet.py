@@ -88,14 +88,20 @@ async def stop_all(procs) -> None:
         await proc.wait()
 
 
-async def test_fleet_recovery_with_killed_and_paused_workers(real_bus, namespace):
-    bus, url = real_bus
+async def register_rows(bus) -> tuple[list[str], list[str]]:
+    """Four owner-bound and four rerunnable rows."""
     owner_bound = [f"ob-{i}" for i in range(4)]
     rerunnable = [f"rr-{i}" for i in range(4)]
     for pid in owner_bound:
         await bus.register_process(msgspec.structs.replace(ob_reg(pid), event_types=TYPES))
     for pid in rerunnable:
         await bus.register_process(msgspec.structs.replace(rr_reg(pid), event_types=TYPES))
+    return owner_bound, rerunnable
+
+
+async def test_fleet_recovery_with_killed_and_paused_workers(real_bus, namespace):
+    bus, url = real_bus
+    owner_bound, rerunnable = await register_rows(bus)
     pids = owner_bound + rerunnable
     victim, victim_id = await start_worker(url, namespace, "w1")
     # Let the victim start work on every row it can get.
@@ -176,12 +182,7 @@ async def test_rolling_restart_with_overlap_abandons_no_live_owners_row(real_bus
     row is abandoned, no row runs twice at once, and the old incarnation's exit
     never makes the new one look dead."""
     bus, url = real_bus
-    owner_bound = [f"ob-{i}" for i in range(4)]
-    rerunnable = [f"rr-{i}" for i in range(4)]
-    for pid in owner_bound:
-        await bus.register_process(msgspec.structs.replace(ob_reg(pid), event_types=TYPES))
-    for pid in rerunnable:
-        await bus.register_process(msgspec.structs.replace(rr_reg(pid), event_types=TYPES))
+    owner_bound, rerunnable = await register_rows(bus)
     pids = owner_bound + rerunnable
     old, old_id = await start_worker(url, namespace, "w1")
     workers = [old]
