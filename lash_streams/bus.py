@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Sequence
+import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal
@@ -20,12 +21,19 @@ from typing import Any, Literal
 from redis.exceptions import RedisError, ResponseError
 
 from lash_streams.coordination.fleet import FleetConsumer
+from lash_streams.coordination.jobs import Handler, HandlerSpec, JobRetry, job_registration
 from lash_streams.coordination.lease_runs import Runner
 from lash_streams.coordination.liveness import is_definitely_dead_for_claimant
 from lash_streams.coordination.recovery import DEFAULT_MAX_RUNS, Recovery
 from lash_streams.coordination.wakes import WakeConsumer, trim_acknowledged, trim_wake_stream
+from lash_streams.coordination.worker import Worker
 from lash_streams.errors import InvalidValue
-from lash_streams.model import LeaseOwnerIdentity, SessionScope
+from lash_streams.model import (
+    LeaseOwnerIdentity,
+    ProcessRecord,
+    RecoveryDisposition,
+    SessionScope,
+)
 from lash_streams.store import Store
 
 
@@ -147,6 +155,69 @@ class Bus(Store):
         )
 
     sweeper = recovery
+
+    def worker(
+        self,
+        identity: LeaseOwnerIdentity,
+        handlers: Mapping[str, Handler | HandlerSpec] | None = None,
+        *,
+        concurrency: int = 8,
+        retry: JobRetry | None = None,
+        lease_ttl_ms: int = 30_000,
+        renew_every_ms: int = 10_000,
+        sweep_every_s: float = 5.0,
+        block_ms: int = 1_000,
+        fleet_liveness: bool = True,
+    ) -> Worker:
+        """A worker running the jobs of the kinds in ``handlers`` (kind ->
+        async handler taking a ``Job``), at most ``concurrency`` at once, a
+        raising handler retried per ``retry``; ``await worker.run(stop=...)``
+        serves (docs/workers.md)."""
+        return Worker(
+            self,
+            identity,
+            handlers,
+            concurrency=concurrency,
+            retry=retry,
+            lease_ttl_ms=lease_ttl_ms,
+            renew_every_ms=renew_every_ms,
+            sweep_every_s=sweep_every_s,
+            block_ms=block_ms,
+            fleet_liveness=fleet_liveness,
+        )
+
+    async def submit(
+        self,
+        kind: str,
+        payload: Any = None,
+        *,
+        id: str | None = None,
+        disposition: RecoveryDisposition = RecoveryDisposition.RERUNNABLE,
+        session: SessionScope | str | None = None,
+        wake: bool = True,
+        delay_s: float | None = None,
+        label: str | None = None,
+    ) -> ProcessRecord:
+        """Register a job of ``kind`` for the workers: one free worker of the
+        kind starts it at once, or after ``delay_s`` seconds (server clock).
+        ``id`` (default: a new one) makes a repeat submit idempotent. With a
+        ``session`` (its id or a ``SessionScope``) the job's terminal wakes
+        that session unless ``wake=False``."""
+        registration = job_registration(
+            kind,
+            payload,
+            id=f"job-{uuid.uuid4().hex}" if id is None else id,
+            disposition=disposition,
+            session=session,
+            wake=wake,
+            label=label,
+        )
+        if delay_s is None:
+            return await self.register_process(registration)
+        if isinstance(delay_s, bool) or not isinstance(delay_s, int | float) or delay_s < 0:
+            raise InvalidValue(f"delay_s must be a number of seconds >= 0, got {delay_s!r}")
+        not_before = await self.server_time_ms() + round(delay_s * 1000)
+        return await self.schedule_process(registration, not_before)
 
     async def trim_wakes(self, scope: SessionScope | str) -> int:
         """Trim a wake stream below what every consumer group acknowledged."""

@@ -115,13 +115,28 @@ async def run_everything(bus: ls.Bus) -> None:
     assert await bus.await_terminal("job-1", timeout=10) == ls.AwaitSuccess(value="job-1")
     await recovery.shutdown()
 
+    # A worker: dispatch (its ready stream and group), a delayed job, its sweep.
+    async def echo(job: ls.Job[Any]) -> Any:
+        return job.payload
+
+    worker = bus.worker(ls.owner_identity("w-1"), {"echo": echo}, sweep_every_s=0.2)
+    stop = asyncio.Event()
+    serving = asyncio.create_task(worker.run(stop=stop))
+    now_job = await bus.submit("echo", {"n": 1}, id="job-3")
+    later = await bus.submit("echo", {"n": 2}, id="job-4", delay_s=0.2)
+    assert await bus.await_terminal(now_job.id, timeout=10) == ls.AwaitSuccess(value={"n": 1})
+    assert await bus.await_terminal(later.id, timeout=10) == ls.AwaitSuccess(value={"n": 2})
+    await bus.reclaim_ready(["echo"], "w-2", 0, 10)  # a dead reader's entries, old consumers
+    stop.set()
+    await serving
+
     await bus.register_process(ls.ProcessRegistration.external("job-2"))
     await bus.request_cancel("job-2", "stop")
     await bus.complete_process("job-2", ls.AwaitCancelled(message="stopped"))
     assert {r.id for r in await bus.list_processes(ls.ProcessListFilter(
-        status=ls.ProcessStatusFilter.ANY))} == {"job-1", "job-2"}  # fmt: skip
+        status=ls.ProcessStatusFilter.ANY))} == {"job-1", "job-2", "job-3", "job-4"}  # fmt: skip
     now = await bus.server_time_ms()
-    assert (await bus.prune_terminal_processes(now + 1)).pruned_processes == 2
+    assert (await bus.prune_terminal_processes(now + 1)).pruned_processes == 4
 
 
 async def test_namespace_user_runs_everything(acl_url: str, namespace: str) -> None:

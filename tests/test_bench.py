@@ -42,6 +42,9 @@ def test_a_tiny_run_writes_json_markdown_and_plots(tmp_path, standalone_servers)
         data["appends"]["append_event"]["per_s"] > 0 and data["appends"]["append_events"]["series"]
     )
     assert data["wakes"]["latency"]["p999_ms"] > 0 and data["wakes"]["drain"]["per_s"] > 0
+    # Issue 16's dispatch figures (results.json keys the issue names).
+    assert data["dispatch"]["start_latency"]["p99_ms"] > 0
+    assert data["dispatch"]["jobs"]["per_s"] > 0 and data["dispatch"]["jobs"]["count"] >= 1_000
     assert [r["producers"] for r in data["producers"]["ours"]] == [1, 2]
     assert data["memory"]["ours_bytes_per_event"] > data["memory"]["raw_bytes_per_event"] > 0
     with_evidence, without = data["recovery"]
@@ -51,13 +54,16 @@ def test_a_tiny_run_writes_json_markdown_and_plots(tmp_path, standalone_servers)
     assert data["scale"][0]["processes"] == 40 and data["scale"][0]["sweep_commands_per_row"] > 0
     md = (tmp_path / "results.md").read_text()
     assert "vs raw" in md and "vs FastStream" in md and meta["server"] in md
+    assert "jobs started/s" in md and "submit -> job start p99 ms" in md
 
 
 def test_the_bench_leaves_no_keys_behind(tmp_path, standalone_servers):
     import redis
 
     url = next(iter(standalone_servers.values()))
-    args = ["--quick", "--only", "appends,wakes,memory", "--duration", "0.2", "--samples", "10"]
+    args = [
+        "--quick", "--only", "appends,wakes,dispatch,memory", "--duration", "0.2", "--samples", "10",
+    ]  # fmt: skip
     result = bench(*args, "--url", url, "--namespace", "bench-clean", "--output", str(tmp_path))
     assert result.exit_code == 0, result.output
     client = redis.Redis.from_url(url)

@@ -5,7 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-SECTIONS = ("baselines", "appends", "wakes", "producers", "memory", "recovery", "scale")
+SECTIONS = (
+    "baselines",
+    "appends",
+    "wakes",
+    "dispatch",
+    "producers",
+    "memory",
+    "recovery",
+    "scale",
+)
 
 
 @dataclass(frozen=True)

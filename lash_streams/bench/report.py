@@ -89,6 +89,25 @@ def headline(
                 3,
             )
         )
+    rows.append(
+        (
+            "jobs started/s, a worker draining a backlog",
+            g("dispatch", "jobs", "per_s"),
+            g("baselines", "raw_round_trip", "per_s"),
+            g("baselines", "faststream", "round_trip", "per_s"),
+            0,
+        )
+    )
+    for p, label in (("p50_ms", "p50"), ("p99_ms", "p99")):
+        rows.append(
+            (
+                f"submit -> job start {label} ms (lower is better)",
+                g("dispatch", "start_latency", p),
+                g("baselines", "raw_round_trip", p),
+                g("baselines", "faststream", "round_trip", p),
+                3,
+            )
+        )
     return rows
 
 

@@ -13,7 +13,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 import lash_streams as ls
 from lash_streams import observability as obs
-from lash_streams.bench import baselines, fleet, growth, ours
+from lash_streams.bench import baselines, dispatch, fleet, growth, ours
 from lash_streams.bench.config import BenchConfig
 from lash_streams.bench.env import machine_facts, server_facts
 from lash_streams.bench.measure import Latency, Rate
@@ -68,6 +68,7 @@ async def _phases(bus: ls.Bus, url: str, cfg: BenchConfig, console: Console) -> 
     b: dict[str, Any] = out.setdefault("baselines", {})
     a: dict[str, Any] = out.setdefault("appends", {})
     w: dict[str, Any] = out.setdefault("wakes", {})
+    j: dict[str, Any] = out.setdefault("dispatch", {})
 
     def fresh() -> Redis:
         """A client as a raw redis-py user makes one (redis-py's defaults)."""
@@ -123,6 +124,13 @@ async def _phases(bus: ls.Bus, url: str, cfg: BenchConfig, console: Console) -> 
         w["drain"] = _rate(result["drained"])
         w["appended"] = _rate(result["appended"])
 
+    async def start_latency() -> None:
+        latency, rate = await dispatch.start_latency(bus, size, cfg.samples)
+        j["start_latency"] = _latency(latency, rate)
+
+    async def jobs() -> None:
+        j["jobs"] = _rate(await dispatch.drain(bus, size, max(1_000, cfg.samples * 2)))
+
     async def producers() -> None:
         rows = out.setdefault("producers", {"ours": [], "raw": []})
         for count in cfg.producer_counts():
@@ -155,6 +163,7 @@ async def _phases(bus: ls.Bus, url: str, cfg: BenchConfig, console: Console) -> 
         ],
         "appends": [("append_event / append_events", appends)],
         "wakes": [("append -> wake latency", wake_latency), ("wake drain", wake_drain)],
+        "dispatch": [("register -> job start", start_latency), ("jobs started/s", jobs)],
         "producers": [("1..N producer processes", producers)],
         "memory": [("memory per event", memory)],
         "recovery": [("recovery after SIGKILL", recovery)],

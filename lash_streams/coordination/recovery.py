@@ -27,7 +27,7 @@ import contextlib
 import functools
 import logging
 import math
-from collections.abc import Container
+from collections.abc import Callable, Container
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
@@ -94,6 +94,8 @@ class Recovery(RowRuns):
         fleet_liveness: bool = False,
         max_runs: int = DEFAULT_MAX_RUNS,
         unrunnable: Literal["fail", "skip"] = "fail",
+        can_run: Callable[[ProcessRecord], str | None] | None = None,
+        dispatch_grace_ms: int = 0,
     ) -> None:
         check_settings(lease_ttl_ms, renew_every_ms, max_runs, unrunnable)
         self.store = store
@@ -104,6 +106,13 @@ class Recovery(RowRuns):
         self.fleet_liveness = fleet_liveness
         self.max_runs = max_runs
         self.unrunnable = unrunnable
+        #: Why this worker cannot run a row (None: it can): a worker leaves a
+        #: job kind it has no handler for to one that has (coordination/worker.py).
+        self.can_run = can_run
+        #: A worker's sweep leaves a new, never started row this long to
+        #: dispatch, which starts it in one step (coordination/worker.py).
+        self.dispatch_grace_ms = dispatch_grace_ms
+        self._not_before: dict[str, int] = {}  # start times of listed rows (dispatch)
         self._examining = asyncio.Semaphore(EXAMINE_CONCURRENCY)
         self._active: set[str] = set()  # rows this worker is at (see _attempt)
         self._runs = 0  # run slots taken (max_runs)
@@ -189,6 +198,7 @@ class Recovery(RowRuns):
             self._parked.keep_only(row.id for row in rows)
         rows = [row for row in rows if row.id not in busy]
         self._live = await self.store.live_leases([row.id for row in rows], self._now)
+        self._not_before = await self.store.not_before([r for r in rows if self._may_run(r)])
         return rows
 
     async def _defer(self, pid: str, due_at_ms: int | None = None) -> None:
@@ -278,6 +288,15 @@ class Recovery(RowRuns):
             )
 
     async def recover(self, record: ProcessRecord) -> str:
+        if record.id in self._active:
+            return "skipped"
+        # Decided without a claim, so outside the guard: a dispatched start of
+        # the row on this worker meanwhile is not refused for it.
+        early = await self._before_claim(record)
+        if early is not None:
+            return early
+        if record.id in self._active:
+            return "skipped"
         return await self._attempt(record.id, lambda attempt: self._recover(record, attempt))
 
     async def _evidence_may_exist(self, record: ProcessRecord, held: ProcessLease) -> bool:
@@ -292,10 +311,29 @@ class Recovery(RowRuns):
             return True
         return record.disposition is RecoveryDisposition.OWNER_BOUND and not record.first_started
 
-    async def _recover(self, record: ProcessRecord, attempt: LeaseOwnerIdentity) -> str:
+    def _cannot_run(self, record: ProcessRecord) -> str | None:
+        if self.runner is None and self.unrunnable == "skip":
+            return "no runner here: left for a worker that can run it"
+        return None if self.can_run is None else self.can_run(record)
+
+    async def _before_claim(self, record: ProcessRecord) -> str | None:
+        """The skips that need no claim: a delayed or new job, a kind this
+        worker cannot run, no free slot, a parked row, a live holder."""
         runs = self._may_run(record)
-        if runs and self.runner is None and self.unrunnable == "skip":
-            return self._skip(record.id, "no runner here: left for a worker that can run it")
+        if runs:
+            start_at = self._not_before.get(record.id, 0)
+            if start_at > self._now:  # a delayed job (store/dispatch.py): looked at then
+                await self._defer(record.id, start_at)
+                wait_s = (start_at - self._now) / 1000
+                return self._skip(record.id, f"delayed: starts in {wait_s:.1f} s")
+            cannot = self._cannot_run(record)
+            if cannot is not None:
+                return self._skip(record.id, cannot)
+            fresh_until = record.created_at_ms + self.dispatch_grace_ms
+            fresh = fresh_until > self._now and record.first_started is None
+            if fresh and record.id not in self._live:
+                await self._defer(record.id, fresh_until)
+                return self._skip(record.id, "new: left to dispatch for now")
         if runs and self._runs >= self.max_runs:
             return self._skip(record.id, "every run slot of this worker is taken")
         starter = self._parked.parked(record)
@@ -307,6 +345,9 @@ class Recovery(RowRuns):
             if self._due_pass:  # listed as due early: a lost rescore, repaired here
                 await self._defer(record.id, held.expires_at_epoch_ms)
             return self._skip(record.id, "held by a live owner")  # SW-7
+        return None
+
+    async def _recover(self, record: ProcessRecord, attempt: LeaseOwnerIdentity) -> str:
         # Bounded (100k rows would queue 100k callers on the pool); the examine
         # slot is given back before the run, a run slot is held for its life.
         async with self._examining:
@@ -314,12 +355,15 @@ class Recovery(RowRuns):
         if isinstance(decision, str):
             return decision
         current, lease = decision
-        unrunnable = self.runner is None and self.unrunnable == "skip"
-        if unrunnable or self._runs >= self.max_runs:
-            # Filled by rows examined meanwhile (no reservation above: rows that
-            # turn out busy would hold slots).
+        cannot = self._cannot_run(current)
+        if cannot is not None or self._runs >= self.max_runs:
+            # Slots filled by rows examined meanwhile (no reservation above:
+            # rows that turn out busy would hold slots).
             await self.store.complete_process_lease(ProcessLeaseCompletion.from_lease(lease))
-            return self._skip(record.id, "every run slot of this worker is taken")
+            # A worker that read the row's ready entry while this claim held
+            # it dropped the entry: queue it again for the kind's workers.
+            await self.store.queue_ready(current)
+            return self._skip(record.id, cannot or "every run slot of this worker is taken")
         self._runs += 1
         try:
             await self.run_under_lease(current, lease)  # SW-9, SW-10, SW-15

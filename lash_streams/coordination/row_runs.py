@@ -10,7 +10,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from lash_streams import errors
 from lash_streams import observability as obs
@@ -45,6 +45,24 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("lash_streams.recovery")
 
+T = TypeVar("T")
+
+
+def _drop_outcome(task: asyncio.Task[None]) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
+#: How far into a run its cancel watch begins (see ``_watch_cancel``).
+WATCH_CANCEL_AFTER_S = 0.25
+
+_NOT_STARTED = {
+    "terminal": "terminal already",
+    "busy": "held by a live owner",
+    "started_elsewhere": "owner-bound and started by a worker already: never run twice",
+    "unknown": "no such process",
+}
+
 
 class RowRuns:
     """What ``Recovery`` runs a row with; its settings are set there."""
@@ -74,11 +92,10 @@ class RowRuns:
             liveness=self.stem.liveness,
         )
 
-    async def _attempt(self, pid: str, body: Callable[[LeaseOwnerIdentity], Awaitable[str]]) -> str:
+    async def _attempt(self, pid: str, body: Callable[[LeaseOwnerIdentity], Awaitable[T]]) -> T:
         """One attempt at a row under a fresh identity (SW-4); never two at once
-        from this worker (execute, a sweep and the drive share the guard)."""
-        if pid in self._active:
-            return "skipped"
+        from this worker (execute, a sweep, dispatch and the drive share the
+        guard: callers check ``_active`` first)."""
         attempt = self.attempt_identity()
         self._active.add(pid)
         try:
@@ -127,6 +144,8 @@ class RowRuns:
         self._refuse_external(record)
         # A fresh attempt identity: a second execute() of the same row meets the
         # first one's live lease (or this worker's guard) instead of re-entering.
+        if process_id in self._active:
+            return "skipped"
         return await self._attempt(process_id, lambda attempt: self._execute(process_id, attempt))
 
     async def _execute(self, process_id: str, attempt: LeaseOwnerIdentity) -> str:
@@ -151,6 +170,27 @@ class RowRuns:
             self._runs -= 1
         return "ran"
 
+    async def run_dispatched(
+        self, process_id: str, disposition: RecoveryDisposition
+    ) -> tuple[str, ProcessAwaitOutput | None]:
+        """A dispatched job: start it in one step (``Store.start_job``) and run
+        it under its lease. The caller holds its run slot. ``("ran", output)``
+        with the terminal written (None: the lease was lost first), else why
+        it did not start."""
+        if process_id in self._active:
+            return "running here already", None
+
+        async def body(attempt: LeaseOwnerIdentity) -> tuple[str, ProcessAwaitOutput | None]:
+            start = await self.store.start_job(
+                process_id, disposition, attempt, self.stem, self.lease_ttl_ms
+            )
+            if start.status != "started":
+                return _NOT_STARTED[start.status], None
+            assert start.record is not None and start.lease is not None
+            return "ran", await self.run_under_lease(start.record, start.lease, started=True)
+
+        return await self._attempt(process_id, body)
+
     def _refuse_external(self, record: ProcessRecord) -> None:
         if record.disposition is RecoveryDisposition.EXTERNALLY_OWNED:
             raise errors.ExternallyOwnedNotExecutable(
@@ -158,21 +198,27 @@ class RowRuns:
                 process_id=record.id,
             )
 
-    async def run_under_lease(self, record: ProcessRecord, lease: ProcessLease) -> None:
-        """SW-13/SW-14/ST-3: record ``first_started`` (stem identity), run while
-        renewing, stop on lease loss or cancel request, write the outcome fenced."""
+    async def run_under_lease(
+        self, record: ProcessRecord, lease: ProcessLease, *, started: bool = False
+    ) -> ProcessAwaitOutput | None:
+        """SW-13/SW-14/ST-3: record ``first_started`` (stem identity; done
+        already when ``started``), run while renewing, stop on lease loss or
+        cancel request, write the outcome fenced. The outcome written, or None
+        when the lease was lost first (a newer owner writes it)."""
         self._refuse_external(record)
         pid = record.id
-        now = await self.store.server_time_ms()
-        await self.store.record_first_started(
-            pid, ProcessStarted(owner=self.stem, started_at_ms=now), lease=lease
-        )
+        if not started:
+            now = await self.store.server_time_ms()
+            await self.store.record_first_started(
+                pid, ProcessStarted(owner=self.stem, started_at_ms=now), lease=lease
+            )
         holder = LeaseHolder(
             self.store, lease, ttl_ms=self.lease_ttl_ms, renew_every_ms=self.renew_every_ms
         )
         run = asyncio.create_task(self._call_runner(record, lease))
         renewer = asyncio.create_task(holder.keep(run))
         watcher = asyncio.create_task(self._watch_cancel(pid, run))
+        helpers = (renewer, watcher)
         try:
             output = await run
         except asyncio.CancelledError:
@@ -184,13 +230,19 @@ class RowRuns:
                 raise
             output = None  # the run itself was cancelled: lease lost or cancel requested
         finally:
-            renewer.cancel()
-            watcher.cancel()
+            for helper in helpers:
+                # Not awaited: a cancel landing inside redis-py's blocking read
+                # can be dropped (lease_runs.cancel_until_done), and the
+                # terminal must not wait for that read to time out. What a
+                # helper ends with (a closed bus, at worst) is read and dropped.
+                helper.cancel()
+                helper.add_done_callback(_drop_outcome)
         if holder.lost:
-            return  # lease lost: a newer owner is the single writer (SW-13)
+            return None  # lease lost: a newer owner is the single writer (SW-13)
         if output is None:
             output = AwaitCancelled(message="process cancel requested")
-        await self.fenced_terminal(pid, holder.lease, output)
+        written = await self.fenced_terminal(pid, holder.lease, output, renew=not started)
+        return output if written else None
 
     async def _call_runner(self, record: ProcessRecord, lease: ProcessLease) -> ProcessAwaitOutput:
         if self.runner is None:
@@ -211,28 +263,51 @@ class RowRuns:
         return output
 
     async def _watch_cancel(self, pid: str, run: asyncio.Task[ProcessAwaitOutput]) -> None:
-        """CN-4: any cancel request, even one older than the run, cancels it."""
+        """CN-4: any cancel request, even one older than the run, cancels it.
+        Watched from ``WATCH_CANCEL_AFTER_S`` into the run: the watch reads the
+        stream from its start, so it misses no request, and a short run never
+        pays for it."""
+        await asyncio.sleep(WATCH_CANCEL_AFTER_S)
         with contextlib.suppress(errors.LashStreamsError):
             await self.store.await_event(pid, "process.cancel_requested", 0)
             await cancel_until_done(run, every_s=RUNNER_CANCEL_REPEAT_S)
 
     async def fenced_terminal(
-        self, pid: str, lease: ProcessLease, output: ProcessAwaitOutput
+        self, pid: str, lease: ProcessLease, output: ProcessAwaitOutput, *, renew: bool = True
     ) -> bool:
         """SW-12: renew; on failure write nothing and keep hands off the lease;
-        else complete under the lease and release it."""
-        try:
-            lease = await self.store.renew_process_lease(lease, self.lease_ttl_ms)
-        except errors.LeaseExpired:
-            if obs.hooks is not None:
-                obs.hooks.lease_lost("terminal")
-            return False
+        else complete under the lease and release it. Whether ``output`` is
+        the row's terminal now (False: the lease was lost, or another
+        terminal was there first).
+
+        ``renew=False`` (a dispatched job): no renewal first. The terminal
+        append checks the lease in its own script (the current, live
+        acquisition, RX-12), so a lost lease writes nothing either way; the
+        renewal only costs a round trip."""
+        if renew:
+            try:
+                lease = await self.store.renew_process_lease(lease, self.lease_ttl_ms)
+            except errors.LeaseExpired:
+                if obs.hooks is not None:
+                    obs.hooks.lease_lost("terminal")
+                return False
+        written = False
         try:
             await self.store.complete_process(pid, output, lease=lease)
-        except (errors.ReplayConflict, errors.AlreadyTerminal, errors.LeaseFenced) as err:
+            written = True
+        except errors.LeaseFenced as err:
+            if renew:
+                log.info("terminal for %s not written: %s", pid, err)
+            elif obs.hooks is not None:
+                obs.hooks.lease_lost("terminal")
+            if not renew:
+                return False  # not ours any more: hands off the lease
+        except (errors.ReplayConflict, errors.AlreadyTerminal) as err:
             log.info("terminal for %s not written: %s", pid, err)
         else:
             if obs.hooks is not None:
                 obs.hooks.terminal_written(output)
-        await self.store.complete_process_lease(ProcessLeaseCompletion.from_lease(lease))
-        return True
+        await self.store.complete_process_lease(
+            ProcessLeaseCompletion.from_lease(lease), terminal=written
+        )
+        return written

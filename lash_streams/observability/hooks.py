@@ -245,3 +245,24 @@ class Hooks:
 
         if isinstance(output, AwaitAbandoned):
             self.metrics.abandonments[output.evidence.writer.value].inc()
+
+    def job_done(self, kind: str, status: str) -> None:
+        """A worker ran a job of ``kind`` to ``status`` (JobOutcome.status)."""
+        if self.metrics is not None:
+            self.metrics.jobs.labels(kind, status).inc()
+
+    def job_retried(self, kind: str) -> None:
+        """A job's attempt raised and it is tried again after its backoff."""
+        if self.metrics is not None:
+            self.metrics.job_retries.labels(kind).inc()
+
+    def jobs_busy(self, worker: str, busy: int) -> None:
+        """The run slots a worker holds now."""
+        if self.metrics is not None:
+            self.metrics.busy_slots.labels(worker).set(busy)
+
+    def running(self, count: int, oldest_age_s: float) -> None:
+        """The namespace's running processes and the age of the oldest."""
+        if self.metrics is not None:
+            self.metrics.running_processes.set(count)
+            self.metrics.oldest_running_age.set(oldest_age_s)

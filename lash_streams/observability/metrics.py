@@ -178,6 +178,38 @@ class Metrics:
             registry=registry,
         )
         self.abandonments = {w: abandonments.labels(w) for w in WRITERS}
+        self.jobs = Counter(
+            "lash_streams_jobs_total",
+            "Jobs a worker ran, by job kind and outcome (completed, failed, cancelled, "
+            "abandoned, lost)",
+            ["kind", "outcome"],
+            registry=registry,
+        )
+        self.job_retries = Counter(
+            "lash_streams_job_retries_total",
+            "Job attempts that raised and were retried after their backoff, by job kind",
+            ["kind"],
+            registry=registry,
+        )
+        self.busy_slots = Gauge(
+            "lash_streams_worker_busy_slots",
+            "Run slots a worker holds (jobs running or being started), by worker identity",
+            ["worker"],
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
+        self.running_processes = Gauge(
+            "lash_streams_running_processes",
+            "Running (non-terminal) processes of the namespace, sampled by workers",
+            registry=registry,
+            multiprocess_mode="max",
+        )
+        self.oldest_running_age = Gauge(
+            "lash_streams_oldest_running_age_seconds",
+            "Age of the namespace's oldest running process (server clock), sampled by workers",
+            registry=registry,
+            multiprocess_mode="max",
+        )
         # group -> stream -> (lag, pending, oldest age s): the gauges aggregate these.
         self._backlog: dict[str, dict[str, tuple[float, int, float]]] = {}
 

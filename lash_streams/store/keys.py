@@ -254,6 +254,17 @@ class Keyspace:
         """The fleet notice groups (set): notices are written only while one exists."""
         return self.fleet_stream + ":groups"
 
+    def ready_stream(self, kind: str) -> str:
+        """Dispatch: the ready stream of one job kind, read by the worker group
+        (store/dispatch.py). Every kind's stream and the delayed schedule share
+        the namespace's slot, so one read covers every kind a worker serves."""
+        return f"{self.namespace}:ready:{{{self.namespace}}}:{encode_id(kind)}"
+
+    @property
+    def delayed(self) -> str:
+        """Dispatch: jobs that must not start before their score (server ms)."""
+        return f"{self.namespace}:delayed:{{{self.namespace}}}"
+
     def process_pattern(self) -> str:
         return f"{self.namespace}:p:*"
 
@@ -292,6 +303,14 @@ _RETENTION: tuple[tuple[re.Pattern[str], str], ...] = (
     (
         re.compile(r"^[^:]+:relay:\{[^{}]*\}:dead$"),
         "relay dead letters: capped with MAXLEN on every write",
+    ),
+    (
+        re.compile(r"^[^:]+:ready:\{[^{}]*\}:[^:]+$"),
+        "ready stream: an entry is deleted when a worker takes it, capped with MAXLEN ~",
+    ),
+    (
+        re.compile(r"^[^:]+:delayed:\{[^{}]*\}$"),
+        "delayed jobs: a member leaves when its start time comes (promote_due)",
     ),
     (
         re.compile(r"^[^:]+:workers:\{[^{}]*\}$"),

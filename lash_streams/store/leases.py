@@ -171,14 +171,17 @@ class LeaseOps(StoreCore):
         await worklist.rescore(self, lease.process_id, expires)
         return msgspec.structs.replace(lease, expires_at_epoch_ms=expires)
 
-    async def complete_process_lease(self, completion: ProcessLeaseCompletion) -> None:
-        """LS-8: release by token; never fails."""
+    async def complete_process_lease(
+        self, completion: ProcessLeaseCompletion, *, terminal: bool = False
+    ) -> None:
+        """LS-8: release by token; never fails. ``terminal``: the row is
+        terminal now, out of the worklist, so there is nothing to rescore."""
         key = self.keys.process(completion.process_id).lease
         released = await self.retry.idempotent(
             f"release lease of `{completion.process_id}`",
             lambda: self.scripts.release_lease(keys=[key], args=[completion.lease_token]),
         )
-        if released:  # free now: due at once (a terminal row is out of the worklist)
+        if released and not terminal:  # free now: due at once
             await worklist.rescore(self, completion.process_id, 0)
 
     async def get_process_lease(self, process_id: str) -> ProcessLease | None:

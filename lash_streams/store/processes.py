@@ -27,6 +27,7 @@ from lash_streams.model import (
 from lash_streams.model._codec import encode
 from lash_streams.semantics.inputs import require_u64, wire_bytes
 from lash_streams.semantics.registration import prepare_registration_json
+from lash_streams.store import dispatch as dispatching
 from lash_streams.store import worklist
 from lash_streams.store.core import StoreCore, text
 from lash_streams.store.facets import pairs, record_reply, set_facet
@@ -34,8 +35,12 @@ from lash_streams.store.scripts import is_noscript
 
 
 class ProcessOps(StoreCore):
-    async def register_process(self, registration: ProcessRegistration) -> ProcessRecord:
-        """RG-2..RG-6. The id enters the worklist index before the record exists
+    async def register_process(
+        self, registration: ProcessRegistration, *, dispatch: bool = True
+    ) -> ProcessRecord:
+        """RG-2..RG-6, and a job that can start is queued for the workers of
+        its kind (store/dispatch.py; ``dispatch=False``: it waits for a sweep
+        or its start time). The id enters the worklist index before the record exists
         and again after (RX-2), so a concurrent prune can never leave a
         registered running process out of the index. One pipelined round trip
         on a single server; on a cluster the index and the record live on
@@ -54,7 +59,9 @@ class ProcessOps(StoreCore):
         if self.cluster:
             reply = await self._register_stepwise(pid, keys.record, script_args, target_key)
         else:
-            reply = await self._register_pipelined(pid, keys.record, script_args, target_key)
+            reply = await self._register_pipelined(
+                prepared, keys.record, script_args, target_key, dispatch
+            )
         fields = pairs(reply)
         existing_hash = text(fields[b"hash"])
         if existing_hash != reg_hash:
@@ -70,6 +77,8 @@ class ProcessOps(StoreCore):
         record = self.record_from_fields(fields)
         if record.is_terminal():
             await worklist.index_terminal(self, pid, record.updated_at_ms)
+        elif dispatch and self.cluster and text(reply[0]) == "CREATED":
+            await dispatching.queue_ready(self, record)  # the pipeline did it on a single server
         return record
 
     async def _undo_indexing(
@@ -88,9 +97,14 @@ class ProcessOps(StoreCore):
             )
 
     async def _register_pipelined(
-        self, pid: str, record_key: str, script_args: list[Any], target_key: str | None
+        self,
+        prepared: ProcessRegistration,
+        record_key: str,
+        script_args: list[Any],
+        target_key: str | None,
+        dispatch_it: bool,
     ) -> list[Any]:
-        ks = self.keys
+        ks, pid = self.keys, prepared.id
 
         async def run() -> list[Any]:
             index_all, index_run = ks.index_of("all", pid), ks.index_of("run", pid)
@@ -102,8 +116,13 @@ class ProcessOps(StoreCore):
             await self.scripts.register_process(keys=[record_key], args=script_args, client=pipe)
             pipe.zadd(index_all, {pid: 0})
             pipe.zadd(index_run, {pid: 0})
+            # Dispatch in the same round trip, after the record (a hint: a
+            # lost one leaves the job to a sweep pass).
+            queued = dispatch_it and await dispatching.queue_in_pipeline(
+                self, pipe, prepared, record_key
+            )
             replies: list[Any] = await pipe.execute(raise_on_error=False)
-            reply = replies[-3]
+            reply = replies[-4] if queued else replies[-3]
             if is_noscript(reply):  # the server lost its scripts: the record step did not run
                 reply = await self.scripts.register_process(keys=[record_key], args=script_args)
                 await worklist.index_running(self, pid)  # again after the record (RX-2)

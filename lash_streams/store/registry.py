@@ -12,6 +12,7 @@ concern; a method is found by its concern:
 - ``leases``: claim, reclaim, renew, release, get
 - ``grants``: handle grants and session deletion
 - ``retention``: ``prune_terminal_processes``
+- ``dispatch``: ready streams and the delayed schedule (``start_job``)
 - ``awaiting``: ``await_terminal``, ``await_event``, ``tail_events``
 
 Parts never call each other through ``self``; what they share is on the core or
@@ -25,6 +26,7 @@ from lash_streams.store.append_ops import AppendOps
 from lash_streams.store.awaiting import AwaitOps
 from lash_streams.store.batch import BatchOps
 from lash_streams.store.delivery import DeliveryOps
+from lash_streams.store.dispatch import DispatchOps
 from lash_streams.store.events import EventReadOps
 from lash_streams.store.grants import GrantOps
 from lash_streams.store.leases import LeaseOps
@@ -42,6 +44,7 @@ class Store(
     GrantOps,
     RetentionOps,
     AwaitOps,
+    DispatchOps,
 ):
     """Every ``ProcessRegistry`` method of lash under the same name, async, plus
     awaiting. Coordination (wakes, fleet, recovery) takes this, never the bus."""

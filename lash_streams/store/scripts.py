@@ -48,6 +48,9 @@ _NAMES = (
     "due_rows-1",
     "mark_pending-1",
     "settle_pending-1",
+    "start_job-3",
+    "promote_due-1",
+    "ready_job-2",
 )
 
 
@@ -135,6 +138,9 @@ class Scripts:
     due_rows: Script
     mark_pending: Script
     settle_pending: Script
+    start_job: Script
+    promote_due: Script
+    ready_job: Script
 
     def __init__(self, client: Any) -> None:
         self.client = client
@@ -166,6 +172,9 @@ class Scripts:
         self.due_rows = by_file["due_rows-1"]
         self.mark_pending = by_file["mark_pending-1"]
         self.settle_pending = by_file["settle_pending-1"]
+        self.start_job = by_file["start_job-3"]
+        self.promote_due = by_file["promote_due-1"]
+        self.ready_job = by_file["ready_job-2"]
 
     @classmethod
     def register(cls, client: Any) -> Scripts:

@@ -1,0 +1,329 @@
+"""Dispatch: runnable jobs handed to a free worker at once (issue 16).
+
+A job kind (a registration's ``identity.kind``) has a ready stream read by one
+consumer group, ``workers``. Registering a job that can start (rerunnable, or
+owner-bound and not started) queues its id there, in the registration's own
+round trip, while the stream exists: a worker of that kind creates it with its
+group, so a namespace nobody dispatches for writes nothing. A job with a start
+time waits in the delayed schedule (a zset scored by server milliseconds)
+until a worker's ``promote_due`` queues it.
+
+The ready stream and the schedule are hints; the lease row is the truth, as
+for the worklist. A worker starts a job with ``start_job`` (one script: claim
+the free lease and record ``first_started``), which refuses a terminal row, an
+owner-bound row someone started and a live lease, so a duplicate or stale
+entry costs a read, never a second run. A lost entry (a cluster writer killed
+between the record and the queue, a crash between ``promote_due`` and the
+queue) leaves the row in the worklist with a due score: a sweep pass runs it.
+The schedule is also what every sweep checks before running a row
+(``not_before``), so a delayed job never starts early, whoever finds it.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import msgspec
+from redis.exceptions import ResponseError
+
+from lash_streams import observability as obs
+from lash_streams.errors import InvalidValue
+from lash_streams.ids import id_bytes
+from lash_streams.model import (
+    LeaseOwnerIdentity,
+    ProcessLease,
+    ProcessRecord,
+    ProcessRegistration,
+    RecoveryDisposition,
+)
+from lash_streams.model._codec import decode, encode
+from lash_streams.semantics.inputs import require_u64
+from lash_streams.store import worklist
+from lash_streams.store.core import StoreCore, text
+
+#: The consumer group every worker of a kind reads the kind's ready stream in.
+READY_GROUP = "workers"
+
+#: A ready stream's approximate cap: entries over it are dropped oldest first,
+#: and those jobs wait for a sweep pass instead (a hint, never the truth).
+READY_MAXLEN = 100_000
+
+#: A consumer (a worker incarnation) of a ready group with nothing pending is
+#: deleted after this long idle: every worker restart adds one.
+IDLE_CONSUMER_MS = 3_600_000
+
+#: Most delayed jobs one ``promote_due`` call takes off the schedule.
+PROMOTE_BATCH = 256
+
+_MEMBER = msgspec.json.Encoder()
+_MEMBER_DECODE = msgspec.json.Decoder(tuple[str, str, str])
+
+
+def runnable(disposition: RecoveryDisposition) -> bool:
+    """Whether a new row of this disposition is work a worker starts
+    (externally owned rows never run here, SW-5)."""
+    return disposition is not RecoveryDisposition.EXTERNALLY_OWNED
+
+
+def schedule_member(kind: str, process_id: str, disposition: RecoveryDisposition) -> bytes:
+    """A delayed job's member: everything a worker needs to queue it."""
+    return _MEMBER.encode([kind, process_id, disposition.value])
+
+
+@dataclass(frozen=True)
+class ReadyJob:
+    """One ready-stream entry: a job a worker may start."""
+
+    kind: str
+    entry_id: str
+    process_id: str
+    disposition: RecoveryDisposition
+
+
+StartStatus = Literal["started", "terminal", "started_elsewhere", "busy", "unknown"]
+
+
+@dataclass(frozen=True)
+class JobStart:
+    """``start_job``'s answer: ``started`` with the lease and the record as it
+    is now, or why the job must not start here."""
+
+    status: StartStatus
+    lease: ProcessLease | None = None
+    record: ProcessRecord | None = None
+
+
+async def queue_in_pipeline(
+    core: StoreCore, pipe: Any, registration: ProcessRegistration, record_key: str
+) -> bool:
+    """Queue the registration's ready entry on ``pipe``, after its record step
+    (a single server: the script checks the row it just registered)."""
+    if not runnable(registration.disposition):
+        return False
+    stream = core.keys.ready_stream(registration.identity.kind)
+    args = [registration.id, registration.disposition.value, READY_MAXLEN]
+    await core.scripts.ready_job(keys=[record_key, stream], args=args, client=pipe)
+    return True
+
+
+async def queue_ready(core: StoreCore, record: ProcessRecord) -> bool:
+    """Queue a registered row (a cluster's step after its record, a promoted
+    delayed job, ``lash-streams retry``); False when nobody reads the kind's
+    stream or the row cannot start."""
+    if not runnable(record.disposition) or record.is_terminal():
+        return False
+    if record.disposition is RecoveryDisposition.OWNER_BOUND and record.first_started:
+        return False
+    stream = core.keys.ready_stream(record.identity.kind)
+    args = [record.id, record.disposition.value, READY_MAXLEN]
+    queued = await core.retry.idempotent(
+        f"queue `{record.id}` for dispatch",
+        lambda: core.scripts.ready_job(keys=[stream, stream], args=args),
+    )
+    return bool(queued)
+
+
+class DispatchOps(StoreCore):
+    async def queue_ready(self, record: ProcessRecord) -> bool:
+        """Queue a running job for the workers of its kind (``retry``, a
+        sweep that claimed a row it then could not run); False when no worker
+        reads the kind or the row cannot start."""
+        return await queue_ready(self, record)
+
+    async def schedule_process(
+        self, registration: ProcessRegistration, not_before_ms: int
+    ) -> ProcessRecord:
+        """Register a job that no worker or sweep starts before
+        ``not_before_ms`` (server milliseconds; a time already past starts it
+        at once). The schedule entry is written before the record, so no
+        sweep can find the row unscheduled; registering an existing id with
+        the same registration leaves its schedule as it was."""
+        reg = registration
+        if not isinstance(reg, ProcessRegistration):
+            raise InvalidValue(f"registration must be a ProcessRegistration, got {reg!r}")
+        try:
+            when = require_u64(not_before_ms, "not_before_ms")
+        except (TypeError, ValueError) as err:
+            raise InvalidValue(f"{err} (server milliseconds)") from None
+        if not runnable(reg.disposition):
+            raise InvalidValue(
+                f"process `{reg.id}` is externally owned: it is never started here, "
+                "so it cannot be scheduled"
+            )
+        id_bytes("process id", reg.id)
+        member = schedule_member(reg.identity.kind, reg.id, reg.disposition)
+        await self.retry.idempotent(
+            f"schedule `{reg.id}`", lambda: self.redis.zadd(self.keys.delayed, {member: when})
+        )
+        record = await self.register_process(reg, dispatch=False)  # type: ignore[attr-defined]
+        assert isinstance(record, ProcessRecord)
+        if record.created_at_ms > when or record.is_terminal():
+            # Registered before (its schedule, if any, was already used): not ours to delay.
+            await self.redis.zrem(self.keys.delayed, member)
+        else:
+            await worklist.rescore(self, reg.id, when)  # due passes look then, not before
+            # Wake the kind's workers: each sets its next promote_due by the schedule.
+            stream = self.keys.ready_stream(reg.identity.kind)
+            await self.retry.idempotent(
+                "wake workers for a schedule",
+                lambda: self.scripts.ready_job(keys=[stream, stream], args=["", "tick", 1000]),
+            )
+        return record
+
+    async def not_before(self, records: list[ProcessRecord]) -> dict[str, int]:
+        """The start times of those ``records`` still on the schedule."""
+        if not records:
+            return {}
+        members = [schedule_member(r.identity.kind, r.id, r.disposition) for r in records]
+        scores = await self.retry.idempotent(
+            "read job start times", lambda: self.redis.zmscore(self.keys.delayed, members)
+        )
+        return {r.id: int(s) for r, s in zip(records, scores, strict=True) if s is not None}
+
+    async def promote_due(self) -> int | None:
+        """Queue the delayed jobs whose time came; the milliseconds until the
+        next one (None when none is scheduled)."""
+        reply = await self.retry.idempotent(
+            "promote delayed jobs",
+            lambda: self.scripts.promote_due(keys=[self.keys.delayed], args=[PROMOTE_BATCH]),
+        )
+        wait = int(reply[0])
+        members = [_MEMBER_DECODE.decode(m) for m in reply[1:]]
+        if members:
+            pipe = self.redis.pipeline(transaction=False)
+            for kind, pid, disposition in members:
+                stream = self.keys.ready_stream(kind)
+                args = [pid, disposition, READY_MAXLEN]
+                await self.scripts.ready_job(keys=[stream, stream], args=args, client=pipe)
+            await self.retry.idempotent("queue promoted jobs", pipe.execute)
+        return None if wait < 0 else wait
+
+    async def ensure_ready_group(self, kind: str) -> str:
+        """Create the kind's ready stream and its worker group (idempotent)."""
+        stream = self.keys.ready_stream(kind)
+        try:
+            await self.redis.xgroup_create(stream, READY_GROUP, id="0", mkstream=True)
+        except ResponseError as err:
+            if "BUSYGROUP" not in str(err):
+                raise
+        return stream
+
+    async def read_ready(
+        self, kinds: list[str], consumer: str, count: int, block_ms: int | None
+    ) -> list[ReadyJob]:
+        """Up to ``count`` new entries over the kinds' streams, one blocking
+        read (every ready stream shares one slot)."""
+        streams = {self.keys.ready_stream(kind): kind for kind in kinds}
+        client = self.blocking_for(next(iter(streams)))
+        reply = await client.xreadgroup(
+            READY_GROUP, consumer, dict.fromkeys(streams, ">"), count=count, block=block_ms
+        )
+        return _jobs(reply, streams)
+
+    async def reclaim_ready(
+        self, kinds: list[str], consumer: str, min_idle_ms: int, count: int
+    ) -> list[ReadyJob]:
+        """Entries read by a worker that died before taking them (idle past
+        ``min_idle_ms``), moved to ``consumer``; and the group's consumers
+        long gone (idle an hour, nothing pending) deleted."""
+        found: list[ReadyJob] = []
+        for kind in kinds:
+            stream = self.keys.ready_stream(kind)
+            reply = await self.redis.xautoclaim(
+                stream, READY_GROUP, consumer, min_idle_ms, "0-0", count=count
+            )
+            found.extend(_jobs([[stream, reply[1]]], {stream: kind}))
+            for member in await self.redis.xinfo_consumers(stream, READY_GROUP):
+                name = text(member["name"])
+                idle = int(member.get("inactive", member["idle"]))
+                if name != consumer and not member["pending"] and idle > IDLE_CONSUMER_MS:
+                    await self.redis.xgroup_delconsumer(stream, READY_GROUP, name)
+        return found
+
+    async def settle_ready(self, jobs: list[ReadyJob]) -> None:
+        """Taken (started, or found unable to start): acknowledged and deleted."""
+        if not jobs:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        for job in jobs:
+            stream = self.keys.ready_stream(job.kind)
+            pipe.xack(stream, READY_GROUP, job.entry_id)
+            pipe.xdel(stream, job.entry_id)
+        await self.retry.idempotent("settle ready entries", pipe.execute)
+
+    async def start_job(
+        self,
+        process_id: str,
+        disposition: RecoveryDisposition,
+        attempt: LeaseOwnerIdentity,
+        stem: LeaseOwnerIdentity,
+        lease_ttl_ms: int,
+    ) -> JobStart:
+        """Claim a free lease and record ``first_started`` (``stem``) in one
+        step, or say why not. Retried only when refused before running."""
+        keys = self.keys.process(process_id)
+        index = keys.record if self.cluster else self.keys.index_of("run", process_id)
+        args = [
+            encode(attempt),
+            attempt.owner_id,
+            attempt.incarnation_id,
+            require_u64(lease_ttl_ms, "lease_ttl_ms"),
+            secrets.token_hex(16),
+            encode(stem),
+            disposition.value,
+            process_id,
+        ]
+        # A retry after a cut-off reply meets its own live lease (BUSY): the
+        # attempt identity is fresh, so this is sent once.
+        reply = await self.retry.once(
+            f"start `{process_id}`",
+            lambda: self.scripts.start_job(keys=[keys.record, keys.lease, index], args=args),
+        )
+        status = text(reply[0])
+        if obs.hooks is not None:
+            obs.hooks.lease_claimed("claim", "acquired" if status == "ACQUIRED" else "busy")
+        if status != "ACQUIRED":
+            return JobStart(_REFUSED[status])
+        lease = ProcessLease(
+            schema_version=2,
+            process_id=process_id,
+            owner=decode(reply[1], LeaseOwnerIdentity),
+            lease_token=text(reply[2]),
+            fencing_token=int(reply[3]),
+            claimed_at_epoch_ms=int(reply[4]),
+            expires_at_epoch_ms=int(reply[5]),
+        )
+        fields = dict(zip(reply[6::2], reply[7::2], strict=True))
+        self.remember(process_id, fields)
+        if self.cluster:
+            await worklist.rescore(self, process_id, lease.expires_at_epoch_ms)
+        return JobStart("started", lease, self.record_from_fields(fields))
+
+
+_REFUSED: dict[str, StartStatus] = {
+    "NOPROC": "unknown",
+    "TERMINAL": "terminal",
+    "STARTED": "started_elsewhere",
+    "BUSY": "busy",
+}
+
+
+def _jobs(reply: Any, kinds: dict[str, str]) -> list[ReadyJob]:
+    jobs: list[ReadyJob] = []
+    for stream, entries in reply or []:
+        kind = kinds[text(stream)]
+        for entry_id, fields in entries:
+            if not fields:  # deleted after it was read (XAUTOCLAIM of a settled entry)
+                continue
+            try:
+                disposition = RecoveryDisposition(text(fields[b"d"]))
+                pid = text(fields[b"id"])
+            except (KeyError, ValueError, UnicodeDecodeError):
+                # A schedule's wake-up (no job), or not an entry we wrote:
+                # handed back with no id, settled unstarted rather than left
+                # pending for ever.
+                disposition, pid = RecoveryDisposition.EXTERNALLY_OWNED, ""
+            jobs.append(ReadyJob(kind, text(entry_id), pid, disposition))
+    return jobs
