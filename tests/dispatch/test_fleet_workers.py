@@ -7,6 +7,7 @@ the flaky jobs are retried after their backoff."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import signal
 import sys
@@ -86,7 +87,7 @@ async def test_four_workers_forty_jobs_one_killed(
     # Retries observed, after their backoff.
     for i in range(0, JOBS, 8):
         tries = by_job[f"job-{i:02d}"]
-        retried = [(a, b) for a, b in zip(tries, tries[1:], strict=False) if b[0] == a[0] + 1]
+        retried = [(a, b) for a, b in itertools.pairwise(tries) if b[0] == a[0] + 1]
         assert retried, tries
         for (_, at1), (_, at2) in retried:
             assert at2 - at1 >= BACKOFF_S * 1000 - 5, tries

@@ -6,6 +6,7 @@ waking its session."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -87,7 +88,7 @@ async def test_a_raising_handler_is_retried_with_backoff_then_fails_once(bus: Bu
         record = await bus.submit("flaky", {"q": "x"})
         out = await terminal(bus, record.id)
     assert len(calls) == 3
-    gaps = [b - a for a, b in zip(calls, calls[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(calls)]
     assert gaps[0] >= 0.1 and gaps[1] >= 0.2  # 0.1 s, then 0.2 s
     assert isinstance(out, ls.AwaitFailure)
     assert out.code == "job_failed"
