@@ -61,9 +61,8 @@ def test_the_bench_leaves_no_keys_behind(tmp_path, standalone_servers):
     import redis
 
     url = next(iter(standalone_servers.values()))
-    args = [
-        "--quick", "--only", "appends,wakes,dispatch,memory", "--duration", "0.2", "--samples", "10",
-    ]  # fmt: skip
+    sections = "appends,wakes,dispatch,memory"
+    args = ["--quick", "--only", sections, "--duration", "0.2", "--samples", "10"]
     result = bench(*args, "--url", url, "--namespace", "bench-clean", "--output", str(tmp_path))
     assert result.exit_code == 0, result.output
     client = redis.Redis.from_url(url)
