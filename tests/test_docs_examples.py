@@ -24,7 +24,7 @@ from tests._servers import Backend
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "docs" / "examples"
-SERVER_EXAMPLES = ["quickstart.py", "lease.py", "recovery.py"]
+SERVER_EXAMPLES = ["quickstart.py", "workers.py", "lease.py", "recovery.py"]
 
 
 def run_example(
@@ -151,7 +151,7 @@ async def test_pool_options_come_from_the_url(backend: Backend, namespace: str) 
         assert bus.blocking.connection_pool.connection_kwargs["socket_timeout"] == 15
 
 
-DOCS_WITH_EXCERPTS = ["quickstart.md", "operating.md", "guarantees.md"]
+DOCS_WITH_EXCERPTS = ["quickstart.md", "workers.md", "operating.md", "guarantees.md"]
 
 
 def _lines(text: str) -> list[str]:

@@ -8,6 +8,18 @@ ns="${LASH_STREAMS_NAMESPACE:-lash-examples}"
 here="$(dirname "$0")"
 
 pid="$(python "$here/quickstart.py" | tail -n 1)"
+job="$(python - <<'PY'
+import asyncio, os
+import lash_streams as ls
+
+async def main() -> None:
+    ns = os.environ.get("LASH_STREAMS_NAMESPACE", "lash-examples")
+    async with ls.connect(os.environ["LASH_STREAMS_URL"], namespace=ns) as bus:
+        print((await bus.submit("web_search", {"query": "from the CLI example"})).id)
+
+asyncio.run(main())
+PY
+)"
 
 lash-streams inspect "$pid" --namespace "$ns"              # record, lease, last events, pending wakes
 lash-streams ls --status any --namespace "$ns"             # lash's list filters
@@ -16,5 +28,7 @@ lash-streams tail "$pid" --limit 3 --namespace "$ns"       # follow events (here
 lash-streams tail --scope session-1 --limit 1 --namespace "$ns"   # a session's wakes
 lash-streams sweep --namespace "$ns"                       # one recovery sweep
 lash-streams stats --namespace "$ns"                       # counts per status, oldest running, workers
+lash-streams top --once --namespace "$ns"                  # running jobs, ready streams, workers
+lash-streams retry "$job" --namespace "$ns"                # a job: queued for its workers now
 lash-streams prune --older-than 0 --namespace "$ns"        # delete terminal processes now
 lash-streams doctor --namespace "$ns"                      # server, persistence, advice

@@ -261,3 +261,55 @@ async def _ok(job: ls.Job[Any]) -> None:
 
 
 _: Callable[..., Awaitable[None]] = _ok
+
+
+async def test_a_job_whose_ready_entry_was_never_written_is_run_by_the_sweep(bus: Bus) -> None:
+    """A writer killed between the record and its ready entry (a cluster's two
+    steps; here the entry step is skipped): the worker's sweep runs the job once
+    it is older than the dispatch grace (one sweep period)."""
+    ran: list[str] = []
+
+    async def work(job: ls.Job[Any]) -> None:
+        ran.append(job.id)
+
+    worker = bus.worker(identity(), {"work": work}, sweep_every_s=0.3)
+    async with serving(worker):
+        record = await bus.register_process(ls.job_registration("work", id="lost"), dispatch=False)
+        assert await bus.redis.xlen(bus.keys.ready_stream("work")) == 0
+        await terminal(bus, record.id)
+    assert ran == ["lost"]
+
+
+async def test_a_delayed_job_taken_off_the_schedule_but_never_queued_still_runs(
+    bus: Bus,
+) -> None:
+    """A worker killed between ``promote_due`` (the member taken) and queueing
+    it: the row's worklist score is its start time, so a sweep runs it."""
+    ran: list[str] = []
+
+    async def work(job: ls.Job[Any]) -> None:
+        ran.append(job.id)
+
+    record = await bus.submit("work", id="late", delay_s=0.2)
+    await asyncio.sleep(0.3)
+    taken = await bus.scripts.promote_due(keys=[bus.keys.delayed], args=[10])
+    assert len(taken) == 2  # the wait, and the member: nothing queued it
+    worker = bus.worker(identity(), {"work": work}, sweep_every_s=0.3)
+    async with serving(worker):
+        await terminal(bus, record.id)
+    assert ran == ["late"]
+
+
+async def test_a_schedule_entry_for_a_record_never_written_is_dropped(bus: Bus) -> None:
+    """``schedule_process`` writes the schedule first: a writer killed before
+    the record leaves an entry whose job does not exist; a worker drops it."""
+    await bus.redis.zadd(bus.keys.delayed, {b'["work","ghost","rerunnable"]': 0})
+
+    async def work(job: ls.Job[Any]) -> None:
+        raise AssertionError("nothing to run")
+
+    async with serving(bus.worker(identity(), {"work": work}, sweep_every_s=60)):
+        await asyncio.sleep(0.3)
+    assert await bus.redis.zcard(bus.keys.delayed) == 0
+    assert await bus.redis.xlen(bus.keys.ready_stream("work")) == 0
+    assert await bus.get_process("ghost") is None
