@@ -330,7 +330,9 @@ class Recovery(RowRuns):
             if cannot is not None:
                 return self._skip(record.id, cannot)
             fresh_until = record.created_at_ms + self.dispatch_grace_ms
-            fresh = fresh_until > self._now and record.first_started is None
+            # Only a worker has a grace, and only a pass knows the time.
+            dispatching = self.dispatch_grace_ms > 0 and self._now > 0
+            fresh = dispatching and fresh_until > self._now and record.first_started is None
             if fresh and record.id not in self._live:
                 await self._defer(record.id, fresh_until)
                 return self._skip(record.id, "new: left to dispatch for now")
