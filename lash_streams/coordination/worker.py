@@ -117,7 +117,9 @@ class Worker:
         except ValueError as err:
             raise errors.InvalidValue(str(err)) from None
         self.consumer = f"{identity.owner_id}/{identity.incarnation_id}"
-        self._attempts: dict[str, int] = {}  # the attempt each running job is at
+        # The attempt each job started by dispatch or execute() is at (a job a
+        # sweep runs is not here: nobody reads its count).
+        self._attempts: dict[str, int] = {}
         self._freed = asyncio.Event()  # a run slot was given back
         self._outage = Outage(f"worker `{identity.owner_id}`", "workers")
 
@@ -147,7 +149,14 @@ class Worker:
 
     async def _run_job(self, record: ProcessRecord, lease: ProcessLease) -> ProcessAwaitOutput:
         """The runner: the kind's handler, attempted per its retry policy. The
-        lease is renewed and a cancel request honoured around it (RowRuns)."""
+        lease is renewed and a cancel request honoured around it (RowRuns).
+        Counted here by what the handler came to, whoever started the job."""
+        output = await self._attempt_all(record, lease)
+        if obs.hooks is not None:
+            obs.hooks.job_done(record.identity.kind, status_of(output))
+        return output
+
+    async def _attempt_all(self, record: ProcessRecord, lease: ProcessLease) -> ProcessAwaitOutput:
         spec = self.handlers.get(record.identity.kind)
         if spec is None:  # checked before the claim; a concurrent rebind is not possible
             return runner_failure(LookupError(f"no handler for `{record.identity.kind}`"))
@@ -155,7 +164,8 @@ class Worker:
         attempt = 0
         while True:
             attempt += 1
-            self._attempts[record.id] = attempt
+            if record.id in self._attempts:
+                self._attempts[record.id] = attempt
             try:
                 payload = decode_payload(spec, record)
                 job = Job(
@@ -226,18 +236,18 @@ class Worker:
     async def _run_ready(
         self, process_id: str, disposition: RecoveryDisposition, kind: str
     ) -> JobOutcome:
-        status, output = await self.recovery.run_dispatched(process_id, disposition)
-        attempts = self._attempts.pop(process_id, 0)
+        self._attempts[process_id] = 0
+        try:
+            status, output = await self.recovery.run_dispatched(process_id, disposition)
+        finally:
+            attempts = self._attempts.pop(process_id, 0)
         if status != "ran":
             return JobOutcome(process_id, "not_started", reason=status)
-        outcome = (
-            JobOutcome(process_id, "lost", attempts=attempts)
-            if output is None
-            else JobOutcome(process_id, status_of(output), output, attempts)
-        )
-        if obs.hooks is not None:
-            obs.hooks.job_done(kind, outcome.status)
-        return outcome
+        if output is None:
+            if obs.hooks is not None:
+                obs.hooks.job_done(kind, "lost")
+            return JobOutcome(process_id, "lost", attempts=attempts)
+        return JobOutcome(process_id, status_of(output), output, attempts)
 
     def _give_back(self) -> None:
         self.recovery._runs -= 1
