@@ -354,8 +354,8 @@ class Worker:
         freed.cancel()
 
     async def _take(self, job: ReadyJob) -> JobOutcome:
-        """One read entry: start its job (holding the slot reserved for it),
-        then settle the entry, whatever came of the start."""
+        """One read entry: start and run its job in the slot taken for it
+        (the entry is settled with its read's batch, whatever comes of it)."""
         try:
             if not job.process_id:
                 return JobOutcome("", "not_started", reason="not a ready entry")
