@@ -25,6 +25,7 @@ PROGRESS = ls.ProcessEventType(
             "type": "object",
             "properties": {"step": {"type": "integer", "minimum": 1}, "note": {"type": "string"}},
             "required": ["step"],
+            "additionalProperties": False,
         }
     ),
     semantics=ls.ProcessEventSemanticsSpec(

@@ -26,6 +26,7 @@ PROGRESS = ProcessEventType(
             "type": "object",
             "properties": {"line": {"type": "string"}, "n": {"type": "integer"}},
             "required": ["line"],
+            "additionalProperties": False,
         }
     ),
     semantics=ProcessEventSemanticsSpec(),

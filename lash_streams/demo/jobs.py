@@ -43,6 +43,7 @@ PROGRESS = ProcessEventType(
                 "wake": {"type": "string"},
             },
             "required": ["step", "of", "by"],
+            "additionalProperties": False,
         }
     ),
     # An event whose payload has `/wake` wakes the job's session (WK-1..WK-3).

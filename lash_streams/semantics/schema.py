@@ -25,6 +25,9 @@ translation reproduces, each in its own helper below:
   name both required and so forbidden rejects every object (a schema
   fastjsonschema would refuse to compile, so it is said another way).
 
+A schema relying on any of these quirks is accepted, with one warning when it
+is compiled (:mod:`lash_streams.semantics.schema_warnings`, docs/schemas.md).
+
 fastjsonschema's errors name the translated schema, not the author's, so the
 error detail comes from :func:`explain`, which words the first violation as
 lash does ("<path>: expected <what>, got <value>").
@@ -45,6 +48,7 @@ import msgspec
 from lash_streams.errors import InvalidPayload, InvalidRegistration
 from lash_streams.model import LashSchema
 from lash_streams.model._codec import canonical_json, encode
+from lash_streams.semantics.schema_warnings import warn_about
 
 _DRAFT_04 = "http://json-schema.org/draft-04/schema#"
 _I64_MIN = -(2**63)
@@ -267,8 +271,12 @@ VALIDATOR_CACHE_SIZE = 16_384
 
 @lru_cache(maxsize=VALIDATOR_CACHE_SIZE)
 def _validator(schema_json: bytes) -> Callable[[Any], Any]:
-    standard = {**translate(msgspec.json.decode(schema_json)), "$schema": _DRAFT_04}
+    raw = msgspec.json.decode(schema_json)
+    standard = {**translate(raw), "$schema": _DRAFT_04}
     validate: Callable[[Any], Any] = fastjsonschema.compile(standard, use_default=False)
+    # Here, once per distinct schema rather than per append; after compiling, so a
+    # schema refused at registration is reported by its error alone.
+    warn_about(raw)
     return validate
 
 
