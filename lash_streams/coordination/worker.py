@@ -333,9 +333,13 @@ class Worker:
                     settle = asyncio.create_task(self._settle(jobs))
                     inflight_settles.add(settle)
                     settle.add_done_callback(inflight_settles.discard)
-                for job in jobs:
+                for n, job in enumerate(jobs):
                     while self.recovery._runs >= self.concurrency and not stop.is_set():
                         await self._slot_freed(stopping)  # a sweep run took the slot
+                    if stop.is_set():
+                        # Read, settled and not started: hand them to the other workers.
+                        await self._requeue(jobs[n:])
+                        break
                     self.recovery._runs += 1  # the job's slot, given back when it ends
                     self._report_busy()
                     task = asyncio.create_task(self._take(job))
@@ -367,6 +371,10 @@ class Worker:
             return JobOutcome(job.process_id, "not_started", reason=str(err))
         finally:
             self._give_back()
+
+    async def _requeue(self, jobs: list[ReadyJob]) -> None:
+        with contextlib.suppress(RedisError, OSError, errors.BackendError):
+            await self.store.requeue_ready([job for job in jobs if job.process_id])
 
     async def _settle(self, jobs: list[ReadyJob]) -> None:
         with contextlib.suppress(RedisError, OSError, errors.BackendError):

@@ -242,6 +242,18 @@ class DispatchOps(StoreCore):
                     await self.redis.xgroup_delconsumer(stream, READY_GROUP, name)
         return found
 
+    async def requeue_ready(self, jobs: list[ReadyJob]) -> None:
+        """Put read entries back on their streams, for another worker (a
+        worker stopping with jobs it read and did not start)."""
+        if not jobs:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        for job in jobs:
+            stream = self.keys.ready_stream(job.kind)
+            args = [job.process_id, job.disposition.value, READY_MAXLEN]
+            await self.scripts.ready_job(keys=[stream, stream], args=args, client=pipe)
+        await self.retry.idempotent("requeue ready entries", pipe.execute)
+
     async def settle_ready(self, jobs: list[ReadyJob]) -> None:
         """Taken (started, or found unable to start): acknowledged and deleted."""
         if not jobs:

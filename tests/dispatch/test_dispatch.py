@@ -141,3 +141,14 @@ async def test_bad_schedules_are_refused(bus: Bus) -> None:
     with pytest.raises(ls.errors.InvalidValue, match="rerunnable or owner-bound"):
         await bus.submit("k", disposition=ls.RecoveryDisposition.EXTERNALLY_OWNED)
     assert await bus.list_processes() == []
+
+
+async def test_read_entries_a_stopping_worker_did_not_start_go_back(bus: Bus) -> None:
+    await bus.ensure_ready_group("search")
+    await bus.submit("search", id="j1")
+    read = await bus.read_ready(["search"], "stopping-worker", 10, None)
+    await bus.settle_ready(read)
+    assert await ready_ids(bus, "search") == []
+    await bus.requeue_ready(read)
+    again = await bus.read_ready(["search"], "other-worker", 10, None)
+    assert [job.process_id for job in again] == ["j1"]
