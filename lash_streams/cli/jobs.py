@@ -9,6 +9,7 @@ import contextlib
 import uuid
 from typing import Annotated, Any
 
+import msgspec
 import typer
 from rich import box
 from rich.console import Group
@@ -31,33 +32,19 @@ from lash_streams.cli.ops import (
 from lash_streams.coordination.fleet_liveness import all_incarnations
 from lash_streams.model import (
     AwaitSuccess,
-    ProcessRecord,
-    ProcessRegistration,
     RecoveryDisposition,
     status_label,
 )
+from lash_streams.store.core import text
 from lash_streams.store.dispatch import READY_GROUP, schedule_member
 from lash_streams.store.keys import decode_id
 
 
-def _copy(record: ProcessRecord, new_id: str) -> ProcessRegistration:
-    """The registration ``record`` was made from, under ``new_id``."""
-    return ProcessRegistration(
-        id=new_id,
-        input=record.input,
-        disposition=record.disposition,
-        identity=record.identity,
-        event_types=record.event_types,
-        provenance=record.provenance,
-        env_ref=record.env_ref,
-        wake_target=record.wake_target,
-    )
-
-
 async def retry_job(bus: ls.Bus, process_id: str, new_id: str | None) -> dict[str, Any]:
-    record = await bus.get_process(process_id)
-    if record is None:
+    fields = await bus.record_fields(process_id)
+    if not fields:
         raise ls.errors.UnknownProcess(process_id)
+    record = bus.record_from_fields(fields)
     if record.disposition is RecoveryDisposition.EXTERNALLY_OWNED:
         raise ls.errors.ExternallyOwnedNotExecutable(
             f"process `{process_id}` is externally owned: no worker here runs it",
@@ -80,7 +67,9 @@ async def retry_job(bus: ls.Bus, process_id: str, new_id: str | None) -> dict[st
             f"process `{process_id}` completed: nothing to retry", process_id=process_id
         )
     copy_id = new_id or f"{process_id}.retry-{uuid.uuid4().hex[:8]}"
-    copy = await bus.register_process(_copy(record, copy_id))
+    # The registration as stored, under the copy's id.
+    registration = bus.registration_of(text(fields[b"hash"]), fields[b"reg"])
+    copy = await bus.register_process(msgspec.structs.replace(registration, id=copy_id))
     return {
         "process_id": process_id,
         "action": "copied",
@@ -97,13 +86,10 @@ async def _ready_streams(bus: ls.Bus) -> list[dict[str, Any]]:
     rows = []
     for client in bus.primary_clients():
         async for key in client.scan_iter(match=prefix + "*", count=1_000):
-            name = key.decode() if isinstance(key, bytes) else str(key)
+            name = text(key)
             row = {"kind": decode_id(name[len(prefix) :]), "waiting": await bus.redis.xlen(name)}
             for group in await bus.redis.xinfo_groups(name):
-                group_name = group["name"]
-                if (group_name.decode() if isinstance(group_name, bytes) else group_name) == (
-                    READY_GROUP
-                ):
+                if text(group["name"]) == READY_GROUP:
                     row["lag"] = group.get("lag")
                     row["pending"] = group["pending"]
             rows.append(row)

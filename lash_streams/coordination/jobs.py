@@ -46,6 +46,7 @@ from lash_streams.model import (
     ToolFailureClass,
     default_process_event_types,
 )
+from lash_streams.store.dispatch import runnable
 
 if TYPE_CHECKING:
     from lash_streams.store import Store
@@ -317,7 +318,7 @@ def job_registration(
     (``Job.append``), any payload, no semantics."""
     if not isinstance(kind, str) or not kind.strip():
         raise InvalidValue(f"a job kind is a non-empty string, got {kind!r}")
-    if not isinstance(disposition, RecoveryDisposition) or not runnable_here(disposition):
+    if not isinstance(disposition, RecoveryDisposition) or not runnable(disposition):
         raise InvalidValue(
             f"a job is rerunnable or owner-bound (a worker runs it), got {disposition!r}"
         )
@@ -359,7 +360,3 @@ def _plain_type(name: str) -> ProcessEventType:
     return ProcessEventType(
         name=name, payload_schema=LashSchema.any(), semantics=ProcessEventSemanticsSpec()
     )
-
-
-def runnable_here(disposition: RecoveryDisposition) -> bool:
-    return disposition is not RecoveryDisposition.EXTERNALLY_OWNED

@@ -197,8 +197,11 @@ class Recovery(RowRuns):
             self._now = await self.store.server_time_ms()
             self._parked.keep_only(row.id for row in rows)
         rows = [row for row in rows if row.id not in busy]
-        self._live = await self.store.live_leases([row.id for row in rows], self._now)
-        self._not_before = await self.store.not_before([r for r in rows if self._may_run(r)])
+        # Independent reads: overlapped, so the schedule costs a pass no round trip.
+        self._live, self._not_before = await asyncio.gather(
+            self.store.live_leases([row.id for row in rows], self._now),
+            self.store.not_before([r for r in rows if self._may_run(r)]),
+        )
         return rows
 
     async def _defer(self, pid: str, due_at_ms: int | None = None) -> None:

@@ -38,10 +38,11 @@ from lash_streams.model import (
     ProcessRegistration,
     RecoveryDisposition,
 )
-from lash_streams.model._codec import decode, encode
+from lash_streams.model._codec import encode
 from lash_streams.semantics.inputs import require_u64
 from lash_streams.store import worklist
 from lash_streams.store.core import StoreCore, text
+from lash_streams.store.leases import lease_of_reply
 
 #: The consumer group every worker of a kind reads the kind's ready stream in.
 READY_GROUP = "workers"
@@ -190,15 +191,19 @@ class DispatchOps(StoreCore):
             lambda: self.scripts.promote_due(keys=[self.keys.delayed], args=[PROMOTE_BATCH]),
         )
         wait = int(reply[0])
-        members = [_MEMBER_DECODE.decode(m) for m in reply[1:]]
-        if members:
-            pipe = self.redis.pipeline(transaction=False)
-            for kind, pid, disposition in members:
-                stream = self.keys.ready_stream(kind)
-                args = [pid, disposition, READY_MAXLEN]
-                await self.scripts.ready_job(keys=[stream, stream], args=args, client=pipe)
-            await self.retry.idempotent("queue promoted jobs", pipe.execute)
+        await self._queue("queue promoted jobs", [_MEMBER_DECODE.decode(m) for m in reply[1:]])
         return None if wait < 0 else wait
+
+    async def _queue(self, what: str, entries: list[tuple[str, str, str]]) -> None:
+        """Ready entries ``(kind, process id, disposition)``, one pipeline."""
+        if not entries:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        for kind, pid, disposition in entries:
+            stream = self.keys.ready_stream(kind)
+            args = [pid, disposition, READY_MAXLEN]
+            await self.scripts.ready_job(keys=[stream, stream], args=args, client=pipe)
+        await self.retry.idempotent(what, pipe.execute)
 
     async def ensure_ready_group(self, kind: str) -> str:
         """Create the kind's ready stream and its worker group (idempotent)."""
@@ -245,14 +250,8 @@ class DispatchOps(StoreCore):
     async def requeue_ready(self, jobs: list[ReadyJob]) -> None:
         """Put read entries back on their streams, for another worker (a
         worker stopping with jobs it read and did not start)."""
-        if not jobs:
-            return
-        pipe = self.redis.pipeline(transaction=False)
-        for job in jobs:
-            stream = self.keys.ready_stream(job.kind)
-            args = [job.process_id, job.disposition.value, READY_MAXLEN]
-            await self.scripts.ready_job(keys=[stream, stream], args=args, client=pipe)
-        await self.retry.idempotent("requeue ready entries", pipe.execute)
+        entries = [(job.kind, job.process_id, job.disposition.value) for job in jobs]
+        await self._queue("requeue ready entries", entries)
 
     async def settle_ready(self, jobs: list[ReadyJob]) -> None:
         """Taken (started, or found unable to start): acknowledged and deleted."""
@@ -298,15 +297,7 @@ class DispatchOps(StoreCore):
             obs.hooks.lease_claimed("claim", "acquired" if status == "ACQUIRED" else "busy")
         if status != "ACQUIRED":
             return JobStart(_REFUSED[status])
-        lease = ProcessLease(
-            schema_version=2,
-            process_id=process_id,
-            owner=decode(reply[1], LeaseOwnerIdentity),
-            lease_token=text(reply[2]),
-            fencing_token=int(reply[3]),
-            claimed_at_epoch_ms=int(reply[4]),
-            expires_at_epoch_ms=int(reply[5]),
-        )
+        lease = lease_of_reply(process_id, reply)  # the claim script's reply, as it is
         fields = dict(zip(reply[6::2], reply[7::2], strict=True))
         self.remember(process_id, fields)
         if self.cluster:

@@ -38,7 +38,9 @@ DeathOracle = Callable[[LeaseOwnerIdentity, LeaseOwnerIdentity], bool]
 _LEASE_FIELDS = ["owner", "owner", "token", "fence", "claimed", "expires"]
 
 
-def _lease(process_id: str, row: list[Any]) -> ProcessLease:
+def lease_of_reply(process_id: str, row: list[Any]) -> ProcessLease:
+    """A lease from a claim script's reply (``start_job`` answers the same way)
+    or from ``_LEASE_FIELDS`` read back."""
     return ProcessLease(
         schema_version=2,
         process_id=process_id,
@@ -93,7 +95,7 @@ class LeaseOps(StoreCore):
             obs.hooks.lease_claimed(args[4], status)
         if status == "NOPROC":
             raise UnknownProcess(process_id)
-        lease = _lease(process_id, reply)
+        lease = lease_of_reply(process_id, reply)
         # Acquired: due when it lapses; busy: the holder's expiry (repairs a
         # score left early by a lost rescore).
         await worklist.rescore(self, process_id, lease.expires_at_epoch_ms)
@@ -193,7 +195,7 @@ class LeaseOps(StoreCore):
         )
         if not row[2]:
             return None
-        return _lease(process_id, row)
+        return lease_of_reply(process_id, row)
 
     async def live_leases(
         self, process_ids: list[str], now_ms: int | None = None
@@ -222,5 +224,5 @@ class LeaseOps(StoreCore):
         live: dict[str, ProcessLease] = {}
         for pid, row in zip(process_ids, rows, strict=True):
             if row[2] and row[5] and int(row[5]) > now:
-                live[pid] = _lease(pid, row)
+                live[pid] = lease_of_reply(pid, row)
         return live
