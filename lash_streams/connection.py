@@ -18,12 +18,14 @@ from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import AuthenticationError, NoPermissionError, RedisError
+from redis.exceptions import AuthenticationError, NoPermissionError, RedisError, ResponseError
 
 from lash_streams.bus import Bus
 from lash_streams.errors import AuthenticationFailed, ConnectionFailed, InvalidValue
-from lash_streams.model import DurabilityTier
+from lash_streams.model import Durability
+from lash_streams.model.durability import assess
 from lash_streams.pool import BoundedPool
+from lash_streams.replication import ReplicatedRedis
 from lash_streams.store.retry import RetryPolicy
 
 _SOCKET_TIMEOUT_S = 10.0
@@ -47,7 +49,12 @@ def redact_url(url: str | None) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
-def _client(url: str, *, cluster: bool, socket_timeout: float) -> Any:
+def _client(
+    url: str, *, cluster: bool, socket_timeout: float, durability: Durability | None = None
+) -> Any:
+    if durability is not None and durability.waits:
+        # A write's reply comes after its wait: the socket must outlast it.
+        socket_timeout = max(socket_timeout, durability.timeout_ms / 1000 + 5.0)
     options: dict[str, Any] = {
         "decode_responses": False,
         "socket_timeout": socket_timeout,
@@ -63,19 +70,57 @@ def _client(url: str, *, cluster: bool, socket_timeout: float) -> Any:
         timeout=_POOL_WAIT_S,
         **{k: v for k, v in options.items() if k != "retry"},
     )
+    if durability is not None and durability.waits:
+        client = ReplicatedRedis(connection_pool=pool, retry=options["retry"])
+        client.durability = durability
+        return client
     return Redis(connection_pool=pool, retry=options["retry"])
 
 
-async def _durability(client: Any) -> DurabilityTier:
-    """RX-13: ``durable`` only with AOF fsync on every write."""
+async def _settings(client: Any) -> dict[str, Any]:
+    """The server settings a durability report needs; None where refused
+    (managed servers often rename or refuse ``CONFIG``)."""
+    found: dict[str, Any] = {"appendonly": None, "appendfsync": None, "save": None}
     try:
-        aof = await client.config_get("appendonly")
-        fsync = await client.config_get("appendfsync")
-    except RedisError:
-        return DurabilityTier.INLINE
-    if isinstance(aof, dict) and _first(aof) == b"yes" and _first(fsync) == b"always":
-        return DurabilityTier.DURABLE
-    return DurabilityTier.INLINE
+        config = await client.config_get("appendonly")
+        config.update(await client.config_get("appendfsync"))
+        config.update(await client.config_get("save"))
+    except (RedisError, AttributeError):
+        config = {}
+    if isinstance(config, dict) and config:
+        found["appendonly"] = _text(config.get("appendonly")) == "yes"
+        found["appendfsync"] = _text(config.get("appendfsync"))
+        found["save"] = bool(_text(config.get("save")))
+    try:
+        info = await client.info("replication")
+        found["replicas"] = int(info.get("connected_slaves", 0))
+    except (RedisError, AttributeError, TypeError, ValueError):
+        found["replicas"] = None
+    return found
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return None if value is None else str(value)
+
+
+async def _check_waits(client: Any, durability: Durability, url: str) -> None:
+    """Refuse at connect a wait the server cannot do, rather than fail every write."""
+    if not durability.fsync:
+        return
+    try:
+        await client.execute_command("WAITAOF", 1, 0, 1)
+    except ResponseError as err:
+        text = str(err)
+        if "appendonly" in text:
+            raise InvalidValue(
+                f"durability fsync=True needs `appendonly yes` on {redact_url(url)}: {text}"
+            ) from err
+        raise InvalidValue(
+            f"durability fsync=True needs WAITAOF (Redis 7.2+ or Valkey 8+); "
+            f"{redact_url(url)} refused it: {text}"
+        ) from err
 
 
 _SCHEMES = ("redis", "rediss", "unix", "redis+cluster")
@@ -132,13 +177,6 @@ async def _index_shards(client: Any, namespace: str, requested: int | None) -> i
     return shards
 
 
-def _first(reply: Any) -> Any:
-    if isinstance(reply, dict):
-        for value in reply.values():
-            return value.encode() if isinstance(value, str) else value
-    return None
-
-
 async def _open(
     url: str | None = None,
     *,
@@ -149,6 +187,7 @@ async def _open(
     retry: RetryPolicy | None = None,
     wake_dedupe_window_ms: int | None = None,
     index_shards: int | None = None,
+    durability: Durability | None = None,
 ) -> Bus:
     from lash_streams.store.keys import validate_index_shards, validate_namespace
 
@@ -159,6 +198,7 @@ async def _open(
         validate_index_shards(index_shards)
     if retry is not None and not isinstance(retry, RetryPolicy):
         raise InvalidValue(f"retry must be a lash_streams.RetryPolicy, got {type(retry).__name__}")
+    wanted = _wanted(durability)
     server = None
     if url is None:
         from lash_streams.server import LocalServer
@@ -167,11 +207,26 @@ async def _open(
         await server.astart()
         url = server.url
     is_cluster = bool(cluster) or url.startswith("redis+cluster://")
-    client = _client(url, cluster=is_cluster, socket_timeout=_SOCKET_TIMEOUT_S)
+    if is_cluster and wanted.waits:
+        if server is not None:
+            server.stop()
+        raise InvalidValue(
+            "durability waits (replicas/fsync) are not supported on a cluster yet: "
+            "a cluster node's WAIT must run on the connection of each write; "
+            "see docs/guarantees.md for the cluster's limits"
+        )
+    client = _client(url, cluster=is_cluster, socket_timeout=_SOCKET_TIMEOUT_S, durability=wanted)
     blocking = _client(url, cluster=is_cluster, socket_timeout=_BLOCKING_SOCKET_TIMEOUT_S)
     try:
         await client.ping()
-        durability = await _durability(client)
+        await _check_waits(client, wanted, url)
+        report = assess(
+            wanted,
+            appendonly=(settings := await _settings(client))["appendonly"],
+            appendfsync=settings["appendfsync"],
+            save=settings["save"],
+            replicas_connected=settings["replicas"],
+        )
         shards = await _index_shards(client, namespace, index_shards)
     except (RedisError, OSError, InvalidValue) as err:
         for c in (client, blocking):
@@ -190,11 +245,12 @@ async def _open(
         blocking,
         namespace=namespace,
         cluster=is_cluster,
-        durability=durability,
+        durability=report.tier,
         retry=retry,
         index_shards=shards,
     )
     bus._owned_server = server
+    bus.durability_report = report
     bus.shares_waits = not is_cluster
     try:
         await bus.scripts.load()
@@ -204,6 +260,17 @@ async def _open(
     if wake_dedupe_window_ms is not None:
         bus.wake_dedupe_window_ms = int(wake_dedupe_window_ms)
     return bus
+
+
+def _wanted(durability: object) -> Durability:
+    if durability is None:
+        return Durability()
+    if not isinstance(durability, Durability):
+        raise InvalidValue(
+            "durability must be a lash_streams.Durability (e.g. Durability(replicas=1)), "
+            f"got {type(durability).__name__}"
+        )
+    return durability
 
 
 class Connecting:
@@ -241,6 +308,7 @@ def connect(
     retry: RetryPolicy | None = None,
     wake_dedupe_window_ms: int | None = None,
     index_shards: int | None = None,
+    durability: Durability | None = None,
 ) -> Connecting:
     """Connect to ``url`` (``redis://``, ``rediss://``, ``unix://``,
     ``redis+cluster://``), or with no URL start a private embedded Valkey
@@ -257,6 +325,12 @@ def connect(
     it) and are refused if they give another. Default 1 (the layout of
     versions before sharding).
 
+    ``durability``: what each write waits for before the call returns
+    (``Durability(replicas=1)``: one replica holds it; ``fsync=True``: the
+    primary fsynced it, WAITAOF). A wait not met raises
+    ``errors.DurabilityNotMet``; ``bus.durability()`` reports what an
+    acknowledged write survives (docs/guarantees.md). Not on a cluster yet.
+
     ``async with connect() as bus: ...`` or ``bus = await connect(...)``."""
     return Connecting(
         url=url,
@@ -267,4 +341,5 @@ def connect(
         retry=retry,
         wake_dedupe_window_ms=wake_dedupe_window_ms,
         index_shards=index_shards,
+        durability=durability,
     )

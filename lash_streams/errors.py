@@ -198,6 +198,33 @@ class WriteOutcomeUnknown(BackendError):
     kind = "write_outcome_unknown"
 
 
+class DurabilityNotMet(WriteOutcomeUnknown):
+    """The write is applied on the primary, but the wait that
+    ``connect(durability=...)`` asks for was not met in time (too few replicas
+    acknowledged it, or the fsync did not happen): it may not survive a
+    failover or a server crash. The outcome is as unknown as a lost reply:
+    retry with the same replay key (it returns the stored event and waits
+    again), or re-read after replication recovers.
+
+    ``wanted`` and ``acknowledged`` count replicas (for an fsync wait,
+    ``local_fsynced`` says whether the primary fsynced)."""
+
+    kind = "durability_not_met"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        wanted: int = 0,
+        acknowledged: int = 0,
+        local_fsynced: bool | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.wanted = wanted
+        self.acknowledged = acknowledged
+        self.local_fsynced = local_fsynced
+
+
 class NotWritten(BackendError):
     """A write that provably did not run: the command was never sent (the
     connection could not be made, no pooled connection came free) or the
@@ -267,6 +294,7 @@ __all__ = [
     "ConnectionFailed",
     "ConsumerClosed",
     "DecodeError",
+    "DurabilityNotMet",
     "EmbeddedServerError",
     "ExternalRefConflict",
     "ExternallyOwnedNotExecutable",

@@ -349,6 +349,7 @@ def register_watch(app: typer.Typer) -> None:
                 "info": info,
                 "config": config,
                 "durability": bus.durability_tier().value,
+                "survives": bus.durability(),
                 "claim": claim,
                 "namespace": await namespace_counts(bus),
             }
@@ -361,20 +362,36 @@ def register_watch(app: typer.Typer) -> None:
             "server": server,
             "cluster": bool(info.get("cluster_enabled")),
             "durability_tier": out["durability"],
+            # What an acknowledged write survives, for writes that do not wait
+            # (connect(durability=...) changes it: docs/guarantees.md).
+            "survives": {
+                "process_crash": out["survives"].process_crash,
+                "server_crash": out["survives"].server_crash,
+                "failover": out["survives"].failover,
+            },
+            "replicas_connected": out["survives"].replicas_connected,
             "maxmemory_policy": config.get("maxmemory-policy"),
             "appendonly": config.get("appendonly"),
             "appendfsync": config.get("appendfsync"),
             # Detected, not used yet: consumers reclaim with XAUTOCLAIM everywhere.
             "xreadgroup_claim": out["claim"],
-            "advice": _advice(config),
+            "advice": _advice(config, out["survives"].replicas_connected),
             "namespace": out["namespace"],
         }
         if json:
             emit_json(report)
             return
         for key, value in report.items():
-            if key not in ("advice", "namespace"):
+            if key not in ("advice", "namespace", "survives"):
                 console.print(f"{key}: {value}")
+        survives = report["survives"]
+        console.print(
+            "an acknowledged write survives: "
+            + ", ".join(
+                f"{fault.replace('_', ' ')}: {verdict}" for fault, verdict in survives.items()
+            ),
+            markup=False,
+        )
         counts = report["namespace"]
         console.print(
             f"namespace {counts['name']}: {counts['running']} running, {counts['terminal']} "
@@ -411,8 +428,13 @@ def _text(value: Any) -> Any:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _advice(config: dict[str, Any]) -> list[str]:
+def _advice(config: dict[str, Any], replicas: int | None = None) -> list[str]:
     advice = []
+    if replicas:
+        advice.append(
+            f"{replicas} replica(s) copy writes asynchronously: a failover loses the latest "
+            "acknowledged writes unless clients connect with durability=Durability(replicas=N)"
+        )
     if config.get("maxmemory-policy") not in (None, "noeviction"):
         advice.append("set maxmemory-policy noeviction: evicting process keys loses durable state")
     if config.get("appendonly") == "no":

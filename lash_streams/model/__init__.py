@@ -2,6 +2,8 @@
 Structs whose JSON equals lash's serde JSON byte for byte."""
 
 from lash_streams.model._codec import JsonValue, canonical_json, decode, encode, to_builtins
+from lash_streams.model.durability import *  # noqa: F403
+from lash_streams.model.durability import __all__ as _durability
 from lash_streams.model.events import *  # noqa: F403
 from lash_streams.model.events import __all__ as _events
 from lash_streams.model.invocation import *  # noqa: F403
@@ -19,6 +21,7 @@ __all__ = [
     "decode",
     "encode",
     "to_builtins",
+    *_durability,
     *_events,
     *_invocation,
     *_lease,

@@ -23,6 +23,7 @@ from lash_streams.model import (
     StatusRunning,
 )
 from lash_streams.model._codec import decode
+from lash_streams.model.durability import Durability, DurabilityReport, assess
 from lash_streams.store.keys import Keyspace
 from lash_streams.store.retry import RetryPolicy
 from lash_streams.store.scripts import Scripts
@@ -118,6 +119,8 @@ class StoreCore:
     #: Waiters share one blocking reader (set by ``connect`` on a single server).
     shares_waits: bool = False
     _node_clients: dict[tuple[str, int], Any] | None = None
+    #: Set by ``connect`` from the server's settings (None: not known).
+    durability_report: DurabilityReport | None = None
 
     def __init__(
         self,
@@ -143,8 +146,21 @@ class StoreCore:
         self._registrations: OrderedDict[str, ProcessRegistration] = OrderedDict()
 
     def durability_tier(self) -> DurabilityTier:
-        """DT-1: ``durable`` only when the server fsyncs every write (RX-13)."""
+        """DT-1: ``durable`` only when an acknowledged write survives both a
+        server crash and a failover (``durability()`` says which, RX-13)."""
+        if self.durability_report is not None:
+            return self.durability_report.tier
         return self._durability
+
+    def durability(self) -> DurabilityReport:
+        """What an acknowledged write survives on this bus (process crash,
+        server crash, failover), from ``connect(durability=...)`` and the
+        server's settings read at connect time."""
+        if self.durability_report is not None:
+            return self.durability_report
+        return assess(
+            Durability(), appendonly=None, appendfsync=None, save=None, replicas_connected=None
+        )
 
     async def server_time_ms(self) -> int:
         """The server clock (GEN-2): every ownership and expiry time uses it."""

@@ -147,8 +147,13 @@ class Scripts:
         # A pool with ``direct`` (lash_streams.pool.BoundedPool) sends a script
         # call without the client's per-command layers; any other client
         # (a cluster, fakeredis, a user's own) through its ``execute_command``.
+        # A client whose writes wait for replicas (lash_streams.replication)
+        # must see every call.
         pool = getattr(client, "connection_pool", None)
-        self.send: Any = getattr(pool, "direct", None) or client.execute_command
+        direct = getattr(pool, "direct", None)
+        if getattr(client, "waits_for_writes", False):
+            direct = None
+        self.send: Any = direct or client.execute_command
         self._all = [Script(self, name) for name in _NAMES]
         by_file = {s.name: s for s in self._all}
         self.register_process = by_file["register_process-1"]
