@@ -68,6 +68,10 @@ class Bus(Store):
             close = getattr(client, "aclose", None)
             if close is not None:
                 await close()
+            # A sentinel URL's client owns the clients of its sentinels.
+            sentinel = getattr(client, "lash_sentinel", None)
+            if sentinel is not None:
+                await sentinel.aclose()
         if self._owned_server is not None:
             server, self._owned_server = self._owned_server, None
             await server.astop()

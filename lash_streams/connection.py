@@ -26,6 +26,8 @@ from lash_streams.model import Durability
 from lash_streams.model.durability import assess
 from lash_streams.pool import BoundedPool
 from lash_streams.replication import ReplicatedRedis
+from lash_streams.sentinel import SCHEMES as SENTINEL_SCHEMES
+from lash_streams.sentinel import parse_sentinel_url, sentinel_client
 from lash_streams.store.retry import RetryPolicy
 
 _SOCKET_TIMEOUT_S = 10.0
@@ -36,17 +38,21 @@ _BLOCKING_SOCKET_TIMEOUT_S = 15.0
 
 
 def redact_url(url: str | None) -> str:
-    """``url`` without its password, for messages and logs."""
+    """``url`` without its passwords (the URL's own and a sentinel's in the
+    query), for messages and logs."""
     if url is None:
         return "the embedded server"
     parts = urlsplit(url)
-    if parts.password is None:
+    credentials, at, hosts = parts.netloc.rpartition("@")
+    if ":" in credentials:
+        credentials = credentials.split(":", 1)[0] + ":***"
+    query = "&".join(
+        f"{k}=***" if k.endswith("password") else f"{k}={v}"
+        for k, _, v in (item.partition("=") for item in parts.query.split("&") if item)
+    )
+    if "***" not in credentials + query:
         return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    return urlunsplit(parts._replace(netloc=f"{credentials}{at}{hosts}", query=query))
 
 
 def _client(
@@ -64,16 +70,22 @@ def _client(
     }
     if cluster:
         return RedisCluster.from_url(url.replace("redis+cluster://", "redis://"), **options)
+    waits = durability if durability is not None and durability.waits else None
+    if url.startswith(SENTINEL_SCHEMES):
+        client = sentinel_client(url, options, ReplicatedRedis if waits else Redis)
+        if waits:
+            client.durability = waits
+        return client
     pool = BoundedPool.from_url(
         url,
         max_connections=_MAX_CONNECTIONS,
         timeout=_POOL_WAIT_S,
         **{k: v for k, v in options.items() if k != "retry"},
     )
-    if durability is not None and durability.waits:
-        client = ReplicatedRedis(connection_pool=pool, retry=options["retry"])
-        client.durability = durability
-        return client
+    if waits:
+        replicated = ReplicatedRedis(connection_pool=pool, retry=options["retry"])
+        replicated.durability = waits
+        return replicated
     return Redis(connection_pool=pool, retry=options["retry"])
 
 
@@ -123,14 +135,17 @@ async def _check_waits(client: Any, durability: Durability, url: str) -> None:
         ) from err
 
 
-_SCHEMES = ("redis", "rediss", "unix", "redis+cluster")
+_SCHEMES = ("redis", "rediss", "unix", "redis+cluster", *SENTINEL_SCHEMES)
 
 
 def _check_url(url: object) -> None:
     """A URL redis-py can open, or a one-line typed error (not its traceback)."""
     if not isinstance(url, str):
         raise InvalidValue(f"the URL must be a string, got {type(url).__name__}")
-    scheme = urlsplit(url).scheme if "://" in url else ""
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    if scheme in SENTINEL_SCHEMES:
+        parse_sentinel_url(url)  # each part checked, with a message per mistake
+        return
     if scheme not in _SCHEMES:
         shown = redact_url(url) if scheme else url.split("@")[-1]
         raise InvalidValue(
@@ -311,7 +326,8 @@ def connect(
     durability: Durability | None = None,
 ) -> Connecting:
     """Connect to ``url`` (``redis://``, ``rediss://``, ``unix://``,
-    ``redis+cluster://``), or with no URL start a private embedded Valkey
+    ``redis+cluster://``, ``redis+sentinel://host:26379[,host:port]/service``,
+    ``rediss+sentinel://``), or with no URL start a private embedded Valkey
     (AOF ``everysec`` in ``data_dir``, a temporary folder by default) that the
     bus stops when it closes.
 

@@ -46,7 +46,13 @@ def run_example(
 
 def test_every_example_is_run_here() -> None:
     on_disk = {p.name for p in EXAMPLES.iterdir() if p.suffix in (".py", ".sh")}
-    assert on_disk == {*SERVER_EXAMPLES, "fake_bus.py", "cli.sh"}
+    assert on_disk == {*SERVER_EXAMPLES, "fake_bus.py", "cli.sh", "sentinel.py"}
+
+
+@pytest.mark.no_key_hygiene  # its own Sentinel set
+def test_sentinel_example(namespace: str) -> None:
+    out = run_example("sentinel.py", None, namespace).stdout
+    assert "the primary is now on port" in out and "'step': 2" in out
 
 
 @pytest.mark.parametrize("script", SERVER_EXAMPLES)

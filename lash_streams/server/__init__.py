@@ -18,12 +18,15 @@ from lash_streams.server.proc import (
     spawned_pids,
     valkey_binary,
 )
+from lash_streams.server.sentinel import LocalSentinel, LocalSentinelSet
 
 __all__ = [
     "DIR_PREFIX",
     "MARKER",
     "TAG_ENV",
     "LocalCluster",
+    "LocalSentinel",
+    "LocalSentinelSet",
     "LocalServer",
     "Persistence",
     "ServerVersion",
