@@ -59,10 +59,12 @@ def _register_operator_commands() -> None:
     from lash_streams.cli.act import register_actions
     from lash_streams.cli.bench import register_bench
     from lash_streams.cli.dlq import register_dlq
+    from lash_streams.cli.doctor import register_doctor
     from lash_streams.cli.jobs import register_jobs
     from lash_streams.cli.ops import register, register_watch
 
     register(app)
+    register_doctor(app)
     register_actions(app)
     register_dlq(app)
     register_jobs(app)
