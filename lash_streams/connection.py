@@ -18,7 +18,13 @@ from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import AuthenticationError, NoPermissionError, RedisError, ResponseError
+from redis.exceptions import (
+    AuthenticationError,
+    NoPermissionError,
+    RedisClusterException,
+    RedisError,
+    ResponseError,
+)
 
 from lash_streams.bus import Bus
 from lash_streams.errors import AuthenticationFailed, ConnectionFailed, InvalidValue
@@ -69,7 +75,10 @@ def _client(
         "health_check_interval": 30,
     }
     if cluster:
-        return RedisCluster.from_url(url.replace("redis+cluster://", "redis://"), **options)
+        plain = url.replace("redis+cluster://", "redis://").replace(
+            "rediss+cluster://", "rediss://"
+        )
+        return RedisCluster.from_url(plain, **options)
     waits = durability if durability is not None and durability.waits else None
     if url.startswith(SENTINEL_SCHEMES):
         client = sentinel_client(url, options, ReplicatedRedis if waits else Redis)
@@ -135,7 +144,8 @@ async def _check_waits(client: Any, durability: Durability, url: str) -> None:
         ) from err
 
 
-_SCHEMES = ("redis", "rediss", "unix", "redis+cluster", *SENTINEL_SCHEMES)
+_CLUSTER_SCHEMES = ("redis+cluster://", "rediss+cluster://")
+_SCHEMES = ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster", *SENTINEL_SCHEMES)
 
 
 def _check_url(url: object) -> None:
@@ -221,7 +231,7 @@ async def _open(
         server = LocalServer(data_dir=data_dir, persistence=persistence)
         await server.astart()
         url = server.url
-    is_cluster = bool(cluster) or url.startswith("redis+cluster://")
+    is_cluster = bool(cluster) or url.startswith(_CLUSTER_SCHEMES)
     if is_cluster and wanted.waits:
         if server is not None:
             server.stop()
@@ -243,7 +253,7 @@ async def _open(
             replicas_connected=settings["replicas"],
         )
         shards = await _index_shards(client, namespace, index_shards)
-    except (RedisError, OSError, InvalidValue) as err:
+    except (RedisError, RedisClusterException, OSError, InvalidValue) as err:
         for c in (client, blocking):
             await c.aclose()
         if server is not None:
@@ -326,7 +336,8 @@ def connect(
     durability: Durability | None = None,
 ) -> Connecting:
     """Connect to ``url`` (``redis://``, ``rediss://``, ``unix://``,
-    ``redis+cluster://``, ``redis+sentinel://host:26379[,host:port]/service``,
+    ``redis+cluster://``, ``rediss+cluster://``,
+    ``redis+sentinel://host:26379[,host:port]/service``,
     ``rediss+sentinel://``), or with no URL start a private embedded Valkey
     (AOF ``everysec`` in ``data_dir``, a temporary folder by default) that the
     bus stops when it closes.

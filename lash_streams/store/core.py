@@ -105,6 +105,16 @@ class ProcessState:
         )
 
 
+# What a plain client takes of a cluster client's TLS settings.
+_SSL_OPTIONS = frozenset(
+    {
+        "ssl_keyfile", "ssl_certfile", "ssl_cert_reqs", "ssl_include_verify_flags",
+        "ssl_exclude_verify_flags", "ssl_ca_certs", "ssl_ca_data", "ssl_ca_path",
+        "ssl_check_hostname", "ssl_min_version", "ssl_ciphers", "ssl_password",
+    }
+)  # fmt: skip
+
+
 def _terminal_marker() -> Any:
     from lash_streams.model import AwaitSuccess, StatusCompleted
 
@@ -213,6 +223,14 @@ class StoreCore:
             from redis.backoff import NoBackoff
 
             pool_kwargs = self.blocking.get_connection_kwargs()
+            # The node's TLS as the cluster client's: a private CA and a
+            # client certificate too, not just TLS on or off.
+            tls = pool_kwargs.get("ssl", False) or "SSL" in getattr(
+                pool_kwargs.get("connection_class"), "__name__", ""
+            )
+            ssl_options = {
+                k: v for k, v in pool_kwargs.items() if k in _SSL_OPTIONS and v is not None
+            }
             client = Redis(
                 host=node.host,
                 port=node.port,
@@ -221,7 +239,8 @@ class StoreCore:
                 retry=Retry(NoBackoff(), 0),
                 username=pool_kwargs.get("username"),
                 password=pool_kwargs.get("password"),
-                ssl=bool(pool_kwargs.get("ssl", False)),
+                ssl=bool(tls),
+                **(ssl_options if tls else {}),
             )
             clients[(node.host, node.port)] = client
         return client
