@@ -31,7 +31,7 @@ from lash_streams.errors import AuthenticationFailed, ConnectionFailed, InvalidV
 from lash_streams.model import Durability
 from lash_streams.model.durability import assess
 from lash_streams.pool import BoundedPool
-from lash_streams.replication import ReplicatedRedis
+from lash_streams.replication import ReplicatedCluster, ReplicatedRedis
 from lash_streams.sentinel import SCHEMES as SENTINEL_SCHEMES
 from lash_streams.sentinel import parse_sentinel_url, sentinel_client
 from lash_streams.store.retry import RetryPolicy
@@ -74,12 +74,16 @@ def _client(
         "retry": Retry(NoBackoff(), 0),
         "health_check_interval": 30,
     }
+    waits = durability if durability is not None and durability.waits else None
     if cluster:
         plain = url.replace("redis+cluster://", "redis://").replace(
             "rediss+cluster://", "rediss://"
         )
+        if waits:
+            replicated: Any = ReplicatedCluster.from_url(plain, **options)
+            replicated.durability = waits
+            return replicated
         return RedisCluster.from_url(plain, **options)
-    waits = durability if durability is not None and durability.waits else None
     if url.startswith(SENTINEL_SCHEMES):
         client = sentinel_client(url, options, ReplicatedRedis if waits else Redis)
         if waits:
@@ -92,9 +96,9 @@ def _client(
         **{k: v for k, v in options.items() if k != "retry"},
     )
     if waits:
-        replicated = ReplicatedRedis(connection_pool=pool, retry=options["retry"])
-        replicated.durability = waits
-        return replicated
+        single = ReplicatedRedis(connection_pool=pool, retry=options["retry"])
+        single.durability = waits
+        return single
     return Redis(connection_pool=pool, retry=options["retry"])
 
 
@@ -232,14 +236,6 @@ async def _open(
         await server.astart()
         url = server.url
     is_cluster = bool(cluster) or url.startswith(_CLUSTER_SCHEMES)
-    if is_cluster and wanted.waits:
-        if server is not None:
-            server.stop()
-        raise InvalidValue(
-            "durability waits (replicas/fsync) are not supported on a cluster yet: "
-            "a cluster node's WAIT must run on the connection of each write; "
-            "see docs/guarantees.md for the cluster's limits"
-        )
     client = _client(url, cluster=is_cluster, socket_timeout=_SOCKET_TIMEOUT_S, durability=wanted)
     blocking = _client(url, cluster=is_cluster, socket_timeout=_BLOCKING_SOCKET_TIMEOUT_S)
     try:
@@ -276,6 +272,8 @@ async def _open(
     )
     bus._owned_server = server
     bus.durability_report = report
+    if isinstance(client, ReplicatedCluster):
+        client.probe_prefix = f"{namespace}:durability"
     bus.shares_waits = not is_cluster
     try:
         await bus.scripts.load()
@@ -356,7 +354,7 @@ def connect(
     (``Durability(replicas=1)``: one replica holds it; ``fsync=True``: the
     primary fsynced it, WAITAOF). A wait not met raises
     ``errors.DurabilityNotMet``; ``bus.durability()`` reports what an
-    acknowledged write survives (docs/guarantees.md). Not on a cluster yet.
+    acknowledged write survives (docs/guarantees.md).
 
     ``async with connect() as bus: ...`` or ``bus = await connect(...)``."""
     return Connecting(

@@ -14,16 +14,24 @@ consumer-group read lost in a failover only means a redelivery.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
-from redis.exceptions import ResponseError
+from redis.asyncio.cluster import ClusterPipeline, PipelineCommand, RedisCluster
+from redis.exceptions import AskError, ClusterDownError, MovedError, ResponseError, TryAgainError
 
-from lash_streams.errors import DurabilityNotMet, InvalidValue
+from lash_streams.errors import DurabilityNotMet, InvalidValue, NotWritten
 from lash_streams.model import Durability
 
-__all__ = ["ReplicatedPipeline", "ReplicatedRedis", "is_write"]
+__all__ = [
+    "ReplicatedCluster",
+    "ReplicatedClusterPipeline",
+    "ReplicatedPipeline",
+    "ReplicatedRedis",
+    "is_write",
+]
 
 # Commands lash-streams sends that never change data.
 _READS = frozenset(
@@ -133,3 +141,131 @@ class ReplicatedRedis(Redis):
         if isinstance(result, Exception):
             raise result
         return result
+
+
+# -- a cluster ------------------------------------------------------------------
+#
+# A write and its wait must share a connection to the node that owns the
+# write's slot. A single write goes to that node as a two-command pipeline on
+# one of its connections. A cluster pipeline's writes are spread over nodes
+# and connections the client picks, so after it each node that took a write
+# gets a probe on one connection: a write of its own (a short-lived key in one
+# of the written slots) and the wait. A node's replication stream is ordered,
+# and the pipeline's replies came before the probe was sent, so a replica that
+# has the probe has every write before it.
+
+_REDIRECTS = (MovedError, AskError, TryAgainError, ClusterDownError)
+_ATTEMPTS = 5
+
+
+def hash_tag(key: bytes) -> bytes:
+    """What a key's slot is computed from (the cluster spec's hash tag rule)."""
+    start = key.find(b"{")
+    if start >= 0:
+        end = key.find(b"}", start + 1)
+        if end > start + 1:
+            return key[start + 1 : end]
+    return key
+
+
+def _as_bytes(value: Any) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    return str(value).encode("utf-8")
+
+
+def _first_key(args: tuple[Any, ...]) -> bytes | None:
+    name = _as_bytes(args[0]).upper()
+    if name in (b"EVALSHA", b"EVAL", b"FCALL"):
+        return _as_bytes(args[3]) if len(args) > 3 and int(args[2]) > 0 else None
+    return _as_bytes(args[1]) if len(args) > 1 else None
+
+
+class ReplicatedCluster(RedisCluster):
+    """A cluster client whose writes wait as ``durability`` asks."""
+
+    durability: Durability
+    #: Probe keys live under the bus's namespace (ACL ``~<ns>:*``), with a TTL.
+    probe_prefix: str = "lash:durability"
+    waits_for_writes = True
+
+    def pipeline(self, transaction: Any | None = None, shard_hint: Any | None = None) -> Any:
+        if shard_hint:
+            raise InvalidValue("shard_hint is not supported on a cluster")
+        return ReplicatedClusterPipeline(self, transaction)  # type: ignore[abstract]
+
+    async def _node_of(self, args: tuple[Any, ...]) -> tuple[Any, int]:
+        slot = await self._determine_slot(*args)
+        return self.nodes_manager.get_node_from_slot(slot), slot
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        if not args or not is_write(args[0]) or "target_nodes" in kwargs:
+            return await super().execute_command(*args, **kwargs)
+        if not self._initialize:
+            await self.initialize()
+        last: Exception | None = None
+        for attempt in range(_ATTEMPTS):
+            node, _ = await self._node_of(args)
+            commands = [
+                PipelineCommand(0, *args, **kwargs),
+                PipelineCommand(1, *self.durability.wait_command()),
+            ]
+            await node.execute_pipeline(commands)
+            result = commands[0].result
+            if isinstance(result, _REDIRECTS):
+                # The write did not run there: learn the new owner, again.
+                last = result
+                await self.nodes_manager.initialize()
+                await asyncio.sleep(0.05 * attempt)
+                continue
+            if isinstance(result, Exception):
+                raise result
+            check_wait(self.durability, commands[1].result)
+            return result
+        raise NotWritten(
+            f"the write was redirected {_ATTEMPTS} times (a slot moving): not written, "
+            f"safe to retry: {last}"
+        )
+
+    async def wait_for(self, writes: list[tuple[Any, ...]]) -> None:
+        """The wait for writes a pipeline sent: one probe per node."""
+        probes: dict[str, tuple[Any, bytes]] = {}
+        for args in writes:
+            key = _first_key(args)
+            if key is None:
+                continue
+            node, _ = await self._node_of(args)
+            probes.setdefault(node.name, (node, hash_tag(key)))
+        for node, tag in probes.values():
+            probe = f"{self.probe_prefix}:{{".encode() + tag + b"}"
+            commands = [
+                PipelineCommand(0, "SET", probe, 1, "PX", 60_000),
+                PipelineCommand(1, *self.durability.wait_command()),
+            ]
+            await node.execute_pipeline(commands)
+            if isinstance(commands[0].result, Exception):
+                raise commands[0].result
+            check_wait(self.durability, commands[1].result)
+
+
+class ReplicatedClusterPipeline(ClusterPipeline):
+    """A cluster pipeline followed by one wait per node it wrote to."""
+
+    def __init__(self, client: ReplicatedCluster, transaction: Any | None = None) -> None:
+        super().__init__(client, transaction)
+        self._waiting_client = client
+        self._writes: list[tuple[Any, ...]] = []
+
+    def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        if args and is_write(args[0]):
+            self._writes.append(args)
+        return super().execute_command(*args, **kwargs)
+
+    async def execute(
+        self, raise_on_error: bool = True, allow_redirections: bool = True
+    ) -> list[Any]:
+        writes, self._writes = self._writes, []
+        results: list[Any] = await super().execute(raise_on_error, allow_redirections)
+        if writes:
+            await self._waiting_client.wait_for(writes)
+        return results

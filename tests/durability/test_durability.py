@@ -59,9 +59,30 @@ async def test_connect_refuses_a_durability_that_is_not_a_durability(value: Any)
         await ls.connect("redis://127.0.0.1:1", durability=value)
 
 
-async def test_waits_on_a_cluster_are_refused_at_connect_not_per_write(cluster: Any) -> None:
-    with pytest.raises(errors.InvalidValue, match="cluster"):
-        await ls.connect(cluster.connect_url, durability=ONE)
+async def test_on_a_cluster_without_replicas_each_write_reports_the_wait_not_met(
+    cluster: Any, namespace: str
+) -> None:
+    """The suite's cluster has no replicas: a script write (append) and a
+    pipelined one (registration's index step) each raise DurabilityNotMet
+    after the timeout, on the node that took the write; reads do not wait."""
+    async with ls.connect(cluster.connect_url, namespace=namespace) as bus:
+        await bus.register_process(reg("p", plain("x")))
+    wanted = ls.Durability(replicas=1, timeout_ms=100)
+    async with ls.connect(cluster.connect_url, namespace=namespace, durability=wanted) as bus:
+        with pytest.raises(errors.DurabilityNotMet):
+            await bus.append_event("p", req("x", 1, key="k"))
+        with pytest.raises(errors.DurabilityNotMet):
+            await bus.register_process(reg("q", plain("x")))
+        assert [e.payload for e in await bus.events_after("p", 0)] == [1]
+    async with ls.connect(cluster.connect_url, namespace=namespace) as bus:
+        await bus.complete_process("p", S(None))
+        await bus.prune_terminal_processes(await bus.server_time_ms() + 1)
+
+
+async def test_fsync_on_a_cluster_without_aof_is_refused_at_connect(cluster: Any) -> None:
+    # No AOF (Valkey) or no WAITAOF at all (Redis 7.0): either way, at connect.
+    with pytest.raises(errors.InvalidValue, match="appendonly|WAITAOF"):
+        await ls.connect(cluster.connect_url, durability=ls.Durability(fsync=True))
 
 
 # -- replicas -------------------------------------------------------------------
