@@ -81,7 +81,7 @@ async def test_on_a_cluster_without_replicas_each_write_reports_the_wait_not_met
 
 async def test_fsync_on_a_cluster_without_aof_is_refused_at_connect(cluster: Any) -> None:
     # No AOF (Valkey) or no WAITAOF at all (Redis 7.0): either way, at connect.
-    with pytest.raises(errors.InvalidValue, match="appendonly|WAITAOF"):
+    with pytest.raises(errors.InvalidValue, match=r"appendonly|WAITAOF"):
         await ls.connect(cluster.connect_url, durability=ls.Durability(fsync=True))
 
 
