@@ -47,8 +47,8 @@ class RunFacts(msgspec.Struct, frozen=True):
     #: write and a server restart or failover seen): losses are within tier.
     loss_allowed: bool = False
     tier_note: str = ""
-    #: Actors SIGKILLed at some point (any incarnation).
-    killed: frozenset[str] = frozenset()
+    #: (actor, incarnation) of every process SIGKILLed during the run.
+    killed: frozenset[tuple[str, int]] = frozenset()
 
 
 class Verdict(msgspec.Struct):
@@ -227,24 +227,29 @@ def check_wakes(ops: list[Op], observed: Observed, facts: RunFacts) -> list[Verd
 
 
 def check_abandonments(ops: list[Op], observed: Observed, facts: RunFacts) -> Verdict:
-    starters: dict[str, set[str]] = defaultdict(set)
-    stopped = set()
+    """The incarnation that started the job must be the one killed or
+    stopped; a job whose start line was never written (its worker died
+    first) falls back to the owner the evidence names, any incarnation."""
+    starters: dict[str, set[tuple[str, int]]] = defaultdict(set)
+    gone = set(facts.killed)
     for op in ops:
         if op.entry.op == "job_start" and op.entry.pid:
-            starters[op.entry.pid].add(op.entry.actor)
+            starters[op.entry.pid].add((op.entry.actor, op.entry.inc))
         elif op.entry.op == "shutdown":
-            stopped.add(op.entry.actor)
-    gone = set(facts.killed) | stopped
+            gone.add((op.entry.actor, op.entry.inc))
+    gone_names = {name for name, _ in gone}
     bad, abandoned = [], 0
     for pid, events in sorted(observed.events.items()):
         for e in events:
             if e.terminal != "abandoned":
                 continue
             abandoned += 1
-            owners = {e.owner.split(":")[0]} if e.owner else starters.get(pid, set())
-            if not owners or not owners & gone:
-                named = ", ".join(sorted(owners)) or "nobody"
-                bad.append(f"{pid}: abandoned, owner {named} was neither killed nor stopped")
+            owner = e.owner.split(":")[0] if e.owner else None
+            started = {s for s in starters.get(pid, set()) if owner is None or s[0] == owner}
+            explained = bool(started & gone) if started else owner in gone_names
+            if not explained:
+                who = ", ".join(f"{a}#{i}" for a, i in sorted(started)) or owner or "nobody"
+                bad.append(f"{pid}: abandoned, owner {who} was neither killed nor stopped")
     return _verdict(
         "no_terminal_from_time", {"abandoned": abandoned, "unexplained": len(bad)}, bad, facts=facts
     )

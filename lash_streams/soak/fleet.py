@@ -93,8 +93,8 @@ class Fleet:
         with contextlib.suppress(Exception):
             await self.stop(list(self.members), timeout=10.0)
 
-    def killed(self) -> frozenset[str]:
-        return frozenset(name for name, _ in self.kills)
+    def killed(self) -> frozenset[tuple[str, int]]:
+        return frozenset(self.kills)
 
     def crashed(self) -> list[str]:
         """Members that exited on their own with an error (not killed by us)."""

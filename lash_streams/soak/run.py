@@ -134,7 +134,7 @@ async def _run(
     facts = RunFacts(
         loss_allowed=loss_allowed,
         tier_note="server restarted without fsync on every write" if loss_allowed else "",
-        killed=fleet.killed() | frozenset(forced),
+        killed=fleet.killed(),  # a forced stop is a SIGKILL, listed there too
     )
     verdicts = check(entries, observed, facts)
     verdicts.append(workload_verdict(crashed, fleet))

@@ -195,11 +195,11 @@ def job(owner: str | None) -> tuple[list[Entry], Observed]:
 def test_an_abandonment_whose_owner_lives_is_a_terminal_from_time():
     found = verdicts(*job("w1"))
     assert failing(found) == {"no_terminal_from_time"}
-    assert "w1 was neither killed nor stopped" in found["no_terminal_from_time"].examples[0]
+    assert "w1#0 was neither killed nor stopped" in found["no_terminal_from_time"].examples[0]
 
 
 def test_an_abandonment_of_a_killed_owners_work_is_fine():
-    found = verdicts(*job("w1:recovery:1"), killed=frozenset({"w1"}))
+    found = verdicts(*job("w1:recovery:1"), killed=frozenset({("w1", 0)}))
     assert failing(found) == set()
     history, observed = job(None)  # no owner in the evidence: the history's starter
     history.append(Entry(op="shutdown", id="x1", actor="w1", inc=0, outcome=OK))
@@ -240,3 +240,19 @@ def test_an_owner_bound_job_started_by_a_second_incarnation_is_named():
     found = verdicts([*history, start, again], observed)
     assert failing(found) == {"owner_bound_runs_once"}
     assert found["owner_bound_runs_once"].examples == ["job.x: started by w1#0, w1#1"]
+
+
+def test_an_abandonment_is_explained_only_by_the_incarnation_that_started_the_job():
+    history, observed = job("w1")
+    # w1's first incarnation was killed, but the job ran on its second, alive.
+    history = [msgspec.structs.replace(e, inc=1) if e.op == "job_start" else e for e in history]
+    found = verdicts(history, observed, killed=frozenset({("w1", 0)}))
+    assert failing(found) == {"no_terminal_from_time"}
+    assert "w1#1 was neither killed nor stopped" in found["no_terminal_from_time"].examples[0]
+
+
+def test_an_abandonment_before_the_start_line_falls_back_to_the_evidence():
+    history, observed = job("w1")
+    history = [e for e in history if e.op != "job_start"]  # killed before writing it
+    assert failing(verdicts(history, observed, killed=frozenset({("w1", 2)}))) == set()
+    assert failing(verdicts(history, observed)) == {"no_terminal_from_time"}
