@@ -55,6 +55,10 @@ class Fault(Protocol):
 
     async def cleanup(self, ctx: FaultContext) -> None: ...
 
+    async def close(self) -> None:
+        """After the workload stopped (a proxy must outlive it)."""
+        ...
+
 
 class KillFault:
     """SIGKILL a random workload process, restart it after a pause; the new
@@ -79,6 +83,9 @@ class KillFault:
             ctx.record(self.name, f"restarted {name}#{member.inc}")
 
     async def cleanup(self, ctx: FaultContext) -> None:
+        return None
+
+    async def close(self) -> None:
         return None
 
 
@@ -116,6 +123,9 @@ class PauseFault:
         if self.usable:
             with contextlib.suppress(Exception):
                 await ctx.bus.redis.execute_command("CLIENT", "UNPAUSE")
+
+    async def close(self) -> None:
+        return None
 
 
 class ProxyFault:
@@ -163,7 +173,6 @@ class ProxyFault:
             self.proxy.stall(False)
 
     async def close(self) -> None:
-        """After the workload stopped: the proxy goes last."""
         if self.proxy is not None:
             await self.proxy.stop()
 

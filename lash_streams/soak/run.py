@@ -121,9 +121,7 @@ async def _run(
         forced += await fleet.stop([n for n, _ in members if n not in producers])
         crashed += [c for c in fleet.crashed() if c not in crashed]  # failed while stopping
         for fault in faults:
-            close = getattr(fault, "close", None)
-            if close is not None:
-                await close()
+            await fault.close()
         observed = await observe(bus)
         after = await server_facts(bus)
     finally:
