@@ -173,8 +173,9 @@ class ProxyFault:
             self.proxy.stall(False)
 
     async def close(self) -> None:
-        if self.proxy is not None:
-            await self.proxy.stop()
+        proxy, self.proxy = self.proxy, None
+        if proxy is not None:
+            await proxy.stop()
 
 
 def make_faults(names: tuple[str, ...]) -> list[Fault]:

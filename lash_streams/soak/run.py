@@ -73,7 +73,11 @@ async def run_soak(url: str | None, config: SoakConfig, say: Say = lambda _: Non
         bus = await stack.enter_async_context(ls.connect(url, namespace=namespace))
         stack.push_async_callback(drop_namespace, bus)
         folder = Path(tempfile.mkdtemp(prefix="lash-soak-"))
-        return await _run(bus, url, namespace, folder, config, say)
+        try:
+            return await _run(bus, url, namespace, folder, config, say)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
     raise AssertionError("unreachable")  # pragma: no cover - the stack returns above
 
 
@@ -92,13 +96,14 @@ async def _run(
         ctx.workload_url, namespace, msgspec.json.encode(spec).decode(), folder
     )
     started = time.monotonic()
+    schedules: list[asyncio.Task[None]] = []
     try:
         chosen = ",".join(config.faults) or "none"
         say(f"namespace {namespace}: {len(members)} processes, faults: {chosen}")
         for name, role in members:
             await fleet.start(name, role)
         stop = asyncio.Event()
-        schedules = [asyncio.create_task(f.run(ctx, stop)) for f in faults]
+        schedules += [asyncio.create_task(f.run(ctx, stop)) for f in faults]
         await asyncio.sleep(config.duration_s)
         stop.set()
         for fault, result in zip(
@@ -125,7 +130,16 @@ async def _run(
         observed = await observe(bus)
         after = await server_facts(bus)
     finally:
+        # Interrupted (Ctrl-C) or failed: nothing may restart a process or
+        # keep the server paused once the namespace is being deleted.
+        for task in schedules:
+            task.cancel()
+        await asyncio.gather(*schedules, return_exceptions=True)
         await fleet.stop_all()
+        for fault in faults:
+            with contextlib.suppress(Exception):
+                await fault.cleanup(ctx)
+                await fault.close()
     entries = read_folder(folder)
     restarted = before.run_ids != after.run_ids and bool(before.run_ids)
     loss_allowed = after.durability_tier != "durable" and restarted

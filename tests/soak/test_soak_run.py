@@ -40,7 +40,7 @@ async def test_a_seeded_soak_with_kills_and_pauses_holds_every_invariant():
     assert outcome.run["acknowledged_ops"] > 300
     assert outcome.run["ops"]["stale_append"] > 0 and outcome.run["ops"]["wake"] > 0
     assert outcome.notes == []
-    assert time.monotonic() - started < 60
+    assert time.monotonic() - started < 90  # about 25 s here; room for a loaded CI machine
 
 
 async def test_a_namespace_user_without_client_pause_skips_the_pause_with_a_note():
