@@ -18,6 +18,7 @@ from typing import Any
 import msgspec
 
 import lash_streams as ls
+from lash_streams.model import ProcessRecord, RecoveryDisposition
 from lash_streams.server import LocalServer
 from lash_streams.soak.checker import OKAY, VIOLATED, RunFacts, Verdict, check
 from lash_streams.soak.config import SoakConfig
@@ -205,8 +206,8 @@ async def drain(bus: ls.Bus, folder: Path, timeout_s: float) -> bool:
     once the jobs are done: on a long run it is large."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        running = await bus.list_processes()
-        if any(r.id.startswith("job.") for r in running):
+        running = [r for r in await bus.list_processes() if r.id.startswith("job.")]
+        if [r for r in running if not await parked(bus, r)]:
             await asyncio.sleep(1.0)
             continue
         observed = await observe(bus)
@@ -220,6 +221,16 @@ async def drain(bus: ls.Bus, folder: Path, timeout_s: float) -> bool:
             return True
         await asyncio.sleep(1.0)
     return False
+
+
+async def parked(bus: ls.Bus, record: ProcessRecord) -> bool:
+    """A started owner-bound job nobody holds: its worker lost the lease (a
+    stall longer than the TTL) and only that worker may end it, which it does
+    when it stops (``Worker.shutdown`` abandons it). Waiting changes nothing."""
+    if record.disposition != RecoveryDisposition.OWNER_BOUND or record.first_started is None:
+        return False
+    lease = await bus.get_process_lease(record.id)
+    return lease is None or lease.expires_at_epoch_ms <= await bus.server_time_ms()
 
 
 async def drop_namespace(bus: ls.Bus) -> None:
