@@ -32,3 +32,4 @@ lash-streams top --once --namespace "$ns"                  # running jobs, ready
 lash-streams retry "$job" --namespace "$ns"                # a job: queued for its workers now
 lash-streams prune --older-than 0 --namespace "$ns"        # delete terminal processes now
 lash-streams doctor --namespace "$ns"                      # server, persistence, advice
+lash-streams soak --duration 5s --faults kill,pause --seed 1 --json "${TMPDIR:-/tmp}/soak.json"   # workload + checker, own namespace

@@ -62,6 +62,7 @@ def _register_operator_commands() -> None:
     from lash_streams.cli.doctor import register_doctor
     from lash_streams.cli.jobs import register_jobs
     from lash_streams.cli.ops import register, register_watch
+    from lash_streams.cli.soak import register_soak
 
     register(app)
     register_doctor(app)
@@ -70,6 +71,7 @@ def _register_operator_commands() -> None:
     register_jobs(app)
     register_watch(app)
     register_bench(app)
+    register_soak(app)
 
 
 _register_operator_commands()
