@@ -197,3 +197,20 @@ def test_a_tiny_run_through_sentinel(tmp_path, sentinel_set):
     assert data["baselines"]["faststream"]["node"] == primary
     md = (tmp_path / "results.md").read_text()
     assert f"primary {primary} and 1 replica" in md and "master_for" in md
+    client = Sentinel(hosts).master_for(sentinel_set.service)
+    try:
+        assert list(client.scan_iter(match="bench-sn*")) == []
+    finally:
+        client.close()
+
+
+def test_results_from_before_topologies_still_render():
+    from lash_streams.bench.report import markdown
+
+    config = {"payload_bytes": 64, "duration_s": 1, "samples": 10, "processes": 1, "consumers": 1}
+    meta = {
+        "server": "redis 7.2", "redis_version": "7.2", "persistence": "no AOF",
+        "machine": "x86_64", "cpus": 2, "python": "3.11", "config": config, "wall_s": 1.0,
+    }  # fmt: skip
+    md = markdown({"meta": meta})
+    assert "Topology: one server" in md and "on the same server" in md

@@ -25,6 +25,13 @@ from lash_streams.model import (
     ProcessLeaseCompletion,
     RecoveryDisposition,
 )
+from lash_streams.pool import BoundedPool
+
+#: Calls the untimed set-up of ``at_scale`` makes at once.
+UNTIMED = 64
+#: Registrations at once in the timed registration (``UNTIMED`` on a cluster
+#: and under Sentinel).
+REGISTER_AT_ONCE = 500
 
 
 async def _used_memory(bus: ls.Bus) -> int:
@@ -124,20 +131,28 @@ async def at_scale(
         try:
             await drop_namespace(bus)
             pids = [f"p{i:07d}" for i in range(processes)]
+            # Only our pool queues callers beyond its bound: redis-py's (the
+            # cluster's per node, Sentinel's) refuse them (MaxConnectionsError).
+            queued = isinstance(getattr(bus.redis, "connection_pool", None), BoundedPool)
+            concurrency = REGISTER_AT_ONCE if queued else UNTIMED
             before = await _used_memory(bus)
             start = time.perf_counter()
-            await register_many(bus, pids, disposition=RecoveryDisposition.RERUNNABLE)
+            await register_many(
+                bus, pids, chunk=concurrency, disposition=RecoveryDisposition.RERUNNABLE
+            )
             registered_s = time.perf_counter() - start
             holder = LeaseOwnerIdentity.opaque("holder", uuid.uuid4().hex)
             leases: dict[str, ProcessLease] = {}
-            for offset in range(0, processes, 500):
+            # Untimed set-up, at most UNTIMED calls at once: a cluster client's
+            # per-node pool refuses (MaxConnectionsError) beyond its 100.
+            for offset in range(0, processes, UNTIMED):
                 outcomes = await asyncio.gather(
                     *(
                         bus.claim_process_lease(p, holder, 3_600_000)
-                        for p in pids[offset : offset + 500]
+                        for p in pids[offset : offset + UNTIMED]
                     )
                 )
-                for pid, outcome in zip(pids[offset : offset + 500], outcomes, strict=True):
+                for pid, outcome in zip(pids[offset : offset + UNTIMED], outcomes, strict=True):
                     assert isinstance(outcome, LeaseAcquired)
                     leases[pid] = outcome.lease
             memory = (await _used_memory(bus) - before) / processes
@@ -159,8 +174,8 @@ async def at_scale(
             _check(report, "the full sweep", processes, processes, "skipped")
             lapsing = rng.sample(pids, max(1, processes // 100))
             stalled = LeaseOwnerIdentity.opaque("stalled", uuid.uuid4().hex)
-            for offset in range(0, len(lapsing), 500):
-                chunk = lapsing[offset : offset + 500]
+            for offset in range(0, len(lapsing), UNTIMED):
+                chunk = lapsing[offset : offset + UNTIMED]
                 await asyncio.gather(
                     *(
                         bus.complete_process_lease(ProcessLeaseCompletion.from_lease(leases[p]))
@@ -176,6 +191,7 @@ async def at_scale(
     return {
         "processes": processes,
         "register_per_s": processes / registered_s,
+        "register_concurrency": concurrency,
         "append": latency.summary(),
         "sweep_s": sweep_s,
         "sweep_commands": commands,
