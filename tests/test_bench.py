@@ -52,8 +52,11 @@ def test_a_tiny_run_writes_json_markdown_and_plots(tmp_path, standalone_servers)
     assert without["abandoned_ms"] is None  # no death evidence: never abandoned (SW-11)
     assert without["rerun_ms"] >= without["lease_ttl_ms"] * 0.9  # only after the lapse (SW-7)
     assert data["scale"][0]["processes"] == 40 and data["scale"][0]["sweep_commands_per_row"] > 0
+    assert meta["topology"] == "single" and meta["nodes"] == 1 and "node_facts" not in meta
+    assert b["faststream"]["node"] is None
     md = (tmp_path / "results.md").read_text()
     assert "vs raw" in md and "vs FastStream" in md and meta["server"] in md
+    assert "Topology: one server" in md
     assert "jobs started/s" in md and "submit -> job start p99 ms" in md
 
 
@@ -61,7 +64,7 @@ def test_the_bench_leaves_no_keys_behind(tmp_path, standalone_servers):
     import redis
 
     url = next(iter(standalone_servers.values()))
-    sections = "appends,wakes,dispatch,memory"
+    sections = "appends,wakes,dispatch,memory,recovery"
     args = ["--quick", "--only", sections, "--duration", "0.2", "--samples", "10"]
     result = bench(*args, "--url", url, "--namespace", "bench-clean", "--output", str(tmp_path))
     assert result.exit_code == 0, result.output
@@ -85,7 +88,9 @@ def test_unreachable_server_is_one_line(tmp_path):
         (["--producers", "0"], 2, "producers"),
         (["--scale", "ten"], 2, "scale"),
         (["--only", "everything"], 2, "section"),
-        (["--url", "redis+cluster://127.0.0.1:7000"], 1, "one server"),
+        (["--url", "redis+sentinel://127.0.0.1:26379"], 2, "names its service"),
+        (["--url", "redis+sentinel://127.0.0.1:x/svc"], 2, "must be host:port"),
+        (["--url", "redis+sentinel://127.0.0.1:26379/svc?bogus=1"], 2, "unknown sentinel"),
     ],
 )
 def test_bad_input(args, code, needle, tmp_path):
@@ -103,3 +108,109 @@ def test_without_the_extra_it_says_what_to_install():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
     assert "pip install 'lash-streams[bench]'" in done.stderr and "Traceback" not in done.stderr
+
+
+# -- issue 17: the same run on a cluster and on a Sentinel-managed primary ----
+
+#: The keys every results.json carried before topologies (their meaning kept).
+META_KEYS = {
+    "redis_version", "valkey_version", "server", "aof", "appendfsync", "rdb_save",
+    "persistence", "machine", "cpus", "python", "platform", "config",
+    "server_time_ms", "metrics", "tracing", "wall_s",
+}  # fmt: skip
+
+
+def _figures_of_every_section(data: dict) -> None:
+    assert not data.get("errors"), data.get("errors")
+    b = data["baselines"]
+    for rate in (b["raw_xadd"], b["raw_xadd_pipelined"], b["raw_group_drain"]):
+        assert rate["per_s"] > 0
+    assert b["raw_round_trip"]["p50_ms"] > 0
+    assert b["faststream"]["round_trip"]["p50_ms"] > 0 and b["faststream"]["drained"]["count"] > 0
+    for name in ("append_event", "append_event_keyed", "append_events", "append_event_contended"):
+        assert data["appends"][name]["per_s"] > 0, name
+    assert data["wakes"]["latency"]["p50_ms"] > 0 and data["wakes"]["drain"]["per_s"] > 0
+    assert data["dispatch"]["start_latency"]["p50_ms"] > 0 and data["dispatch"]["jobs"]["per_s"] > 0
+    # Child OS processes (producers, the SIGKILLed worker) took the same URL.
+    assert all(r["per_s"] > 0 for mode in ("ours", "raw") for r in data["producers"][mode])
+    with_evidence, without = data["recovery"]
+    assert with_evidence["rerun_ms"] is not None and with_evidence["abandoned_ms"] is not None
+    assert without["abandoned_ms"] is None and without["rerun_ms"] is not None
+    assert data["memory"]["ours_bytes_per_event"] > 0 and data["memory"]["raw_bytes_per_event"] > 0
+    row = data["scale"][0]
+    assert row["processes"] == 40 and row["sweep_commands_per_row"] > 0
+
+
+def test_a_tiny_run_on_the_cluster(tmp_path, cluster):
+    from redis.cluster import RedisCluster
+
+    args = [*TINY, "--url", cluster.connect_url, "--namespace", "bench-cl"]
+    result = bench(*args, "--output", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    data = json.loads((tmp_path / "results.json").read_text())
+    meta = data["meta"]
+    assert set(meta) >= META_KEYS
+    assert meta["topology"] == "cluster" and meta["nodes"] == 3
+    nodes = meta["node_facts"]
+    assert len(nodes) == 3 and len({n["address"] for n in nodes}) == 3
+    assert all(n["server"] and n["persistence"] and n["redis_version"] for n in nodes)
+    _figures_of_every_section(data)
+    # FastStream (one plain connection) measured on the master holding its stream.
+    assert data["baselines"]["faststream"]["node"] in {n["address"] for n in nodes}
+    # The INFO memory delta is summed over the masters, and says so.
+    assert data["memory"]["info_nodes"] == 3
+    md = (tmp_path / "results.md").read_text()
+    assert "Topology: cluster of 3 masters" in md and "RedisCluster" in md
+    assert "FastStream has no cluster client" in md and "summed over 3 masters" in md
+    client = RedisCluster.from_url(cluster.url)
+    try:
+        assert list(client.scan_iter(match="bench-cl*")) == []
+    finally:
+        client.close()
+
+
+@pytest.fixture(scope="module")
+def sentinel_set():
+    from lash_streams.server.sentinel import LocalSentinelSet
+
+    with LocalSentinelSet(replicas=1, sentinels=3) as started:
+        yield started
+
+
+def test_a_tiny_run_through_sentinel(tmp_path, sentinel_set):
+    from redis.sentinel import Sentinel
+
+    args = [*TINY, "--url", sentinel_set.url, "--namespace", "bench-sn"]
+    result = bench(*args, "--output", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    data = json.loads((tmp_path / "results.json").read_text())
+    meta = data["meta"]
+    assert set(meta) >= META_KEYS
+    hosts = [("127.0.0.1", s.port) for s in sentinel_set.sentinels]
+    host, port = Sentinel(hosts).discover_master(sentinel_set.service)
+    primary = f"{host}:{port}"
+    assert meta["topology"] == "sentinel" and meta["nodes"] == 2
+    assert meta["primary"] == primary and len(meta["replicas"]) == 1
+    assert meta["sentinel_service"] == sentinel_set.service
+    assert [n["address"] for n in meta["node_facts"]] == [primary]
+    _figures_of_every_section(data)
+    assert data["baselines"]["faststream"]["node"] == primary
+    md = (tmp_path / "results.md").read_text()
+    assert f"primary {primary} and 1 replica" in md and "master_for" in md
+    client = Sentinel(hosts).master_for(sentinel_set.service)
+    try:
+        assert list(client.scan_iter(match="bench-sn*")) == []
+    finally:
+        client.close()
+
+
+def test_results_from_before_topologies_still_render():
+    from lash_streams.bench.report import markdown
+
+    config = {"payload_bytes": 64, "duration_s": 1, "samples": 10, "processes": 1, "consumers": 1}
+    meta = {
+        "server": "redis 7.2", "redis_version": "7.2", "persistence": "no AOF",
+        "machine": "x86_64", "cpus": 2, "python": "3.11", "config": config, "wall_s": 1.0,
+    }  # fmt: skip
+    md = markdown({"meta": meta})
+    assert "Topology: one server" in md and "on the same server" in md

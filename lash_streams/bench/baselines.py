@@ -10,6 +10,7 @@ import contextlib
 import json
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from redis.asyncio import Redis
@@ -119,14 +120,25 @@ async def raw_group_drain(
 
 
 async def faststream(
-    url: str, namespace: str, size: int, n: int, duration_s: float
+    url: str,
+    namespace: str,
+    size: int,
+    n: int,
+    duration_s: float,
+    *,
+    locate: Callable[[str], Awaitable[tuple[str, str]]] | None = None,
 ) -> dict[str, Any]:
     """FastStream's RedisBroker: one-at-a-time publish -> subscriber latency
     through a consumer group, then publish for ``duration_s`` while the
-    subscriber drains (messages consumed per second)."""
+    subscriber drains (messages consumed per second). ``locate(stream)``
+    gives the (URL, address) of the node holding the stream when ``url`` is
+    not one plain server (FastStream has no cluster or Sentinel client)."""
     from faststream.redis import RedisBroker, StreamSub
 
     stream = _stream(namespace, "faststream")
+    node = None
+    if locate is not None:
+        url, node = await locate(stream)
     broker = RedisBroker(url, logger=None)  # type: ignore[arg-type]  # None: no logging
     received: asyncio.Queue[float] = asyncio.Queue()
 
@@ -166,4 +178,5 @@ async def faststream(
         "round_trips": round_trips,
         "publish": published,
         "drained": drained,
+        "node": node,
     }

@@ -13,7 +13,7 @@ import uuid
 from typing import Any
 
 import lash_streams as ls
-from lash_streams.bench.workload import registration
+from lash_streams.bench.workload import drop_namespace, registration
 from lash_streams.coordination.liveness import owner_identity
 from lash_streams.model import (
     AwaitSuccess,
@@ -151,3 +151,4 @@ async def recovery_after_kill(
             if worker.returncode is None:
                 worker.kill()
                 await worker.wait()
+            await drop_namespace(bus)  # its own namespace: the run's drop misses it

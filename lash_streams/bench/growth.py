@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import lash_streams as ls
+from lash_streams.bench.env import info_per_master
 from lash_streams.bench.measure import Latency, payload
 from lash_streams.bench.workload import drop_namespace, register_many
 from lash_streams.model import (
@@ -24,10 +25,18 @@ from lash_streams.model import (
     ProcessLeaseCompletion,
     RecoveryDisposition,
 )
+from lash_streams.pool import BoundedPool
+
+#: Calls the untimed set-up of ``at_scale`` makes at once.
+UNTIMED = 64
+#: Registrations at once in the timed registration (``UNTIMED`` on a cluster
+#: and under Sentinel).
+REGISTER_AT_ONCE = 500
 
 
 async def _used_memory(bus: ls.Bus) -> int:
-    return int((await bus.redis.info("memory"))["used_memory"])
+    """Summed over a cluster's masters: a process's keys spread over them."""
+    return sum(int(info["used_memory"]) for info in await info_per_master(bus.redis, "memory"))
 
 
 async def _key_bytes(bus: ls.Bus, pattern: str) -> int:
@@ -40,7 +49,8 @@ async def _key_bytes(bus: ls.Bus, pattern: str) -> int:
 async def memory_per_event(url: str, namespace: str, size: int, events: int) -> dict[str, Any]:
     """``events`` appends to one process vs as many raw ``XADD`` s of the same
     JSON: bytes per event from ``MEMORY USAGE`` (every key the process owns)
-    and from the ``used_memory`` delta in ``INFO``."""
+    and from the ``used_memory`` delta in ``INFO`` (summed over a cluster's
+    masters: ``info_nodes`` says over how many)."""
     ns = f"{namespace}-m{uuid.uuid4().hex[:4]}"
     body = payload(size)
     async with ls.connect(url, namespace=ns) as bus:
@@ -61,10 +71,12 @@ async def memory_per_event(url: str, namespace: str, size: int, events: int) -> 
                 await pipe.execute()
             raw_info = (await _used_memory(bus) - before) / events
             raw_keys = int(await bus.redis.memory_usage(stream, samples=0) or 0) / events
+            nodes = len(await info_per_master(bus.redis, "memory"))
         finally:
             await drop_namespace(bus)
     return {
         "events": events,
+        "info_nodes": nodes,
         "payload_json_bytes": len(json.dumps(body)),
         "ours_bytes_per_event": ours_keys,
         "raw_bytes_per_event": raw_keys,
@@ -73,18 +85,21 @@ async def memory_per_event(url: str, namespace: str, size: int, events: int) -> 
     }
 
 
-async def _commands(bus: ls.Bus) -> int:
-    stats = await bus.redis.info("commandstats")
-    return sum(int(v["calls"]) for v in stats.values())
+async def _commands(bus: ls.Bus) -> tuple[int, int]:
+    """Commands served so far, summed over a cluster's masters, and how many
+    nodes answered."""
+    nodes = await info_per_master(bus.redis, "commandstats")
+    return sum(int(v["calls"]) for stats in nodes for v in stats.values()), len(nodes)
 
 
 async def _measured(bus: ls.Bus, sweep: Callable[[], Awaitable[Any]]) -> tuple[Any, float, int]:
-    """A sweep's report, seconds and the commands it sent (the server's count)."""
-    calls = await _commands(bus)
+    """A sweep's report, seconds and the commands it sent (the servers' count)."""
+    calls, _ = await _commands(bus)
     start = time.perf_counter()
     report = await sweep()
     seconds = time.perf_counter() - start
-    return report, seconds, await _commands(bus) - calls - 1  # minus our own INFO
+    after, nodes = await _commands(bus)
+    return report, seconds, after - calls - nodes  # minus our own INFO on each node
 
 
 def _check(report: Any, what: str, examined: int, decided: int, decision: str) -> None:
@@ -116,20 +131,28 @@ async def at_scale(
         try:
             await drop_namespace(bus)
             pids = [f"p{i:07d}" for i in range(processes)]
+            # Only our pool queues callers beyond its bound: redis-py's (the
+            # cluster's per node, Sentinel's) refuse them (MaxConnectionsError).
+            queued = isinstance(getattr(bus.redis, "connection_pool", None), BoundedPool)
+            concurrency = REGISTER_AT_ONCE if queued else UNTIMED
             before = await _used_memory(bus)
             start = time.perf_counter()
-            await register_many(bus, pids, disposition=RecoveryDisposition.RERUNNABLE)
+            await register_many(
+                bus, pids, chunk=concurrency, disposition=RecoveryDisposition.RERUNNABLE
+            )
             registered_s = time.perf_counter() - start
             holder = LeaseOwnerIdentity.opaque("holder", uuid.uuid4().hex)
             leases: dict[str, ProcessLease] = {}
-            for offset in range(0, processes, 500):
+            # Untimed set-up, at most UNTIMED calls at once: a cluster client's
+            # per-node pool refuses (MaxConnectionsError) beyond its 100.
+            for offset in range(0, processes, UNTIMED):
                 outcomes = await asyncio.gather(
                     *(
                         bus.claim_process_lease(p, holder, 3_600_000)
-                        for p in pids[offset : offset + 500]
+                        for p in pids[offset : offset + UNTIMED]
                     )
                 )
-                for pid, outcome in zip(pids[offset : offset + 500], outcomes, strict=True):
+                for pid, outcome in zip(pids[offset : offset + UNTIMED], outcomes, strict=True):
                     assert isinstance(outcome, LeaseAcquired)
                     leases[pid] = outcome.lease
             memory = (await _used_memory(bus) - before) / processes
@@ -151,8 +174,8 @@ async def at_scale(
             _check(report, "the full sweep", processes, processes, "skipped")
             lapsing = rng.sample(pids, max(1, processes // 100))
             stalled = LeaseOwnerIdentity.opaque("stalled", uuid.uuid4().hex)
-            for offset in range(0, len(lapsing), 500):
-                chunk = lapsing[offset : offset + 500]
+            for offset in range(0, len(lapsing), UNTIMED):
+                chunk = lapsing[offset : offset + UNTIMED]
                 await asyncio.gather(
                     *(
                         bus.complete_process_lease(ProcessLeaseCompletion.from_lease(leases[p]))
@@ -168,6 +191,7 @@ async def at_scale(
     return {
         "processes": processes,
         "register_per_s": processes / registered_s,
+        "register_concurrency": concurrency,
         "append": latency.summary(),
         "sweep_s": sweep_s,
         "sweep_commands": commands,

@@ -26,6 +26,54 @@ def _ratio(ours: float | None, base: float | None) -> str:
     return "-" if not ours or not base else f"{ours / base:.2f}x"
 
 
+def topology(meta: dict[str, Any]) -> str:
+    """The shape measured, in words (results from before topologies were
+    recorded are one server)."""
+    kind = meta.get("topology", "single")
+    if kind == "cluster":
+        nodes = ", ".join(f["address"] for f in meta.get("node_facts", []))
+        return f"cluster of {meta.get('nodes')} masters ({nodes})"
+    if kind == "sentinel":
+        replicas = len(meta.get("replicas", []))
+        return (
+            f"Sentinel service `{meta.get('sentinel_service')}`: primary {meta.get('primary')} "
+            f"and {replicas} replica{'s' if replicas != 1 else ''}"
+        )
+    return "one server"
+
+
+def _baselines_where(meta: dict[str, Any]) -> str:
+    kind = meta.get("topology", "single")
+    if kind == "cluster":
+        return (
+            "Baselines measured in the same run on the same cluster: raw redis-py through "
+            "`RedisCluster.from_url`; its streams (one per phase) each live on one master, "
+            "while our appends spread over the masters."
+        )
+    if kind == "sentinel":
+        return (
+            "Baselines measured in the same run on the same primary: raw redis-py through "
+            "`Sentinel(...).master_for`, our bus through the sentinel URL."
+        )
+    return "Baselines measured in the same run on the same server."
+
+
+def _faststream_where(results: dict[str, Any]) -> str | None:
+    node = _get(results, "baselines", "faststream", "node")
+    kind = results["meta"].get("topology", "single")
+    if kind == "cluster" and node:
+        return (
+            f"FastStream has no cluster client: it was connected straight to {node}, "
+            "the master that holds its stream's slot."
+        )
+    if kind == "sentinel" and node:
+        return (
+            f"FastStream has no Sentinel client: it was connected straight to {node}, "
+            "the primary the sentinels named at the start of its phase."
+        )
+    return None
+
+
 def headline(
     results: dict[str, Any],
 ) -> list[tuple[str, float | None, float | None, float | None, int]]:
@@ -123,7 +171,7 @@ def markdown(results: dict[str, Any]) -> str:
         f"{cfg['samples']} one-at-a-time samples, {cfg['processes']} processes, "
         f"{cfg['consumers']} consumers. Metrics {'on' if meta.get('metrics') else 'off'}, "
         f"tracing {'on' if meta.get('tracing') else 'off'}. "
-        "Baselines measured in the same run on the same server.",
+        f"Topology: {topology(meta)}. {_baselines_where(meta)}",
         "",
         "| measure | lash-streams | raw redis-py | vs raw | FastStream | vs FastStream |",
         "|---|---:|---:|---:|---:|---:|",
@@ -140,6 +188,9 @@ def markdown(results: dict[str, Any]) -> str:
         "drained by the same number of group consumers for wakes/s. FastStream is "
         "`RedisBroker.publish` to a stream and a `StreamSub` consumer-group subscriber.",
     ]
+    fs_where = _faststream_where(results)
+    if fs_where:
+        lines += ["", fs_where]
     producers = results.get("producers")
     if producers:
         lines += [
@@ -198,6 +249,14 @@ def markdown(results: dict[str, Any]) -> str:
             f"| `INFO used_memory` delta, bytes/event | {_num(ours_info)} "
             f"| {_num(raw_info)} | {_ratio(ours_info, raw_info)} |",
         ]
+        nodes = memory.get("info_nodes", 1)
+        if nodes > 1:
+            lines += [
+                "",
+                f"The `INFO` delta is summed over {nodes} masters, so every master's own "
+                "drift (buffers, lazy frees) lands in it: on a cluster trust the "
+                "`MEMORY USAGE` row, which is measured per key.",
+            ]
     recovery = results.get("recovery")
     if recovery:
         lines += [
@@ -232,12 +291,21 @@ def _where(fig: Any, results: dict[str, Any]) -> None:
     fig.text(
         0.01,
         0.01,
-        f"{meta.get('server', '?')}, {meta.get('persistence', '?')}; "
+        f"{topology(meta)}: {meta.get('server', '?')}, {meta.get('persistence', '?')}; "
         f"{meta.get('machine', '?')}, {meta.get('cpus', '?')} CPUs, "
         f"Python {meta.get('python', '?')}",
         fontsize="x-small",
         color="dimgray",
     )
+
+
+def _title(what: str, results: dict[str, Any]) -> str:
+    kind = results.get("meta", {}).get("topology", "single")
+    if kind == "cluster":
+        return f"{what}: cluster of {results['meta'].get('nodes')} masters"
+    if kind == "sentinel":
+        return f"{what}: Sentinel primary {results['meta'].get('primary')}"
+    return f"{what}: one server"
 
 
 def _measurable(points: list[Any], samples: float | None) -> list[Any]:
@@ -273,7 +341,11 @@ def plots(results: dict[str, Any], out: Path) -> list[Path]:
     for label, points in series.items():
         if points:
             ax.plot([BUCKET_S * (i + 1) for i in range(len(points))], points, label=label)
-    ax.set(title="Throughput over time", xlabel="seconds into the phase", ylabel="items/s")
+    ax.set(
+        title=_title("Throughput over time", results),
+        xlabel="seconds into the phase",
+        ylabel="items/s",
+    )
     ax.set_yscale("log")
     _legend(ax)
     fig.tight_layout(rect=(0, 0.04, 1, 1))
@@ -305,7 +377,9 @@ def plots(results: dict[str, Any], out: Path) -> list[Path]:
             ax.plot(nines, [ms for _, ms in points], marker="o", label=label)
             ax.set_xticks(nines, [f"p{p:g}" for p, _ in points])
     ax.minorticks_off()
-    ax.set(title="Round-trip latency percentiles", xlabel="percentile", ylabel="ms")
+    ax.set(
+        title=_title("Round-trip latency percentiles", results), xlabel="percentile", ylabel="ms"
+    )
     _legend(ax)
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     _where(fig, results)
@@ -327,7 +401,11 @@ def plots(results: dict[str, Any], out: Path) -> list[Path]:
                     marker="o",
                     label=label,
                 )
-            left.set(title="Producer processes", xlabel="producers", ylabel="appends/s (all)")
+            left.set(
+                title=_title("Producer processes", results),
+                xlabel="producers",
+                ylabel="appends/s (all)",
+            )
             left.xaxis.set_major_locator(MaxNLocator(integer=True))
             _legend(left)
         if scale:
@@ -345,7 +423,9 @@ def plots(results: dict[str, Any], out: Path) -> list[Path]:
                 label="full sweep ms/row",
             )
             right.set_xscale("log")
-            right.set(title="Registered processes", xlabel="processes", ylabel="ms")
+            right.set(
+                title=_title("Registered processes", results), xlabel="processes", ylabel="ms"
+            )
             _legend(right)
         fig.tight_layout(rect=(0, 0.05, 1, 1))
         _where(fig, results)

@@ -1,4 +1,5 @@
-"""One benchmark run: every phase in order on one server, with a progress bar."""
+"""One benchmark run: every phase in order on one server, a cluster or a
+Sentinel-managed primary, with a progress bar."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from redis.asyncio import Redis
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -15,8 +15,9 @@ import lash_streams as ls
 from lash_streams import observability as obs
 from lash_streams.bench import baselines, dispatch, fleet, growth, ours
 from lash_streams.bench.config import BenchConfig
-from lash_streams.bench.env import machine_facts, server_facts
+from lash_streams.bench.env import machine_facts
 from lash_streams.bench.measure import Latency, Rate
+from lash_streams.bench.topology import Topology
 from lash_streams.bench.workload import drop_namespace
 from lash_streams.server import LocalServer
 
@@ -38,16 +39,22 @@ async def run(config: BenchConfig, console: Console) -> dict[str, Any]:
             # The same persistence we tell users to run with (AOF everysec).
             server = await stack.enter_async_context(LocalServer(persistence="aof"))
             url = server.url
+        topology = Topology(url)
+        stack.push_async_callback(topology.aclose)
         bus = await stack.enter_async_context(ls.connect(url, namespace=config.namespace))
-        return await _phases(bus, url, config, console)
+        return await _phases(bus, topology, config, console)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-async def _phases(bus: ls.Bus, url: str, cfg: BenchConfig, console: Console) -> dict[str, Any]:
+async def _phases(
+    bus: ls.Bus, topology: Topology, cfg: BenchConfig, console: Console
+) -> dict[str, Any]:
     client, ns, size, d = bus.redis, cfg.namespace, cfg.payload_bytes, cfg.duration_s
+    # Child processes take the same URL: they connect as the bus does.
+    url = topology.url
     out: dict[str, Any] = {
         "meta": {
-            **(await server_facts(client)),
+            **(await topology.meta(client)),
             **machine_facts(),
             "config": {
                 "processes": cfg.processes,
@@ -70,9 +77,7 @@ async def _phases(bus: ls.Bus, url: str, cfg: BenchConfig, console: Console) -> 
     w: dict[str, Any] = out.setdefault("wakes", {})
     j: dict[str, Any] = out.setdefault("dispatch", {})
 
-    def fresh() -> Redis:
-        """A client as a raw redis-py user makes one (redis-py's defaults)."""
-        return Redis.from_url(url)
+    fresh = topology.fresh
 
     async def raw_xadd() -> None:
         async with fresh() as raw:
@@ -99,8 +104,11 @@ async def _phases(bus: ls.Bus, url: str, cfg: BenchConfig, console: Console) -> 
         b["raw_group_drain"] = _rate(rate)
 
     async def faststream() -> None:
-        fs = await baselines.faststream(url, ns, size, cfg.samples, d)
+        locate = None if topology.kind == "single" else topology.faststream_target
+        fs = await baselines.faststream(url, ns, size, cfg.samples, d, locate=locate)
         b["faststream"] = {
+            # Beyond one server: the one node FastStream's stream lives on.
+            "node": fs["node"],
             "round_trip": _latency(fs["latency"], fs["round_trips"]),
             "publish": _rate(fs["publish"]),
             "drained": _rate(fs["drained"]),

@@ -27,7 +27,8 @@ def register_bench(app: typer.Typer) -> None:
             typer.Option(
                 "--url",
                 envvar="LASH_STREAMS_URL",
-                help="Server to measure; without one an embedded server is started.",
+                help="Server, cluster (redis+cluster://) or Sentinel service "
+                "(redis+sentinel://) to measure; without one an embedded server is started.",
             ),
         ] = None,
         namespace: Annotated[
@@ -66,7 +67,8 @@ def register_bench(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Measure appends, wakes, latency, recovery, memory and growth beside raw
-        redis-py and FastStream on the same server; write JSON, markdown and PNGs."""
+        redis-py and FastStream on the same server, cluster (redis+cluster://) or
+        Sentinel primary (redis+sentinel://); write JSON, markdown and PNGs."""
         try:
             import faststream  # noqa: F401
             import hdrh  # noqa: F401
@@ -79,11 +81,8 @@ def register_bench(app: typer.Typer) -> None:
                 soft_wrap=True,
             )
             raise typer.Exit(1) from None
-        if url is not None and url.startswith("redis+cluster"):
-            err_console.print(
-                "[red]bench measures one server[/red]: give a redis:// or unix:// URL"
-            )
-            raise typer.Exit(1)
+        if url is not None:
+            _check_url(url)
         config = BenchConfig.quick() if quick else BenchConfig()
         overrides: dict[str, object] = {"url": url, "namespace": namespace, "output": output}
         for key, value in (
@@ -136,3 +135,18 @@ def _run(config: BenchConfig) -> dict[str, object]:
 
     with one_line_errors(config.url):
         return asyncio.run(runner.run(config, console))
+
+
+def _check_url(url: str) -> None:
+    """A malformed sentinel URL is one line (its message holds brackets that
+    are not markup), before anything starts."""
+    from lash_streams.errors import InvalidValue
+    from lash_streams.sentinel import SCHEMES, parse_sentinel_url
+
+    if not url.startswith(tuple(f"{s}://" for s in SCHEMES)):
+        return
+    try:
+        parse_sentinel_url(url)
+    except InvalidValue as err:
+        err_console.print(f"[red]invalid --url[/red]: {escape(str(err))}", soft_wrap=True)
+        raise typer.Exit(2) from None
