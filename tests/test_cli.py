@@ -203,3 +203,11 @@ def test_passwords_never_reach_error_messages():
         result = invoke(*command, "--url", url)
         assert result.exit_code == 2, result.output
         assert "s3cret" not in result.output and "***" in result.output
+
+
+def test_an_error_message_with_brackets_is_printed_as_text_not_markup() -> None:
+    """A message holding `[/db]` used to crash the CLI with a rich MarkupError
+    traceback (found by the bench-on-Sentinel work)."""
+    result = CliRunner().invoke(app, ["stats", "--url", "redis+sentinel://127.0.0.1:26379"])
+    assert result.exit_code == 1, result.exception
+    assert "mymaster[/db]" in result.output

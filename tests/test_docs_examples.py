@@ -157,7 +157,7 @@ async def test_pool_options_come_from_the_url(backend: Backend, namespace: str) 
         assert bus.blocking.connection_pool.connection_kwargs["socket_timeout"] == 15
 
 
-DOCS_WITH_EXCERPTS = ["quickstart.md", "workers.md", "operating.md", "guarantees.md"]
+DOCS_WITH_EXCERPTS = ["quickstart.md", "workers.md", "operating.md", "guarantees.md", "soak.md"]
 
 
 def _lines(text: str) -> list[str]:

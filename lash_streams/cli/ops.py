@@ -20,6 +20,7 @@ import msgspec
 import typer
 from redis.exceptions import RedisError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 import lash_streams as ls
@@ -53,19 +54,21 @@ Json = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 def one_line_errors(url: str | None) -> Iterator[None]:
     """Errors as one line and an exit code: 2 when the server cannot be
     reached, 1 for a lash error or a server refusal (e.g. NOPERM)."""
+    # Messages are shown as text: one holding `[/db]` or `[red]` is no markup.
     try:
         yield
     except ServerError as err:
-        err_console.print(f"[red]the server refused[/red]: {err}")
+        err_console.print(f"[red]the server refused[/red]: {escape(str(err))}")
         raise typer.Exit(1) from None
     except BackendError as err:
-        err_console.print(f"[red]cannot reach the server[/red] at {redact_url(url)}: {err}")
+        where = escape(redact_url(url))
+        err_console.print(f"[red]cannot reach the server[/red] at {where}: {escape(str(err))}")
         raise typer.Exit(2) from None
     except LashStreamsError as err:
-        err_console.print(f"[red]{err.kind}[/red]: {err}")
+        err_console.print(f"[red]{err.kind}[/red]: {escape(str(err))}")
         raise typer.Exit(1) from None
     except RedisError as err:
-        err_console.print(f"[red]the server refused[/red]: {err}")
+        err_console.print(f"[red]the server refused[/red]: {escape(str(err))}")
         raise typer.Exit(1) from None
 
 
