@@ -15,7 +15,6 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from redis.asyncio import Redis
-from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import (
@@ -30,7 +29,7 @@ from lash_streams.bus import Bus
 from lash_streams.errors import AuthenticationFailed, ConnectionFailed, InvalidValue
 from lash_streams.model import Durability
 from lash_streams.model.durability import assess
-from lash_streams.pool import BoundedPool
+from lash_streams.pool import BoundedCluster, BoundedPool, BoundedSentinelPool
 from lash_streams.replication import ReplicatedCluster, ReplicatedRedis
 from lash_streams.sentinel import SCHEMES as SENTINEL_SCHEMES
 from lash_streams.sentinel import parse_sentinel_url, sentinel_client
@@ -80,12 +79,19 @@ def _client(
             "rediss+cluster://", "rediss://"
         )
         if waits:
-            replicated: Any = ReplicatedCluster.from_url(plain, **options)
+            replicated: Any = ReplicatedCluster.from_url(
+                plain, max_connections=_MAX_CONNECTIONS, **options
+            )
             replicated.durability = waits
             return replicated
-        return RedisCluster.from_url(plain, **options)
+        return BoundedCluster.from_url(plain, max_connections=_MAX_CONNECTIONS, **options)
     if url.startswith(SENTINEL_SCHEMES):
-        client = sentinel_client(url, options, ReplicatedRedis if waits else Redis)
+        managed = {
+            "connection_pool_class": BoundedSentinelPool,
+            "max_connections": _MAX_CONNECTIONS,
+            "timeout": _POOL_WAIT_S,
+        }
+        client = sentinel_client(url, options, ReplicatedRedis if waits else Redis, managed)
         if waits:
             client.durability = waits
         return client

@@ -24,8 +24,10 @@ bytes against redis-py's for every argument shape.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from typing import Any
 
+from redis.asyncio.cluster import ClusterPipeline, RedisCluster
 from redis.asyncio.connection import (
     AbstractConnection,
     Connection,
@@ -33,10 +35,23 @@ from redis.asyncio.connection import (
     SSLConnection,
     UnixDomainSocketConnection,
 )
+from redis.asyncio.sentinel import SentinelConnectionPool
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisClusterException
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-__all__ = ["BoundedPool", "LeanConnection", "LeanSSLConnection", "LeanUnixConnection"]
+__all__ = [
+    "BoundedCluster",
+    "BoundedPool",
+    "BoundedSentinelPool",
+    "GatedClusterPipeline",
+    "LeanConnection",
+    "LeanSSLConnection",
+    "LeanUnixConnection",
+]
+
+#: Set while a call holds a ``BoundedCluster``'s gate (tasks it starts inherit it).
+_INSIDE: contextvars.ContextVar[bool] = contextvars.ContextVar("lash_cluster_gate", default=False)
 
 
 class _Lean(AbstractConnection):
@@ -195,3 +210,67 @@ class BoundedPool(ConnectionPool):
             self._available_connections.append(connection)
         finally:
             self._slots.release()
+
+
+class BoundedSentinelPool(BoundedPool, SentinelConnectionPool):
+    """``BoundedPool``'s queueing check-out for a Sentinel-managed primary
+    (redis-py's sentinel pool refuses a caller past ``max_connections``);
+    connections still ask the sentinels for the primary when they connect."""
+
+
+class BoundedCluster(RedisCluster):
+    """A cluster client whose callers queue instead of failing: redis-py's
+    cluster nodes refuse a connection past ``max_connections`` per node
+    (``MaxConnectionsError``). At most ``max_connections`` calls run at once,
+    so no node is asked for more; a call made from inside a running one (a
+    pipeline's redirect, a scan's per-node command) is not queued again."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._gate = asyncio.Semaphore(int(kwargs.get("max_connections") or 100))
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        if _INSIDE.get():
+            return await super().execute_command(*args, **kwargs)
+        async with self._gate:
+            token = _INSIDE.set(True)
+            try:
+                return await super().execute_command(*args, **kwargs)
+            finally:
+                _INSIDE.reset(token)
+
+    def pipeline(self, transaction: Any | None = None, shard_hint: Any | None = None) -> Any:
+        if shard_hint:
+            raise RedisClusterException("shard_hint is deprecated in cluster mode")
+        return GatedClusterPipeline(self, transaction)  # type: ignore[abstract]
+
+    async def gated(self, call: Any) -> Any:
+        """Run ``call()`` (an awaitable factory) inside the gate."""
+        if _INSIDE.get():
+            return await call()
+        async with self._gate:
+            token = _INSIDE.set(True)
+            try:
+                return await call()
+            finally:
+                _INSIDE.reset(token)
+
+
+class GatedClusterPipeline(ClusterPipeline):
+    """A cluster pipeline that runs inside its client's gate."""
+
+    def __init__(self, client: BoundedCluster, transaction: Any | None = None) -> None:
+        super().__init__(client, transaction)
+        self._gated_client = client
+
+    async def execute(
+        self, raise_on_error: bool = True, allow_redirections: bool = True
+    ) -> list[Any]:
+        async def run() -> list[Any]:
+            results: list[Any] = await ClusterPipeline.execute(
+                self, raise_on_error, allow_redirections
+            )
+            return results
+
+        out: list[Any] = await self._gated_client.gated(run)
+        return out

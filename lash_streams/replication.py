@@ -19,11 +19,12 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
-from redis.asyncio.cluster import ClusterPipeline, PipelineCommand, RedisCluster
+from redis.asyncio.cluster import PipelineCommand
 from redis.exceptions import AskError, ClusterDownError, MovedError, ResponseError, TryAgainError
 
 from lash_streams.errors import DurabilityNotMet, InvalidValue, NotWritten
 from lash_streams.model import Durability
+from lash_streams.pool import BoundedCluster, GatedClusterPipeline
 
 __all__ = [
     "ReplicatedCluster",
@@ -181,7 +182,7 @@ def _first_key(args: tuple[Any, ...]) -> bytes | None:
     return _as_bytes(args[1]) if len(args) > 1 else None
 
 
-class ReplicatedCluster(RedisCluster):
+class ReplicatedCluster(BoundedCluster):
     """A cluster client whose writes wait as ``durability`` asks."""
 
     durability: Durability
@@ -194,13 +195,16 @@ class ReplicatedCluster(RedisCluster):
             raise InvalidValue("shard_hint is not supported on a cluster")
         return ReplicatedClusterPipeline(self, transaction)  # type: ignore[abstract]
 
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        if not args or not is_write(args[0]) or "target_nodes" in kwargs:
+            return await super().execute_command(*args, **kwargs)
+        return await self.gated(lambda: self._write(args, kwargs))
+
     async def _node_of(self, args: tuple[Any, ...]) -> tuple[Any, int]:
         slot = await self._determine_slot(*args)
         return self.nodes_manager.get_node_from_slot(slot), slot
 
-    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
-        if not args or not is_write(args[0]) or "target_nodes" in kwargs:
-            return await super().execute_command(*args, **kwargs)
+    async def _write(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if not self._initialize:
             await self.initialize()
         last: Exception | None = None
@@ -248,7 +252,7 @@ class ReplicatedCluster(RedisCluster):
             check_wait(self.durability, commands[1].result)
 
 
-class ReplicatedClusterPipeline(ClusterPipeline):
+class ReplicatedClusterPipeline(GatedClusterPipeline):
     """A cluster pipeline followed by one wait per node it wrote to."""
 
     def __init__(self, client: ReplicatedCluster, transaction: Any | None = None) -> None:

@@ -99,10 +99,16 @@ def parse_sentinel_url(url: str) -> SentinelTarget:
     )
 
 
-def sentinel_client(url: str, options: dict[str, Any], redis_class: type[Redis] = Redis) -> Any:
+def sentinel_client(
+    url: str,
+    options: dict[str, Any],
+    redis_class: type[Redis] = Redis,
+    pool: dict[str, Any] | None = None,
+) -> Any:
     """A client of the service's primary, built with ``options`` (the same
-    connection options as ``connect()``'s other clients). Closing it closes
-    its sentinel clients too (``aclose``)."""
+    connection options as ``connect()``'s other clients) and ``pool`` (the
+    pool class and its options). Closing it closes its sentinel clients too
+    (``aclose``)."""
     target = parse_sentinel_url(url)
     tls: dict[str, Any] = {"ssl": True, **target.ssl} if target.tls else {}
     node_options = {
@@ -120,6 +126,6 @@ def sentinel_client(url: str, options: dict[str, Any], redis_class: type[Redis] 
         **tls,
     }
     sentinel = Sentinel(target.hosts, sentinel_kwargs=sentinel_options, **node_options)
-    client = sentinel.master_for(target.service, redis_class=redis_class)
+    client = sentinel.master_for(target.service, redis_class=redis_class, **(pool or {}))
     client.lash_sentinel = sentinel
     return client

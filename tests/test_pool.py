@@ -137,3 +137,23 @@ async def test_connect_uses_the_lean_pool_for_scripts(backend: Any, namespace: s
         pool = bus.redis.connection_pool
         assert isinstance(pool, BoundedPool)
         assert bus.scripts.send == pool.direct
+
+
+async def _burst(bus: Any, n: int) -> None:
+    regs = [ls.ProcessRegistration.external(f"burst-{i}") for i in range(n)]
+    records = await asyncio.gather(*(bus.register_process(r) for r in regs))
+    assert {r.id for r in records} == {r.id for r in regs}
+
+
+@pytest.mark.cluster(only=True)
+async def test_a_burst_on_a_cluster_queues_instead_of_failing(backend: Any, namespace: str) -> None:
+    """redis-py's cluster nodes refuse a connection past their bound
+    (MaxConnectionsError): 500 concurrent registrations used to fail with
+    ConnectionFailed. The bus queues its callers (lash_streams.pool.BoundedCluster)."""
+    async with ls.connect(backend.connect_url, namespace=namespace) as bus:
+        await _burst(bus, 500)
+        for node in bus.redis.get_nodes():
+            assert len(node._connections) <= 64  # the bound held on every node
+        for i in range(500):
+            await bus.complete_process(f"burst-{i}", ls.AwaitSuccess(value=None))
+        await bus.prune_terminal_processes(await bus.server_time_ms() + 1)

@@ -146,3 +146,16 @@ def test_doctor_on_a_sentinel_url(sentinel_set: LocalSentinelSet) -> None:
     result = CliRunner().invoke(app, ["doctor", "--url", sentinel_set.url])
     assert result.exit_code == 0, result.output
     assert "an acknowledged write survives" in result.output
+
+
+async def test_a_burst_through_sentinel_queues_instead_of_failing(
+    sentinel_set: LocalSentinelSet,
+) -> None:
+    """redis-py's sentinel pool refused a caller past its bound ("Too many
+    connections"); the bus's pool queues (lash_streams.pool.BoundedSentinelPool)."""
+    async with ls.connect(sentinel_set.url, namespace="burst") as bus:
+        regs = [ls.ProcessRegistration.external(f"b{i}") for i in range(500)]
+        records = await asyncio.gather(*(bus.register_process(r) for r in regs))
+        assert len(records) == 500
+        assert len(bus.redis.connection_pool._in_use_connections) == 0
+        assert len(bus.redis.connection_pool._available_connections) <= 64
