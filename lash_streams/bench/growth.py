@@ -25,12 +25,12 @@ from lash_streams.model import (
     ProcessLeaseCompletion,
     RecoveryDisposition,
 )
-from lash_streams.pool import BoundedPool
+from lash_streams.pool import BoundedCluster, BoundedPool
 
 #: Calls the untimed set-up of ``at_scale`` makes at once.
 UNTIMED = 64
-#: Registrations at once in the timed registration (``UNTIMED`` on a cluster
-#: and under Sentinel).
+#: Registrations at once in the timed registration (``UNTIMED`` on a client
+#: whose pool does not queue).
 REGISTER_AT_ONCE = 500
 
 
@@ -131,9 +131,11 @@ async def at_scale(
         try:
             await drop_namespace(bus)
             pids = [f"p{i:07d}" for i in range(processes)]
-            # Only our pool queues callers beyond its bound: redis-py's (the
-            # cluster's per node, Sentinel's) refuse them (MaxConnectionsError).
-            queued = isinstance(getattr(bus.redis, "connection_pool", None), BoundedPool)
+            # Our pools queue callers beyond their bound (a client of someone
+            # else's, e.g. fakeredis or a bare redis-py one, may refuse them).
+            queued = isinstance(bus.redis, BoundedCluster) or isinstance(
+                getattr(bus.redis, "connection_pool", None), BoundedPool
+            )
             concurrency = REGISTER_AT_ONCE if queued else UNTIMED
             before = await _used_memory(bus)
             start = time.perf_counter()
