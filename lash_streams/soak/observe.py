@@ -41,6 +41,11 @@ class Observed(msgspec.Struct):
 class ServerFacts(msgspec.Struct):
     server: str = "unknown"
     cluster: bool = False
+    #: "single", "cluster" or "sentinel" (a primary found through sentinels).
+    topology: str = "single"
+    #: What an acknowledged write survives here (``bus.durability()``).
+    server_crash: str = "unknown"
+    failover: str = "unknown"
     appendonly: str | None = None
     appendfsync: str | None = None
     durability_tier: str = "inline"
@@ -94,7 +99,18 @@ def _text(value: Any) -> str | None:
 
 async def server_facts(bus: ls.Bus) -> ServerFacts:
     """Best effort: a user without INFO / CONFIG rights gets "unknown"."""
-    facts = ServerFacts(cluster=bus.cluster, durability_tier=bus.durability_tier().value)
+    report = bus.durability()
+    facts = ServerFacts(
+        cluster=bus.cluster,
+        topology="cluster"
+        if bus.cluster
+        else "sentinel"
+        if getattr(bus.redis, "lash_sentinel", None) is not None
+        else "single",
+        server_crash=report.server_crash,
+        failover=report.failover,
+        durability_tier=bus.durability_tier().value,
+    )
     try:
         info = await bus.redis.info()
     except Exception:

@@ -26,11 +26,14 @@ def verdict_table(outcome: SoakOutcome) -> Table:
 
 def print_outcome(outcome: SoakOutcome, console: Console) -> None:
     facts, run = outcome.facts, outcome.run
-    topology = "cluster" if facts.cluster else "single server"
+    topology = {"single": "single server", "sentinel": "through Sentinel"}.get(
+        facts.topology, facts.topology
+    )
     console.print(
         f"server: {facts.server}, {topology}, {facts.replicas} replica(s); "
         f"appendonly {facts.appendonly or '?'}, appendfsync {facts.appendfsync or '?'}; "
-        f"durability tier {facts.durability_tier}",
+        f"durability tier {facts.durability_tier} (an acknowledged write, server crash: "
+        f"{facts.server_crash}, failover: {facts.failover})",
         highlight=False,
     )
     console.print(

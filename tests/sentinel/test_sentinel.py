@@ -159,3 +159,20 @@ async def test_a_burst_through_sentinel_queues_instead_of_failing(
         assert len(records) == 500
         assert len(bus.redis.connection_pool._in_use_connections) == 0
         assert len(bus.redis.connection_pool._available_connections) <= 64
+
+
+def test_soak_through_sentinel(sentinel_set: LocalSentinelSet, tmp_path: Any) -> None:
+    """``lash-streams soak`` takes a sentinel URL (issue 17) and says so."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from lash_streams.cli import app
+
+    out = tmp_path / "soak.json"
+    args = ["soak", "--url", sentinel_set.url, "--duration", "4s", "--faults", "kill"]
+    result = CliRunner().invoke(app, [*args, "--seed", "5", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "through Sentinel" in result.output
+    report = json.loads(out.read_text())
+    assert report["server"]["topology"] == "sentinel"
