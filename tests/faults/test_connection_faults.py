@@ -66,9 +66,7 @@ async def bus(proxy: FaultProxy, upstream: LocalServer) -> AsyncIterator[Bus]:
 def _batch(n: int, keyed: bool) -> list[tuple[str, ls.ProcessEventAppendRequest]]:
     """Four items over two processes, interleaved."""
     return [
-        (f"{pid}{n}", request(f"{pid}{n}-{i}", keyed=keyed))
-        for i in range(2)
-        for pid in ("p", "q")
+        (f"{pid}{n}", request(f"{pid}{n}-{i}", keyed=keyed)) for i in range(2) for pid in ("p", "q")
     ]
 
 
@@ -80,6 +78,18 @@ async def _exchange_bytes(proxy: FaultProxy, bus: Bus, direction: str, keyed: bo
     await bus.append_events(_batch(0, keyed))
     after = proxy.bytes_up if direction == "up" else proxy.bytes_down
     return after - before
+
+
+def _value(req: ls.ProcessEventAppendRequest) -> str:
+    assert isinstance(req.payload, dict)
+    return str(req.payload["v"])
+
+
+def _acked(
+    items: list[tuple[str, ls.ProcessEventAppendRequest]],
+    results: list[ls.ProcessEventAppendResult],
+) -> dict[str, int]:
+    return {_value(req): r.event.sequence for (_, req), r in zip(items, results, strict=True)}
 
 
 def _cut_points(total: int) -> list[int]:
@@ -113,7 +123,7 @@ async def test_keyed_batch_cut_anywhere_lands_every_item_exactly_once(
         proxy.cut_after(cut, direction=direction)
         results = await bus.append_events(items)
         assert not proxy.armed(direction), f"cut {cut} of {total} did not fire"
-        acked = {req.payload["v"]: r.event.sequence for (_, req), r in zip(items, results)}  # type: ignore[index]
+        acked = _acked(items, results)
         await _check_processes(bus, n, acked, set())
         again = await bus.append_events(items)
         assert [r.event.sequence for r in again] == [r.event.sequence for r in results]
@@ -133,7 +143,7 @@ async def test_unkeyed_batch_cut_anywhere_is_all_or_nothing(
         for pid in (f"p{n}", f"q{n}"):
             await register(bus, pid)
         items = _batch(n, keyed=False)
-        values = {req.payload["v"] for _, req in items}  # type: ignore[index]
+        values = {_value(req) for _, req in items}
         proxy.cut_after(cut, direction=direction)
         try:
             results = await bus.append_events(items)
@@ -143,7 +153,7 @@ async def test_unkeyed_batch_cut_anywhere_is_all_or_nothing(
             assert len(stored) in (0, len(items)), f"cut {cut}: a partial batch {stored}"
             outcomes["unknown-stored" if stored else "unknown-absent"] += 1
         else:
-            acked = {req.payload["v"]: r.event.sequence for (_, req), r in zip(items, results)}  # type: ignore[index]
+            acked = _acked(items, results)
             await _check_processes(bus, n, acked, set())
             outcomes["ok"] += 1
     assert outcomes["unknown-stored" if direction == "down" else "unknown-absent"], outcomes

@@ -16,8 +16,8 @@ from tests.conformance.fixtures import S, owner
 from ._tools import (
     BINARIES,
     History,
-    assert_gapless,
     aof_tail,
+    assert_gapless,
     lose_aof_tail,
     new_namespace,
     open_bus,
@@ -30,8 +30,11 @@ from ._tools import (
 pytestmark = pytest.mark.slow
 
 
-async def _append_until_error(bus: Bus, history: History, prefix: str, keyed: bool) -> None:
-    """Append unique values one after another until a call fails."""
+async def _append_until_error(
+    bus: Bus, history: History, prefix: str, keyed: bool, busy: asyncio.Event
+) -> None:
+    """Append unique values one after another until a call fails; ``busy``
+    is set once 30 appends were acknowledged."""
     n = 0
     while True:
         value = f"{prefix}-{n}"
@@ -47,6 +50,8 @@ async def _append_until_error(bus: Bus, history: History, prefix: str, keyed: bo
             history.errors.append(err)
             return
         history.acked[value] = result.event.sequence
+        if len(history.acked) >= 30:
+            busy.set()
 
 
 async def _crash_under_load(
@@ -54,12 +59,12 @@ async def _crash_under_load(
 ) -> None:
     """Writers append until the server is SIGKILLed under them; every writer
     ends with a typed error, none hangs."""
+    busy = asyncio.Event()
     tasks = [
-        asyncio.create_task(_append_until_error(bus, history, f"w{i}", keyed))
+        asyncio.create_task(_append_until_error(bus, history, f"w{i}", keyed, busy))
         for i in range(writers)
     ]
-    while len(history.acked) < 30:
-        await asyncio.sleep(0.01)
+    await asyncio.wait_for(busy.wait(), 30)
     await asyncio.to_thread(server.kill)
     await asyncio.wait_for(asyncio.gather(*tasks), 30)
     assert len(history.errors) == writers
