@@ -27,6 +27,9 @@ from lash_streams.server.replicas import info
 __all__ = ["ClusterNodeState", "LocalCluster"]
 
 _SLOTS = 16384
+#: How long a manual failover may take before the server aborts it (its
+#: CLUSTER_MF_TIMEOUT is 5 s), plus slack.
+_MANUAL_FAILOVER_S = 6.0
 
 
 @dataclass(frozen=True)
@@ -210,20 +213,29 @@ class LocalCluster:
     def failover(self, replica: LocalServer, timeout: float = 30.0) -> None:
         """``CLUSTER FAILOVER`` on ``replica`` (a coordinated failover: its
         master stops writes until the replica caught up, then they swap) and
-        wait until every node sees it as a master and the cluster is ok."""
-        _command(replica.port, "CLUSTER", "FAILOVER")
+        wait until every node sees it as a master and the cluster is ok. A
+        manual failover the replica could not finish in time (it must catch
+        up with its master within 5 s, hard under load) is aborted by the
+        server: it is asked again until ``timeout``."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with contextlib.suppress(redis.RedisError):
-                views = [self.topology(node) for node in self.nodes if node.running]
-                if all(
-                    any(s.port == replica.port and s.role == "master" for s in view)
-                    for view in views
-                ):
+                _command(replica.port, "CLUSTER", "FAILOVER")
+            attempt_ends = min(deadline, time.monotonic() + _MANUAL_FAILOVER_S)
+            while time.monotonic() < attempt_ends:
+                if self._sees_master(replica):
                     self._wait_ok(deadline)
                     return
-            time.sleep(0.05)
+                time.sleep(0.05)
         raise EmbeddedServerError(f"CLUSTER FAILOVER to {replica.port} did not complete")
+
+    def _sees_master(self, node: LocalServer) -> bool:
+        """Every running node sees ``node`` as a master."""
+        try:
+            views = [self.topology(n) for n in self.nodes if n.running]
+        except redis.RedisError:
+            return False
+        return all(any(s.port == node.port and s.role == "master" for s in v) for v in views)
 
     def move_slot(self, slot: int, to: LocalServer, *, batch: int = 100) -> int:
         """Reshard one slot to the master ``to`` the way redis-cli does:

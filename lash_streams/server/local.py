@@ -162,9 +162,11 @@ class LocalServer(Replication):
             "--logfile", str(self.log_path),
             "--save", "",
             "--maxmemory-policy", "noeviction",
-            # A replica's first sync starts at once (the default waits 5 s
-            # for more replicas to share one transfer).
+            # A replica's sync starts at once (the default waits 5 s for more
+            # replicas to share one transfer) and loads from the socket
+            # (Valkey's load from disk waits for its next 1 s cron tick).
             "--repl-diskless-sync-delay", "0",
+            "--repl-diskless-load", "swapdb",
             "--notify-keyspace-events", self.keyspace_events,
             "--proc-title-template", _proc_title(),
         ]  # fmt: skip

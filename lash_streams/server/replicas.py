@@ -14,6 +14,9 @@ from lash_streams.server.proc import _client
 
 __all__ = ["Replication", "info"]
 
+#: The key ``wait_replicated`` writes to have an offset to ``WAIT`` for.
+_PROBE = "lash-streams:replication-probe"
+
 
 def info(port: int, section: str) -> dict[str, Any]:
     """``INFO section`` of the server on ``port``."""
@@ -61,7 +64,7 @@ class Replication:
         replica = factory(replica_of=self, **options)
         replica.start(timeout)
         try:
-            self.wait_replicated(timeout)
+            self.wait_replicated(timeout, include=replica.port)
         except BaseException:
             replica.stop()
             raise
@@ -75,18 +78,39 @@ class Replication:
             timeout,
         )
 
-    def wait_replicated(self, timeout: float = 15.0) -> None:
-        """As a primary: wait until every connected replica has acknowledged
-        the replication offset this server is at now."""
-        state = info(self.port, "replication")
-        target = int(state.get("master_repl_offset", 0))
+    def wait_replicated(self, timeout: float = 15.0, *, include: int | None = None) -> None:
+        """As a primary: wait until every connected replica has every write
+        made so far (``include``: the replica on that port must be among
+        them). A probe write (a key that expires in a second) and
+        ``WAIT`` on its connection: the server asks its replicas for an
+        acknowledgement at once instead of waiting for their 1 s heartbeat."""
+        deadline = time.monotonic() + timeout
 
-        def caught_up() -> bool:
+        def online() -> list[dict[str, Any]]:
             now = info(self.port, "replication")
-            replicas = [v for k, v in now.items() if k.startswith("slave") and k[5:].isdigit()]
-            return all(int(r["offset"]) >= target for r in replicas if isinstance(r, dict))
+            return [
+                v
+                for k, v in now.items()
+                if k.startswith("slave") and k[5:].isdigit() and isinstance(v, dict)
+            ]
 
-        _wait(f"replicas of port {self.port} at offset {target}", caught_up, timeout)
+        def ready() -> bool:
+            replicas = online()
+            return include is None or any(int(r["port"]) == include for r in replicas)
+
+        _wait(f"replica on port {include} connected to {self.port}", ready, timeout)
+        count = len(online())
+        client = _client(self.port, timeout=timeout + 1)
+        try:
+            client.set(_PROBE, 1, px=1000)
+            left_ms = max(1, int((deadline - time.monotonic()) * 1000))
+            acked = int(client.execute_command("WAIT", count, left_ms))  # type: ignore[no-untyped-call]
+        finally:
+            client.close()
+        if acked < count:
+            raise EmbeddedServerError(
+                f"replicas of port {self.port}: {acked} of {count} caught up in {timeout:g} s"
+            )
 
     def promote(self, timeout: float = 15.0) -> None:
         """As a replica: ``REPLICAOF NO ONE`` (a manual promotion: the old
