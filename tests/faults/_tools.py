@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 import lash_streams as ls
-from lash_streams import connection
 from lash_streams.bus import Bus
 from lash_streams.errors import LashStreamsError
 from lash_streams.server import LocalServer
@@ -56,16 +55,11 @@ async def open_bus(
     retry: ls.RetryPolicy | None = None,
     cluster: bool | None = None,
 ) -> Bus:
-    """``ls.connect`` with, optionally, a shorter socket timeout than the
-    library's 10 s (``connect`` has no option for it: the module constant is
-    swapped for the call)."""
-    saved = connection._SOCKET_TIMEOUT_S
+    """``ls.connect``, optionally with a shorter socket timeout than the
+    library's 10 s (``?socket_timeout=`` in the URL, docs/operating.md)."""
     if socket_timeout is not None:
-        connection._SOCKET_TIMEOUT_S = socket_timeout
-    try:
-        return await ls.connect(url, namespace=namespace, retry=retry, cluster=cluster)
-    finally:
-        connection._SOCKET_TIMEOUT_S = saved
+        url += ("&" if "?" in url else "?") + f"socket_timeout={socket_timeout}"
+    return await ls.connect(url, namespace=namespace, retry=retry, cluster=cluster)
 
 
 def new_namespace() -> str:
