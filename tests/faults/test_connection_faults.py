@@ -162,23 +162,27 @@ async def test_unkeyed_batch_cut_anywhere_is_all_or_nothing(
 async def test_stall_longer_than_the_socket_timeout_is_typed_and_the_bus_recovers(
     proxy: FaultProxy, upstream: LocalServer
 ) -> None:
-    """A stalled connection (no bytes either way): reads end in
-    ConnectionFailed, an unkeyed append in WriteOutcomeUnknown, a keyed one
-    in ConnectionFailed, health() says not ok; no call hangs. After the stall
-    the same bus works; the held keyed append and its retry land once, the
-    held unkeyed one at most once."""
+    """A stalled link (no bytes either way): an unkeyed append sent on an
+    open connection ends in WriteOutcomeUnknown; reads and keyed appends in
+    ConnectionFailed; an unkeyed append that needs a new connection (its
+    handshake stalls) in NotWritten, nothing having been sent; health() says
+    not ok; no call hangs. After the stall the same bus works; the held
+    keyed append and its retry land once, the held unkeyed one at most
+    once."""
     bus = await _bus(proxy, upstream, attempts=2, max_delay_s=0.5)
     try:
         await register(bus, "p")
         await bus.append_event("p", request("before"))
         proxy.stall()
         started = time.monotonic()
-        with pytest.raises(errors.ConnectionFailed):
-            await bus.get_process("p")
         with pytest.raises(errors.WriteOutcomeUnknown):
             await bus.append_event("p", request("held"))
         with pytest.raises(errors.ConnectionFailed):
+            await bus.get_process("p")
+        with pytest.raises(errors.ConnectionFailed):
             await bus.append_event("p", request("held-keyed", keyed=True))
+        with pytest.raises(errors.NotWritten):
+            await bus.append_event("p", request("never-sent"))
         assert not (await bus.health(timeout=0.3)).ok
         assert time.monotonic() - started < 10
         proxy.stall(False)
@@ -216,18 +220,22 @@ async def test_added_delay_keeps_concurrent_appends_gapless(proxy: FaultProxy, b
 async def test_refused_connections_are_typed_and_nothing_is_written(
     proxy: FaultProxy, bus: Bus
 ) -> None:
-    """Every connection cut and new ones refused: reads end in
-    ConnectionFailed, writes in a typed BackendError, nothing lands; once
-    connections are accepted again the bus works, the log gapless."""
+    """Every connection cut and new ones accepted then closed at once (a
+    load balancer in front of a dead server, a server at maxclients): reads
+    end in ConnectionFailed; an unkeyed append in NotWritten, since the
+    connection failed before the command was sent (safe to retry, not
+    WriteOutcomeUnknown); nothing lands; once connections are accepted again
+    the bus works, the log gapless."""
     await register(bus, "p")
     await bus.append_event("p", request("before"))
     proxy.cut()
     proxy.refuse()
     with pytest.raises(errors.ConnectionFailed):
         await bus.get_process("p")
-    with pytest.raises(errors.BackendError) as raised:
+    with pytest.raises(errors.NotWritten):
         await bus.append_event("p", request("refused"))
-    assert isinstance(raised.value, errors.NotWritten | errors.WriteOutcomeUnknown)
+    with pytest.raises(errors.NotWritten):
+        await bus.append_events([("p", request("refused-batch"))])
     proxy.refuse(False)
     after = await bus.append_event("p", request("after"))
     assert after.event.sequence == 2
