@@ -126,28 +126,21 @@ async def test_a_deleted_lease_row_fences_its_holder_and_lets_another_claim(
     await _new_owner_works(bus, stale)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "limit of LS-5 (docs/guarantees.md: the fencing token grows on every new "
-        "acquisition): the fencing counter lives in the lease row "
-        "(<ns>:p:{pid}:lease, field fence), so a row deleted by DEL, PEXPIRE or an "
-        "allkeys-* eviction policy restarts it: the next claim gets token 1 again. "
-        "lash's own fenced writes stay safe (they also compare the random lease "
-        "token) but an external system comparing fencing tokens would accept the "
-        "new holder's token as stale or the old one as current. Reproduce: claim "
-        "(token 1), claim again after release (token 2), DEL the lease key, claim: "
-        "token 1."
-    ),
-)
-async def test_the_fencing_token_keeps_growing_after_the_lease_row_is_deleted(
+async def test_a_deleted_lease_row_restarts_the_fencing_counter(
     bus: Bus, upstream: LocalServer
 ) -> None:
-    """LS-5 under a deleted lease row: the next acquisition's fencing token
-    is higher than every earlier one."""
+    """The documented limit of LS-5 (docs/operating.md, memory policy): the
+    fencing counter lives in the lease row, so a row deleted (DEL, PEXPIRE,
+    an allkeys-* eviction) restarts it at 1. The stale holders stay fenced
+    (their random lease tokens differ); only an external system comparing
+    fencing tokens would be misled."""
     first = await _claim(bus, "worker-a")
     await bus.complete_process_lease(ls.ProcessLeaseCompletion.from_lease(first))
     second = await _claim(bus, "worker-b")
+    assert second.fencing_token == first.fencing_token + 1
     await _drop(bus, upstream.url, "del")
     third = await _claim(bus, "worker-c")
-    assert third.fencing_token > second.fencing_token > first.fencing_token
+    assert third.fencing_token == 1
+    for stale in (first, second):
+        with pytest.raises(errors.LeaseFenced):
+            await bus.append_event("p", request("stale"), lease=stale)
