@@ -237,11 +237,15 @@ class LocalCluster:
             return False
         return all(any(s.port == node.port and s.role == "master" for s in v) for v in views)
 
-    def move_slot(self, slot: int, to: LocalServer, *, batch: int = 100) -> int:
+    def move_slot(
+        self, slot: int, to: LocalServer, *, batch: int = 100, pause_s: float = 0.0
+    ) -> int:
         """Reshard one slot to the master ``to`` the way redis-cli does:
         IMPORTING on the target, MIGRATING on the source, ``MIGRATE`` the keys
-        in batches, then ``SETSLOT NODE`` everywhere. Keys written meanwhile
-        follow ASK redirections. Returns how many keys moved."""
+        in batches (``pause_s`` between them: a longer window in which the
+        slot's keys are split over two nodes), then ``SETSLOT NODE``
+        everywhere. Meanwhile a command finds its keys with ASK redirections,
+        or TRYAGAIN when they are split. Returns how many keys moved."""
         states = self.topology()
         source = self.node(next(s.port for s in states if s.role == "master" and s.serves(slot)))
         if source is to:
@@ -256,6 +260,7 @@ class LocalCluster:
                 break
             _command(source.port, "MIGRATE", "127.0.0.1", to.port, "", 0, 5000, "KEYS", *keys)
             moved += len(keys)
+            time.sleep(pause_s)
         for port in (to.port, source.port):
             _command(port, "CLUSTER", "SETSLOT", slot, "NODE", ids[to.port])
         for state in states:

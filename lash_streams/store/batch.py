@@ -43,7 +43,7 @@ from lash_streams.model import ProcessEventAppendRequest, ProcessEventAppendResu
 from lash_streams.semantics.inputs import json_problem, require
 from lash_streams.store.append import append, finish, prepare, replay_lookup, settle
 from lash_streams.store.core import ProcessState, StoreCore, text
-from lash_streams.store.retry import server_error
+from lash_streams.store.retry import never_ran, server_error
 from lash_streams.store.scripts import is_noscript
 
 Item = tuple[str, ProcessEventAppendRequest]
@@ -195,8 +195,10 @@ class BatchOps(StoreCore):
         deliveries: list[tuple[Any, bytes]] = []
         for (pid, indexes), reply in zip(groups.items(), replies, strict=True):
             state = states[pid][0]
-            if is_noscript(reply) or isinstance(reply, AskError):
-                # Did not run: the ordinary path reloads the scripts, follows the slot.
+            if is_noscript(reply) or isinstance(reply, AskError) or never_ran(reply):
+                # Did not run: the ordinary path reloads the scripts, follows the
+                # slot, retries a refusal such as TRYAGAIN (a slot's keys split
+                # over two nodes while it moves).
                 rerun += indexes
                 continue
             if isinstance(reply, Exception):

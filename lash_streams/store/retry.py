@@ -12,8 +12,9 @@ have reached the server (a dropped connection, a timeout) is
 
 - dropped or timed out after send: ConnectionFailed (idempotent, after the
   retries) or WriteOutcomeUnknown (once, not retried)
-- refused connect, no pooled connection, LOADING, CLUSTERDOWN, TRYAGAIN:
-  retried; then ConnectionFailed (idempotent) or NotWritten (once)
+- refused connect, no pooled connection, LOADING, CLUSTERDOWN, TRYAGAIN (and
+  the cluster client's "TTL exhausted" after its own redirections): retried;
+  then ConnectionFailed (idempotent) or NotWritten (once)
 - READONLY (a replica, a failover in progress): retried; then ReadOnlyReplica
 - OOM: OutOfMemory; NOPERM or an ACL failure in a script: PermissionDenied;
   BUSY: ServerBusy; WRONGTYPE: WrongType; any other refusal: ServerError
@@ -29,6 +30,7 @@ from typing import TypeVar
 from redis.exceptions import (
     BusyLoadingError,
     ClusterDownError,
+    ClusterError,
     MaxConnectionsError,
     NoPermissionError,
     OutOfMemoryError,
@@ -94,6 +96,19 @@ def never_ran(err: BaseException) -> bool:
     return isinstance(err, ConnectionRefusedError)
 
 
+async def _attempt(call: Callable[[], Awaitable[T]]) -> T:
+    """One attempt. redis-py's cluster client follows MOVED, ASK and TRYAGAIN
+    itself and, after 16 of them, raises ``ClusterError("TTL exhausted.")``:
+    none of those attempts ran the command (a long slot migration answers
+    TRYAGAIN until the slot's keys are together again), so it is a TRYAGAIN."""
+    try:
+        return await call()
+    except ClusterError as err:
+        if "TTL exhausted" not in str(err):
+            raise
+        raise TryAgainError(f"the cluster kept redirecting the command ({err})") from err
+
+
 def server_error(what: str, err: RedisError) -> LashStreamsError:
     """The typed error for a server's refusal (see the module table)."""
     text = str(err)
@@ -137,7 +152,7 @@ class RetryPolicy:
         """Run a read or an idempotent write, retrying transient faults. The
         first attempt is a plain call: the retry machinery starts after a fault."""
         try:
-            return await call()
+            return await _attempt(call)
         except TRANSIENT as err:
             if self.attempts <= 1:
                 raise _exhausted(what, 1, err) from err
@@ -153,7 +168,7 @@ class RetryPolicy:
                 reraise=False,
             ):
                 with attempt:
-                    return await call()
+                    return await _attempt(call)
         except RetryError as err:
             cause = err.last_attempt.exception()
             assert cause is not None
@@ -170,7 +185,7 @@ class RetryPolicy:
             if attempt:
                 await asyncio.sleep(random.uniform(0, min(1.0, 0.05 * 2**attempt)))
             try:
-                return await call()
+                return await _attempt(call)
             except TRANSIENT as err:
                 if not never_ran(err):
                     raise WriteOutcomeUnknown(
