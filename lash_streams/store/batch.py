@@ -270,8 +270,10 @@ class BatchOps(StoreCore):
                 replies[position] = reply if isinstance(reply, Exception) else reply[0]
 
         await asyncio.gather(*(send(client, positions) for client, positions in by_node.values()))
-        if any(isinstance(reply, AskError) for reply in replies):
-            await self.close_node_clients()  # the next batch asks the cluster again
+        # A redirected call needs no new node clients: the route comes from the
+        # cluster client's slot map, which the ordinary path's redirections
+        # update. Closing them would cut other calls' commands in flight (an
+        # unkeyed batch would get WriteOutcomeUnknown for a slot it never used).
         return replies
 
     async def _append_in_order(self, items: list[Item], indexes: Sequence[int]) -> list[Outcome]:

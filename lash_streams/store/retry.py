@@ -43,7 +43,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from tenacity import (
     AsyncRetrying,
     RetryError,
-    retry_if_exception_type,
+    retry_if_exception,
     stop_after_attempt,
     stop_after_delay,
     wait_random_exponential,
@@ -83,7 +83,7 @@ def never_ran(err: BaseException) -> bool:
     server refused it before running it."""
     if isinstance(err, (BusyLoadingError, ClusterDownError, TryAgainError, ReadOnlyError)):
         return True
-    if isinstance(err, MaxConnectionsError):
+    if isinstance(err, MaxConnectionsError) or redirected_out(err):
         return True
     if isinstance(err, RedisConnectionError):
         text = str(err)
@@ -96,17 +96,16 @@ def never_ran(err: BaseException) -> bool:
     return isinstance(err, ConnectionRefusedError)
 
 
-async def _attempt(call: Callable[[], Awaitable[T]]) -> T:
-    """One attempt. redis-py's cluster client follows MOVED, ASK and TRYAGAIN
-    itself and, after 16 of them, raises ``ClusterError("TTL exhausted.")``:
-    none of those attempts ran the command (a long slot migration answers
-    TRYAGAIN until the slot's keys are together again), so it is a TRYAGAIN."""
-    try:
-        return await call()
-    except ClusterError as err:
-        if "TTL exhausted" not in str(err):
-            raise
-        raise TryAgainError(f"the cluster kept redirecting the command ({err})") from err
+def redirected_out(err: BaseException) -> bool:
+    """redis-py's cluster client follows MOVED, ASK and TRYAGAIN itself and,
+    after 16 of them, raises ``ClusterError("TTL exhausted.")``: none of those
+    attempts ran the command (a long slot migration answers TRYAGAIN until
+    the slot's keys are together again). A TRYAGAIN, then."""
+    return isinstance(err, ClusterError) and "TTL exhausted" in str(err)
+
+
+def transient(err: BaseException) -> bool:
+    return isinstance(err, TRANSIENT) or redirected_out(err)
 
 
 def server_error(what: str, err: RedisError) -> LashStreamsError:
@@ -152,23 +151,26 @@ class RetryPolicy:
         """Run a read or an idempotent write, retrying transient faults. The
         first attempt is a plain call: the retry machinery starts after a fault."""
         try:
-            return await _attempt(call)
+            return await call()
         except TRANSIENT as err:
             if self.attempts <= 1:
                 raise _exhausted(what, 1, err) from err
         except RedisError as err:
-            raise server_error(what, err) from err
+            if not redirected_out(err):
+                raise server_error(what, err) from err
+            if self.attempts <= 1:
+                raise _exhausted(what, 1, err) from err
         # The wait tenacity would have made before its second attempt.
         await asyncio.sleep(random.uniform(0, 0.05))
         try:
             async for attempt in AsyncRetrying(
-                retry=retry_if_exception_type(TRANSIENT),
+                retry=retry_if_exception(transient),
                 stop=stop_after_attempt(self.attempts - 1) | stop_after_delay(self.max_delay_s),
                 wait=wait_random_exponential(multiplier=0.05, max=1.0),
                 reraise=False,
             ):
                 with attempt:
-                    return await _attempt(call)
+                    return await call()
         except RetryError as err:
             cause = err.last_attempt.exception()
             assert cause is not None
@@ -185,7 +187,7 @@ class RetryPolicy:
             if attempt:
                 await asyncio.sleep(random.uniform(0, min(1.0, 0.05 * 2**attempt)))
             try:
-                return await _attempt(call)
+                return await call()
             except TRANSIENT as err:
                 if not never_ran(err):
                     raise WriteOutcomeUnknown(
@@ -196,7 +198,9 @@ class RetryPolicy:
                     ) from err
                 last = err
             except RedisError as err:
-                raise server_error(what, err) from err
+                if not redirected_out(err):
+                    raise server_error(what, err) from err
+                last = err
         if isinstance(last, ReadOnlyError):
             raise server_error(what, last) from last
         raise NotWritten(
