@@ -140,6 +140,21 @@ def lean_class(connection_class: type[Any]) -> type[Any]:
     return _LEAN.get(connection_class, connection_class)
 
 
+async def _connect(connection: Any) -> None:
+    """``connect()``, its failures worded as failures to connect: redis-py
+    raises a handshake failure (the server accepted and then closed or timed
+    out before answering ``HELLO``/``CLIENT SETINFO``) as a read error, which
+    the retry policy would take for a command that may have run. None was
+    sent yet (store/retry.py ``never_ran``)."""
+    try:
+        await connection.connect()
+    except (RedisConnectionError, RedisTimeoutError) as err:
+        if isinstance(err, RedisConnectionError) and "connecting to" in str(err):
+            raise
+        where = f"{getattr(connection, 'host', '?')}:{getattr(connection, 'port', '?')}"
+        raise RedisConnectionError(f"Error connecting to {where}: {err}") from err
+
+
 class BoundedPool(ConnectionPool):
     """See the module docstring. Check-out and release never await between
     the pool's list operations, so the event loop needs no lock for them."""
@@ -178,13 +193,13 @@ class BoundedPool(ConnectionPool):
         """Connected, with nothing unread (a connection given back mid-reply
         is reconnected), like redis-py's ``ensure_connection``."""
         if not connection.is_connected:
-            await connection.connect()
+            await _connect(connection)
         try:
             if await connection.can_read():
                 raise RedisConnectionError("Connection has data")
         except (RedisConnectionError, RedisTimeoutError, OSError):
             await connection.disconnect()
-            await connection.connect()
+            await _connect(connection)
             if await connection.can_read():
                 raise RedisConnectionError("Connection not ready") from None
 

@@ -5,8 +5,11 @@ test suite's servers.
 any ``redis-server``) on a free 127.0.0.1 port, in a folder of its own. It is
 never orphaned: on Linux the child gets ``PR_SET_PDEATHSIG`` so it dies with
 the process that started it, even when that process is SIGKILLed; ``stop()``,
-context exit and interpreter exit stop it too. ``LocalCluster`` starts N
-masters of the same binary and joins them into a Redis Cluster.
+context exit and interpreter exit stop it too. Options cover the faults
+tests inject: the AOF fsync policy (a crash loses what was not fsynced),
+``DEBUG`` enabled, a memory limit, a replica of another local server
+(``replicas.py``). ``LocalCluster`` (``cluster.py``) joins servers into a
+Redis Cluster.
 
 Every server we start carries ``MARKER`` in its process title, so a leftover
 one can be found with ``pgrep -f lash-streams-server``.
@@ -25,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 import redis
 
@@ -39,7 +42,6 @@ from lash_streams.server.proc import (
     ServerVersion,
     _child_setup,
     _client,
-    _command,
     _PortTaken,
     _proc_title,
     _version_from_info,
@@ -47,17 +49,28 @@ from lash_streams.server.proc import (
     redis_binary,
     valkey_binary,
 )
+from lash_streams.server.replicas import Replication
 
-__all__ = ["LocalCluster", "LocalServer"]
+__all__ = ["AppendFsync", "LocalServer"]
+
+AppendFsync = Literal["always", "everysec", "no"]
+_FSYNC = ("always", "everysec", "no")
 
 
-class LocalServer:
+class LocalServer(Replication):
     """One private server on 127.0.0.1.
 
-    ``persistence="aof"`` keeps an append-only file (``appendfsync everysec``)
-    in ``data_dir`` so ``restart()`` keeps the data; ``"none"`` keeps nothing
-    (no AOF, no RDB snapshots). A folder given as ``data_dir`` is kept after
-    ``stop()``; a temporary one is removed.
+    ``persistence="aof"`` keeps an append-only file (``appendfsync``:
+    ``everysec`` by default, ``always`` or ``no``) in ``data_dir`` so
+    ``restart()`` keeps the data; ``"none"`` keeps nothing (no AOF, no RDB
+    snapshots). A folder given as ``data_dir`` is kept after ``stop()``; a
+    temporary one is removed.
+
+    ``debug``: ``DEBUG`` is allowed (``enable-debug-command yes``, so
+    ``DEBUG SLEEP`` can hold the server). ``maxmemory``: a memory limit
+    (bytes or ``"10mb"``; the policy is always ``noeviction``).
+    ``replica_of``: start as a replica of that running server and wait for
+    the link to be up (``primary.replica()`` does it too).
     """
 
     def __init__(
@@ -70,11 +83,23 @@ class LocalServer:
         keyspace_events: str = "",
         cluster: bool = False,
         extra_args: list[str] | None = None,
+        appendfsync: AppendFsync | str = "everysec",
+        debug: bool = False,
+        maxmemory: int | str | None = None,
+        replica_of: LocalServer | None = None,
     ) -> None:
         if persistence not in ("none", "aof"):
             raise EmbeddedServerError(f"persistence must be `none` or `aof`, got `{persistence}`")
+        if appendfsync not in _FSYNC:
+            raise EmbeddedServerError(
+                f"appendfsync must be `always`, `everysec` or `no`, got `{appendfsync}`"
+            )
         self.binary = binary or valkey_binary()
         self.persistence = persistence
+        self.appendfsync = appendfsync
+        self.debug = debug
+        self.maxmemory = maxmemory
+        self.replica_of = replica_of
         self.keyspace_events = keyspace_events
         self.cluster = cluster
         self.extra_args = list(extra_args or [])
@@ -137,11 +162,16 @@ class LocalServer:
             "--logfile", str(self.log_path),
             "--save", "",
             "--maxmemory-policy", "noeviction",
+            # A replica's sync starts at once (the default waits 5 s for more
+            # replicas to share one transfer) and loads from the socket
+            # (Valkey's load from disk waits for its next 1 s cron tick).
+            "--repl-diskless-sync-delay", "0",
+            "--repl-diskless-load", "swapdb",
             "--notify-keyspace-events", self.keyspace_events,
             "--proc-title-template", _proc_title(),
         ]  # fmt: skip
         if self.persistence == "aof":
-            args += ["--appendonly", "yes", "--appendfsync", "everysec"]
+            args += ["--appendonly", "yes", "--appendfsync", self.appendfsync]
         else:
             args += ["--appendonly", "no"]
         if self.cluster:
@@ -150,6 +180,15 @@ class LocalServer:
                 "--cluster-config-file", str(self.data_dir / "nodes.conf"),
                 "--cluster-node-timeout", "2000",
             ]  # fmt: skip
+        if self.debug:
+            # Redis >= 7.0 and Valkey refuse DEBUG unless enabled.
+            args += ["--enable-debug-command", "yes"]
+        if self.maxmemory is not None:
+            args += ["--maxmemory", str(self.maxmemory)]
+        if self.replica_of is not None:
+            if not self.replica_of.port:
+                raise EmbeddedServerError("replica_of: start the primary first")
+            args += ["--replicaof", "127.0.0.1", str(self.replica_of.port)]
         return args + self.extra_args
 
     # -- lifecycle --
@@ -175,6 +214,11 @@ class LocalServer:
             if not self._atexit:
                 atexit.register(self._at_exit)
                 self._atexit = True
+            if self.replica_of is not None:
+                try:
+                    self.wait_link_up(max(deadline - time.monotonic(), 1.0))
+                except EmbeddedServerError as err:
+                    self._fail(str(err))
             return self
         self._fail(f"port {self.port} is taken")
         raise AssertionError("unreachable")  # pragma: no cover
@@ -325,148 +369,3 @@ class LocalServer:
     def __repr__(self) -> str:
         state = f"pid={self.pid}" if self.running else "stopped"
         return f"LocalServer({Path(self.binary).name}, port={self.port}, {state})"
-
-
-# -- a cluster ----------------------------------------------------------------
-
-_SLOTS = 16384
-
-
-class LocalCluster:
-    """N masters of one binary joined into a Redis Cluster on loopback
-    (slots split evenly with ``CLUSTER ADDSLOTSRANGE``, nodes introduced with
-    ``CLUSTER MEET``)."""
-
-    def __init__(
-        self,
-        masters: int = 3,
-        *,
-        binary: str | None = None,
-        keyspace_events: str = "",
-        persistence: Persistence | str = "none",
-    ) -> None:
-        if masters < 1:
-            raise EmbeddedServerError("a cluster needs at least one master")
-        self.binary = binary or valkey_binary()
-        self.masters = masters
-        self.keyspace_events = keyspace_events
-        self.persistence = persistence
-        self.nodes: list[LocalServer] = []
-
-    @classmethod
-    def redis(cls, masters: int = 3, **options: Any) -> LocalCluster:
-        """A cluster of ``redis-server`` from PATH."""
-        binary = redis_binary()
-        if binary is None:
-            raise EmbeddedServerError("redis-server is not on PATH")
-        return cls(masters, binary=binary, **options)
-
-    @property
-    def url(self) -> str:
-        """The first node; a cluster client discovers the rest."""
-        if not self.nodes:
-            raise EmbeddedServerError("the cluster has not been started")
-        return f"redis://127.0.0.1:{self.nodes[0].port}"
-
-    @property
-    def startup_nodes(self) -> list[tuple[str, int]]:
-        """(host, port) of every master, for ``ClusterNode(host, port)``."""
-        return [("127.0.0.1", node.port) for node in self.nodes]
-
-    @property
-    def pids(self) -> list[int]:
-        return [node.pid for node in self.nodes if node.pid is not None]
-
-    @property
-    def version(self) -> ServerVersion:
-        if not self.nodes:
-            raise EmbeddedServerError("the cluster has not been started")
-        return self.nodes[0].version
-
-    def start(self, timeout: float = 30.0) -> LocalCluster:
-        if self.nodes:
-            return self
-        try:
-            for _ in range(self.masters):
-                node = LocalServer(
-                    binary=self.binary,
-                    cluster=True,
-                    keyspace_events=self.keyspace_events,
-                    persistence=self.persistence,
-                )
-                self.nodes.append(node)
-                node.start(timeout)
-            per = _SLOTS // self.masters
-            for index, node in enumerate(self.nodes):
-                low = index * per
-                high = _SLOTS - 1 if index == self.masters - 1 else (index + 1) * per - 1
-                _command(node.port, "CLUSTER", "ADDSLOTSRANGE", low, high)
-            first = self.nodes[0].port
-            for node in self.nodes[1:]:
-                _command(node.port, "CLUSTER", "MEET", "127.0.0.1", first)
-            self._wait_ok(time.monotonic() + timeout)
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def restart(self, timeout: float = 30.0, *, hard: bool = False) -> LocalCluster:
-        """Restart every node in place (same ports, folders and cluster config;
-        data survives only with AOF) and wait for ``cluster_state:ok``."""
-        deadline = time.monotonic() + timeout
-        for node in self.nodes:
-            node.restart(max(deadline - time.monotonic(), 1.0), hard=hard)
-        self._wait_ok(deadline)
-        return self
-
-    async def arestart(self, timeout: float = 30.0, *, hard: bool = False) -> LocalCluster:
-        return await asyncio.to_thread(self.restart, timeout, hard=hard)
-
-    def _wait_ok(self, deadline: float) -> None:
-        want = f"cluster_known_nodes:{self.masters}"
-        states: dict[int, str] = {}
-        while time.monotonic() < deadline:
-            for node in self.nodes:
-                with contextlib.suppress(redis.RedisError):
-                    raw = _command(node.port, "CLUSTER", "INFO")
-                    states[node.port] = raw.decode() if isinstance(raw, bytes) else str(raw)
-            if len(states) == len(self.nodes) and all(
-                "cluster_state:ok" in s and want in s for s in states.values()
-            ):
-                return
-            time.sleep(0.05)
-        tails = "\n".join(f"--- node {n.port} ---\n{n._log_tail(8)}" for n in self.nodes)
-        raise EmbeddedServerError(f"local cluster did not reach cluster_state:ok\n{tails}")
-
-    def stop(self) -> None:
-        nodes, self.nodes = self.nodes, []
-        for node in nodes:
-            node.stop()
-
-    async def astart(self, timeout: float = 30.0) -> LocalCluster:
-        return await asyncio.to_thread(self.start, timeout)
-
-    async def astop(self) -> None:
-        await asyncio.to_thread(self.stop)
-
-    def __enter__(self) -> LocalCluster:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    async def __aenter__(self) -> LocalCluster:
-        return await self.astart()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.astop()

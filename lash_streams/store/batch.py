@@ -43,7 +43,7 @@ from lash_streams.model import ProcessEventAppendRequest, ProcessEventAppendResu
 from lash_streams.semantics.inputs import json_problem, require
 from lash_streams.store.append import append, finish, prepare, replay_lookup, settle
 from lash_streams.store.core import ProcessState, StoreCore, text
-from lash_streams.store.retry import server_error
+from lash_streams.store.retry import never_ran, server_error
 from lash_streams.store.scripts import is_noscript
 
 Item = tuple[str, ProcessEventAppendRequest]
@@ -195,8 +195,10 @@ class BatchOps(StoreCore):
         deliveries: list[tuple[Any, bytes]] = []
         for (pid, indexes), reply in zip(groups.items(), replies, strict=True):
             state = states[pid][0]
-            if is_noscript(reply) or isinstance(reply, AskError):
-                # Did not run: the ordinary path reloads the scripts, follows the slot.
+            if is_noscript(reply) or isinstance(reply, AskError) or never_ran(reply):
+                # Did not run: the ordinary path reloads the scripts, follows the
+                # slot, retries a refusal such as TRYAGAIN (a slot's keys split
+                # over two nodes while it moves).
                 rerun += indexes
                 continue
             if isinstance(reply, Exception):
@@ -268,8 +270,10 @@ class BatchOps(StoreCore):
                 replies[position] = reply if isinstance(reply, Exception) else reply[0]
 
         await asyncio.gather(*(send(client, positions) for client, positions in by_node.values()))
-        if any(isinstance(reply, AskError) for reply in replies):
-            await self.close_node_clients()  # the next batch asks the cluster again
+        # A redirected call needs no new node clients: the route comes from the
+        # cluster client's slot map, which the ordinary path's redirections
+        # update. Closing them would cut other calls' commands in flight (an
+        # unkeyed batch would get WriteOutcomeUnknown for a slot it never used).
         return replies
 
     async def _append_in_order(self, items: list[Item], indexes: Sequence[int]) -> list[Outcome]:

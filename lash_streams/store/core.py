@@ -246,9 +246,11 @@ class StoreCore:
         return client
 
     async def close_node_clients(self) -> None:
-        for client in (self._node_clients or {}).values():
+        # Detach the set before the first await: a concurrent call may open
+        # a client for another node meanwhile (into a new set).
+        clients, self._node_clients = self._node_clients, None
+        for client in (clients or {}).values():
             await client.aclose()
-        self._node_clients = None
 
     # -- record assembly -------------------------------------------------------
 

@@ -12,8 +12,9 @@ have reached the server (a dropped connection, a timeout) is
 
 - dropped or timed out after send: ConnectionFailed (idempotent, after the
   retries) or WriteOutcomeUnknown (once, not retried)
-- refused connect, no pooled connection, LOADING, CLUSTERDOWN, TRYAGAIN:
-  retried; then ConnectionFailed (idempotent) or NotWritten (once)
+- refused connect, no pooled connection, LOADING, CLUSTERDOWN, TRYAGAIN (and
+  the cluster client's "TTL exhausted" after its own redirections): retried;
+  then ConnectionFailed (idempotent) or NotWritten (once)
 - READONLY (a replica, a failover in progress): retried; then ReadOnlyReplica
 - OOM: OutOfMemory; NOPERM or an ACL failure in a script: PermissionDenied;
   BUSY: ServerBusy; WRONGTYPE: WrongType; any other refusal: ServerError
@@ -29,6 +30,7 @@ from typing import TypeVar
 from redis.exceptions import (
     BusyLoadingError,
     ClusterDownError,
+    ClusterError,
     MaxConnectionsError,
     NoPermissionError,
     OutOfMemoryError,
@@ -41,7 +43,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from tenacity import (
     AsyncRetrying,
     RetryError,
-    retry_if_exception_type,
+    retry_if_exception,
     stop_after_attempt,
     stop_after_delay,
     wait_random_exponential,
@@ -81,7 +83,7 @@ def never_ran(err: BaseException) -> bool:
     server refused it before running it."""
     if isinstance(err, (BusyLoadingError, ClusterDownError, TryAgainError, ReadOnlyError)):
         return True
-    if isinstance(err, MaxConnectionsError):
+    if isinstance(err, MaxConnectionsError) or redirected_out(err):
         return True
     if isinstance(err, RedisConnectionError):
         text = str(err)
@@ -92,6 +94,18 @@ def never_ran(err: BaseException) -> bool:
             or "No connection available" in text
         )
     return isinstance(err, ConnectionRefusedError)
+
+
+def redirected_out(err: BaseException) -> bool:
+    """redis-py's cluster client follows MOVED, ASK and TRYAGAIN itself and,
+    after 16 of them, raises ``ClusterError("TTL exhausted.")``: none of those
+    attempts ran the command (a long slot migration answers TRYAGAIN until
+    the slot's keys are together again). A TRYAGAIN, then."""
+    return isinstance(err, ClusterError) and "TTL exhausted" in str(err)
+
+
+def transient(err: BaseException) -> bool:
+    return isinstance(err, TRANSIENT) or redirected_out(err)
 
 
 def server_error(what: str, err: RedisError) -> LashStreamsError:
@@ -142,12 +156,15 @@ class RetryPolicy:
             if self.attempts <= 1:
                 raise _exhausted(what, 1, err) from err
         except RedisError as err:
-            raise server_error(what, err) from err
+            if not redirected_out(err):
+                raise server_error(what, err) from err
+            if self.attempts <= 1:
+                raise _exhausted(what, 1, err) from err
         # The wait tenacity would have made before its second attempt.
         await asyncio.sleep(random.uniform(0, 0.05))
         try:
             async for attempt in AsyncRetrying(
-                retry=retry_if_exception_type(TRANSIENT),
+                retry=retry_if_exception(transient),
                 stop=stop_after_attempt(self.attempts - 1) | stop_after_delay(self.max_delay_s),
                 wait=wait_random_exponential(multiplier=0.05, max=1.0),
                 reraise=False,
@@ -181,7 +198,9 @@ class RetryPolicy:
                     ) from err
                 last = err
             except RedisError as err:
-                raise server_error(what, err) from err
+                if not redirected_out(err):
+                    raise server_error(what, err) from err
+                last = err
         if isinstance(last, ReadOnlyError):
             raise server_error(what, last) from last
         raise NotWritten(

@@ -1,0 +1,1 @@
+"""Fault-injection tests: servers, connections and clocks failing under the bus."""
