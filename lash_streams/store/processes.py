@@ -3,12 +3,14 @@ AB-3, WS-*, XR-1, RD-4..RD-6)."""
 
 from __future__ import annotations
 
+import logging
 import secrets
 from typing import Any
 
 from lash_streams.errors import (
     ExternalRefConflict,
     RegistrationConflict,
+    ServerError,
     TerminalRejectsAbandonRequest,
     TerminalRejectsWait,
     UnknownProcess,
@@ -32,6 +34,8 @@ from lash_streams.store import worklist
 from lash_streams.store.core import StoreCore, text
 from lash_streams.store.facets import pairs, record_reply, set_facet
 from lash_streams.store.scripts import is_noscript
+
+logger = logging.getLogger("lash_streams.store")
 
 
 class ProcessOps(StoreCore):
@@ -122,17 +126,37 @@ class ProcessOps(StoreCore):
                 self, pipe, prepared, record_key
             )
             replies: list[Any] = await pipe.execute(raise_on_error=False)
-            reply = replies[-4] if queued else replies[-3]
+            at = len(replies) - (4 if queued else 3)
+            reply = replies[at]
             if is_noscript(reply):  # the server lost its scripts: the record step did not run
                 reply = await self.scripts.register_process(keys=[record_key], args=script_args)
                 await worklist.index_running(self, pid)  # again after the record (RX-2)
-            for other in replies:
+            if isinstance(reply, Exception) and not is_noscript(reply):
+                # Refused (OOM, ...): nothing of the record was written; take
+                # the id back out of the indexes it entered first (RX-2-safe).
+                await self._unindex_refused(pid, record_key, target_key)
+            for other in replies[: at + 1]:
                 if isinstance(other, Exception) and not is_noscript(other):
                     raise other
+            # The record exists: a refused repeat of the index adds or of the
+            # dispatch hint (OOM at the edge of maxmemory) must not report the
+            # registration as failed. The first index adds are in; a sweep
+            # dispatches the job.
+            for other in replies[at + 1 :]:
+                if isinstance(other, Exception) and not is_noscript(other):
+                    logger.warning("register `%s`: a step after the record failed: %s", pid, other)
             result: list[Any] = reply
             return result
 
         return await self.retry.idempotent(f"register process `{pid}`", run)
+
+    async def _unindex_refused(self, pid: str, record_key: str, target_key: str | None) -> None:
+        try:
+            await worklist.unindex(self, pid)  # puts it back if a record exists after all
+            if target_key is not None and not await self.redis.exists(record_key):
+                await self.redis.srem(target_key, pid)
+        except Exception as err:  # a hint left behind is dropped by readers
+            logger.warning("register `%s`: could not take the refused id out: %s", pid, err)
 
     async def _register_stepwise(
         self, pid: str, record_key: str, script_args: list[Any], target_key: str | None
@@ -146,7 +170,10 @@ class ProcessOps(StoreCore):
             f"register process `{pid}`",
             lambda: self.scripts.register_process(keys=[record_key], args=script_args),
         )
-        await worklist.index_running(self, pid)
+        try:
+            await worklist.index_running(self, pid)
+        except ServerError as err:  # the record exists (see _register_pipelined)
+            logger.warning("register `%s`: the index step after the record failed: %s", pid, err)
         return reply
 
     # -- facets ----------------------------------------------------------------

@@ -96,28 +96,14 @@ async def test_appends_up_to_maxmemory_stop_at_a_refused_one_and_resume(
         await bus.aclose()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "defect: register_process raises OutOfMemory although the process was "
-        "registered. On one server the registration is one pipeline (index adds, "
-        "the register script, the index adds again, the dispatch hint); at the "
-        "edge of maxmemory the script creates the record and pushes memory over, "
-        "the repeated ZADDs after it are refused (OOM), and _register_pipelined "
-        "raises the first error of the pipeline. Reproduce: CONFIG SET maxmemory "
-        "used_memory+1MB, register processes with 20 kB of metadata until one "
-        "raises OutOfMemory: its record p:{id} exists and get_process() returns "
-        "it. Fix (store/processes.py): once the script reply is a record, errors "
-        "of the repeat index adds and of the dispatch hint do not fail the call "
-        "(retry the index step on its own, or report that the record exists)."
-    ),
-)
 async def test_registers_at_the_edge_of_maxmemory_leave_no_half_written_process(
     limited: LocalServer,
 ) -> None:
     """Registrations (20 kB of metadata each) until maxmemory refuses one:
-    each is either stored whole or refused with OutOfMemory, and a refused
-    one leaves no key and no index entry behind."""
+    each is either stored whole (its call returns, even when a step after the
+    record was refused) or refused with OutOfMemory, and a refused one leaves
+    no key behind: its id entered the worklist before the record step (RX-2,
+    docs/atomicity.md), and the refused call takes it out again."""
     admin = _admin(limited)
     namespace = new_namespace()
     bus = await open_bus(limited.url, namespace)
@@ -131,8 +117,9 @@ async def test_registers_at_the_edge_of_maxmemory_leave_no_half_written_process(
             try:
                 await bus.register_process(registration)
             except errors.OutOfMemory:
-                assert _keys_of(limited, namespace, f"r{n}") == [], "a refused register left keys"
                 assert await bus.get_process(f"r{n}") is None
+                assert f"r{n}" not in {r.id for r in await bus.list_non_terminal()}
+                assert _keys_of(limited, namespace, f"r{n}") == [], "a refused register left keys"
                 break
             assert await bus.get_process(f"r{n}") is not None
         else:
