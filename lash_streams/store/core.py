@@ -218,9 +218,10 @@ class StoreCore:
             clients = self._node_clients = {}
         client = clients.get((node.host, node.port))
         if client is None:
-            from redis.asyncio import Redis
             from redis.asyncio.retry import Retry
             from redis.backoff import NoBackoff
+
+            from lash_streams.store.node_client import NodeClient
 
             pool_kwargs = self.blocking.get_connection_kwargs()
             # The node's TLS as the cluster client's: a private CA and a
@@ -231,7 +232,8 @@ class StoreCore:
             ssl_options = {
                 k: v for k, v in pool_kwargs.items() if k in _SSL_OPTIONS and v is not None
             }
-            client = Redis(
+            client = NodeClient(
+                self.redis,
                 host=node.host,
                 port=node.port,
                 decode_responses=False,

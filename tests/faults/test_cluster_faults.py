@@ -177,3 +177,89 @@ async def test_node_clients_closed_while_another_call_opens_one(cluster: LocalCl
             assert await bus.blocking_for(key).ping()
     finally:
         await bus.aclose()
+
+
+async def test_a_waiter_follows_a_slot_move_without_cutting_other_calls(
+    cluster: LocalCluster,
+) -> None:
+    """``await_terminal`` blocked on a node while its process's slot moves
+    away: the MOVED it meets makes the bus learn the new owner and read
+    again there (it used to close every per-node client, cutting other
+    calls' blocking reads); both waiters, moved and not, get their terminals."""
+    url = cluster.url.replace("redis://", "redis+cluster://")
+    bus = await open_bus(url, new_namespace())
+    try:
+        for pid in ("m", "stay"):
+            await register(bus, pid)
+        key = bus.keys.process("m").record
+        source = cluster.master_for(key)
+        waiters = [asyncio.create_task(bus.await_terminal(p, timeout=30)) for p in ("m", "stay")]
+        await asyncio.sleep(0.3)
+        slot = int(_command(cluster.nodes[0].port, "CLUSTER", "KEYSLOT", key))
+        target = next(n for n in cluster.primaries() if n is not source)
+        await asyncio.to_thread(cluster.move_slot, slot, target)
+        for pid in ("m", "stay"):
+            await bus.complete_process(pid, ls.AwaitSuccess(value=pid))
+        done = await asyncio.wait_for(asyncio.gather(*waiters), 30)
+        assert done == [ls.AwaitSuccess(value="m"), ls.AwaitSuccess(value="stay")]
+    finally:
+        await bus.aclose()
+
+
+async def test_writes_that_wait_for_replicas_survive_a_cluster_failover(
+    cluster: LocalCluster,
+) -> None:
+    """RX-13 on a cluster: with ``Durability(replicas=1)`` each append and
+    each pipelined registration step waits on its own node (scripts: the
+    write and its WAIT on one connection; pipelines: a probe per node), so
+    after CLUSTER FAILOVER of the process's master every acknowledged
+    append is on the promoted replica."""
+    url = cluster.url.replace("redis://", "redis+cluster://")
+    namespace = new_namespace()
+    wanted = ls.Durability(replicas=1, timeout_ms=2000)
+    async with ls.connect(url, namespace=namespace, durability=wanted) as bus:
+        for pid in ("d0", "d1"):
+            await register(bus, pid)
+        for value in range(20):
+            for pid in ("d0", "d1"):
+                await bus.append_event(pid, request(f"{pid}-{value}", keyed=True))
+        master = cluster.master_for(bus.keys.process("d0").record)
+        await cluster.afailover(cluster.replicas_of(master)[0])
+        for pid in ("d0", "d1"):
+            got = [e.payload for e in await bus.events_after(pid, 0)]
+            assert len(got) == 20, got
+        probes = [k async for k in bus.redis.scan_iter(match=f"{namespace}:durability:*")]
+        for probe in probes:
+            assert 0 < await bus.redis.pttl(probe) <= 60_000
+
+
+async def test_a_wake_consumer_follows_its_scope_to_a_new_master(cluster: LocalCluster) -> None:
+    """A wake consumer reads its scope's stream with a plain client of the
+    stream's node. After the slot moves, the next read goes to the new owner
+    (the cluster client learns it from a MOVED answer to its own commands or,
+    when only a node client's read meets it, from
+    lash_streams.store.node_client's refresh), and a wake appended after the
+    move is delivered."""
+    from tests.conformance.fixtures import reg, req, scope, wake
+
+    url = cluster.url.replace("redis://", "redis+cluster://")
+    bus = await open_bus(url, new_namespace())
+    try:
+        await bus.register_process(reg("w", wake("ping")))
+        consumer = bus.wake_consumer(group="g", consumer="c", scopes=[scope("s")], block_ms=100)
+        await bus.append_event("w", req("ping", {"wake_input": 0}, key="before", target=scope("s")))
+        first = await consumer.next(timeout=10)
+        assert first is not None
+        await first.ack()
+        stream = bus.keys.wake_stream("session:s")
+        slot = int(_command(cluster.nodes[0].port, "CLUSTER", "KEYSLOT", stream))
+        source = cluster.master_for(stream)
+        target = next(n for n in cluster.primaries() if n is not source)
+        await asyncio.to_thread(cluster.move_slot, slot, target)
+        await bus.append_event("w", req("ping", {"wake_input": 1}, key="after", target=scope("s")))
+        second = await consumer.next(timeout=15)
+        assert second is not None and second.delivery.input == "1"
+        await second.ack()
+        await consumer.aclose()
+    finally:
+        await bus.aclose()
