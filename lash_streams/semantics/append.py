@@ -38,7 +38,7 @@ from lash_streams.model import (
     to_builtins,
 )
 from lash_streams.semantics.canonical import payload_hash
-from lash_streams.semantics.inputs import json_problem
+from lash_streams.semantics.inputs import json_problem, require
 from lash_streams.semantics.materialize import materialize_semantics
 from lash_streams.semantics.registration import validate_scope
 from lash_streams.semantics.schema import validate_payload
@@ -133,6 +133,7 @@ def plan_append(
     """EV-2 steps 2 and 4..8 for candidate ``sequence``, raising the typed
     error lash raises, in lash's order. Assumes step 3 found no replay match."""
     pid = record.id
+    require(request.event_type, str, "event_type")  # hashed next: checked first
     digest = request_payload_hash(request, pid)
     declared = declared_event_type(record, request.event_type)
     needs_key = declared.semantics.terminal is not None or request.event_type == CANCEL_REQUESTED

@@ -87,6 +87,7 @@ class GrantOps(StoreCore):
 
     async def revoke_handle(self, session_scope: SessionScope, process_id: str) -> None:
         """GR-1: no-op when absent."""
+        require(session_scope, SessionScope, "session_scope")
         pkeys = self.keys.process(process_id)
         found: list[bytes | None] = await self.retry.idempotent(
             "read process incarnation", lambda: self.redis.hmget(pkeys.record, "inc", "created")
@@ -109,6 +110,12 @@ class GrantOps(StoreCore):
     ) -> None:
         """GR-2: all ids must be granted to ``from`` or nothing changes; from
         and to the same scope keeps the grants."""
+        require(from_scope, SessionScope, "from_scope")
+        require(to_scope, SessionScope, "to_scope")
+        require(process_ids, list | tuple, "process_ids")
+        validate_scope("to_scope", to_scope)
+        for pid in process_ids:
+            self.keys.process(pid)  # checks the id before anything is read or moved
         if not process_ids:
             return
         ids = list(dict.fromkeys(process_ids))
