@@ -18,12 +18,18 @@ from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import AuthenticationError, NoPermissionError, RedisError
+from redis.exceptions import (
+    AuthenticationError,
+    NoPermissionError,
+    RedisClusterException,
+    RedisError,
+)
 
 from lash_streams.bus import Bus
 from lash_streams.errors import AuthenticationFailed, ConnectionFailed, InvalidValue
 from lash_streams.model import DurabilityTier
 from lash_streams.pool import BoundedPool
+from lash_streams.semantics.inputs import require_at_least
 from lash_streams.store.retry import RetryPolicy
 
 _SOCKET_TIMEOUT_S = 10.0
@@ -45,6 +51,10 @@ def redact_url(url: str | None) -> str:
     if parts.port is not None:
         host = f"{host}:{parts.port}"
     return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+#: The longest wake dedupe window (about 31 years).
+_MAX_WINDOW_MS = 10**12
 
 
 def _client(url: str, *, cluster: bool, socket_timeout: float) -> Any:
@@ -159,6 +169,12 @@ async def _open(
         validate_index_shards(index_shards)
     if retry is not None and not isinstance(retry, RetryPolicy):
         raise InvalidValue(f"retry must be a lash_streams.RetryPolicy, got {type(retry).__name__}")
+    if wake_dedupe_window_ms is not None:
+        window = require_at_least(wake_dedupe_window_ms, 1, "wake_dedupe_window_ms")
+        if window > _MAX_WINDOW_MS:  # the dedupe key's PX: Redis refuses more, late
+            raise InvalidValue(f"wake_dedupe_window_ms must be at most {_MAX_WINDOW_MS}")
+    if cluster is not None and not isinstance(cluster, bool):
+        raise InvalidValue(f"cluster must be True, False or None, got {cluster!r}")
     server = None
     if url is None:
         from lash_streams.server import LocalServer
@@ -167,13 +183,18 @@ async def _open(
         await server.astart()
         url = server.url
     is_cluster = bool(cluster) or url.startswith("redis+cluster://")
-    client = _client(url, cluster=is_cluster, socket_timeout=_SOCKET_TIMEOUT_S)
+    try:
+        client = _client(url, cluster=is_cluster, socket_timeout=_SOCKET_TIMEOUT_S)
+    except (ValueError, TypeError, RedisClusterException) as err:  # redis-py: the URL's options
+        if server is not None:
+            server.stop()
+        raise InvalidValue(f"the URL {redact_url(url)} is not usable: {err}") from None
     blocking = _client(url, cluster=is_cluster, socket_timeout=_BLOCKING_SOCKET_TIMEOUT_S)
     try:
         await client.ping()
         durability = await _durability(client)
         shards = await _index_shards(client, namespace, index_shards)
-    except (RedisError, OSError, InvalidValue) as err:
+    except (RedisError, RedisClusterException, OSError, InvalidValue) as err:
         for c in (client, blocking):
             await c.aclose()
         if server is not None:

@@ -89,6 +89,8 @@ class ReplayPlan:
 def request_payload_hash(request: ProcessEventAppendRequest, process_id: str) -> str:
     """EV-2 step 2. lash's payloads are serde Values and always hash; a Python
     payload may hold something JSON cannot (a lone surrogate, a set, ...)."""
+    if request.replay is not None:  # a key of another type would read back as text
+        require(request.replay.key, str, "the replay key")
     if request.replay is not None and json_problem(request.replay.key) is not None:
         raise InvalidValue(
             f"process `{process_id}` event `{request.event_type}`: the replay key is not "

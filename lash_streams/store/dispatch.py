@@ -29,7 +29,7 @@ import msgspec
 from redis.exceptions import ResponseError
 
 from lash_streams import observability as obs
-from lash_streams.errors import InvalidValue
+from lash_streams.errors import InvalidValue, LashStreamsError
 from lash_streams.ids import id_bytes
 from lash_streams.model import (
     LeaseOwnerIdentity,
@@ -39,6 +39,7 @@ from lash_streams.model import (
     RecoveryDisposition,
 )
 from lash_streams.semantics.inputs import require, require_u64, wire_bytes
+from lash_streams.semantics.registration import prepare_registration_json
 from lash_streams.store import worklist
 from lash_streams.store.core import StoreCore, text
 from lash_streams.store.leases import checked_ttl, lease_of_reply
@@ -152,12 +153,17 @@ class DispatchOps(StoreCore):
                 f"process `{reg.id}` is externally owned: it is never started here, "
                 "so it cannot be scheduled"
             )
-        id_bytes("process id", reg.id)
+        prepare_registration_json(reg)  # refused here, before the schedule is written
         member = schedule_member(reg.identity.kind, reg.id, reg.disposition)
-        await self.retry.idempotent(
+        added = await self.retry.idempotent(
             f"schedule `{reg.id}`", lambda: self.redis.zadd(self.keys.delayed, {member: when})
         )
-        record = await self.register_process(reg, dispatch=False)  # type: ignore[attr-defined]
+        try:
+            record = await self.register_process(reg, dispatch=False)  # type: ignore[attr-defined]
+        except LashStreamsError:
+            if added:  # refused (a conflict): take back the entry this call wrote
+                await self.redis.zrem(self.keys.delayed, member)
+            raise
         assert isinstance(record, ProcessRecord)
         if record.created_at_ms > when or record.is_terminal():
             # Registered before (its schedule, if any, was already used): not ours to delay.

@@ -169,7 +169,8 @@ class GrantOps(StoreCore):
         return [e for e in await self.list_handle_grants(session_scope) if not e[1].is_terminal()]
 
     async def has_handle_grant(self, session_scope: SessionScope, process_id: str) -> bool:
-        require(session_scope, SessionScope, "session_scope")
+        validate_scope("session_scope", session_scope)
+        self.keys.process(process_id)  # checks the id before it is sent
         scope_id = session_scope.id()
         key = self.keys.scope_grants(scope_id)
         row = await self.retry.idempotent("read grant", lambda: self.redis.hget(key, process_id))

@@ -182,6 +182,7 @@ class LeaseOps(StoreCore):
     ) -> None:
         """LS-8: release by token; never fails. ``terminal``: the row is
         terminal now, out of the worklist, so there is nothing to rescore."""
+        wire_bytes(completion, ProcessLeaseCompletion, "completion")
         key = self.keys.process(completion.process_id).lease
         released = await self.retry.idempotent(
             f"release lease of `{completion.process_id}`",

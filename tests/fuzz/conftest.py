@@ -41,6 +41,10 @@ settings.register_profile(
     "long",
     max_examples=int(os.environ.get("LASH_STREAMS_FUZZ_EXAMPLES", "500")),
     derandomize=False,
+    # LASH_STREAMS_FUZZ_SHRINK=0: report failures unshrunk (faster triage).
+    phases=list(Phase)
+    if os.environ.get("LASH_STREAMS_FUZZ_SHRINK", "1") != "0"
+    else [Phase.explicit, Phase.generate],
     **_COMMON,
 )
 PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")

@@ -110,7 +110,7 @@ async def fuzz_worker(bus: Bus, data: st.DataObject) -> None:
     async def handler(job: object) -> None:
         return None
 
-    kinds = data.draw(st.lists(ids, max_size=2), "kinds")
+    kinds = data.draw(st.lists(id_text | st.binary(max_size=3) | st.integers(), max_size=2))
     handlers = data.draw(st.sampled_from(["dict", "none", "junk"]))
     chosen = {"dict": {k: handler for k in kinds}, "none": None, "junk": 5}[handlers]
     knobs = {
@@ -143,13 +143,16 @@ async def fuzz_ready_streams(bus: Bus, data: st.DataObject) -> None:
     # Counts stay valid: these are the workers' own plumbing, fed by the
     # worker's checked settings; the ids are what a user chooses.
     n, block = data.draw(st.integers(1, 5), "count"), None
-    for make in (
-        lambda: bus.ensure_ready_group(kinds[0] if isinstance(kinds, list) and kinds else kinds),
-        lambda: bus.read_ready(kinds, consumer, n, block),
-        lambda: bus.reclaim_ready(kinds, consumer, n, n),
-        bus.promote_due,
-    ):
-        await call(bus, make)
+    grouped = True
+    for kind in kinds if isinstance(kinds, list) else [kinds]:
+        refused = (await call(bus, lambda kind=kind: bus.ensure_ready_group(kind)))[1]
+        grouped = grouped and refused is None
+    # Without its group a ready stream's read is a raw NOGROUP the worker
+    # relies on (test_regressions.py: an xfail); read only grouped kinds.
+    if grouped or not isinstance(kinds, list):
+        await call(bus, lambda: bus.read_ready(kinds, consumer, n, block))
+        await call(bus, lambda: bus.reclaim_ready(kinds, consumer, n, n))
+    await call(bus, bus.promote_due)
     record = await bus.submit("k", id=fresh("job"))
     job = ReadyJob(
         kind=data.draw(st.just("k") | ids),

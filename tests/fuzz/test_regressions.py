@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 
+import msgspec
 import pytest
 
 from lash_streams import errors
@@ -74,9 +75,7 @@ async def test_a_scope_that_is_not_a_session_scope_is_refused(bus):
     await bus.register_process(reg("p", plain("x")))
     with pytest.raises(errors.InvalidType, match="wake target"):
         await bus.register_process(
-            ProcessRegistration.external("q").__class__(
-                **{**_fields(ProcessRegistration.external("q")), "wake_target": "session:s"}
-            )
+            msgspec.structs.replace(ProcessRegistration.external("q"), wake_target="session:s")
         )
     request = ProcessEventAppendRequest(event_type="x", payload={}, wake_target_scope="s")
     with pytest.raises(errors.InvalidType, match="wake target"):
@@ -293,3 +292,97 @@ def test_the_state_cache_checks_ids_before_hashing(bus):
 async def test_state_checks_ids_before_hashing(bus):
     with pytest.raises(errors.InvalidId):
         await bus.state(["p"])
+
+
+async def test_a_bad_url_option_is_an_invalid_value(servers):
+    """Was a raw ValueError from redis-py ("Invalid value for
+    'max_connections' in connection URL")."""
+    import lash_streams as ls
+
+    url = servers.get("valkey")[0]
+    with pytest.raises(errors.InvalidValue, match="max_connections"):
+        await ls.connect(url + "?max_connections=x", namespace="n")
+
+
+async def test_cluster_options_on_a_standalone_url_are_typed_errors(servers):
+    """Was RedisClusterException / TypeError (RedisCluster got an unexpected
+    keyword argument 'timeout') from connect."""
+    import lash_streams as ls
+
+    url = servers.get("valkey")[0]
+    with pytest.raises(errors.InvalidValue, match="cluster must be"):
+        await ls.connect(url, namespace="n", cluster="yes")
+    with pytest.raises(errors.InvalidValue, match="not usable"):
+        await ls.connect(url + "?db=99", namespace="n", cluster=True)
+    with pytest.raises(errors.ConnectionFailed):
+        await ls.connect(url, namespace="n", cluster=True)
+
+
+@pytest.mark.parametrize("window", [math.nan, math.inf, 1j, -5, "10", 10**13], ids=repr)
+async def test_a_bad_wake_dedupe_window_is_refused_before_connecting(servers, window):
+    """Was ValueError/OverflowError/TypeError from int(window) after the bus
+    was open (its connections left open), and -5 or "10" taken silently."""
+    import lash_streams as ls
+
+    with pytest.raises(errors.LashStreamsError, match="wake_dedupe_window_ms"):
+        await ls.connect(servers.get("valkey")[0], namespace="n", wake_dedupe_window_ms=window)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "read_ready/reclaim_ready raise a raw redis ResponseError (NOGROUP) for a kind "
+        "whose ready stream or group does not exist: repro `await bus.read_ready(['k'], "
+        "'c', 1, None)` on a fresh namespace. Worker.run relies on that raw error to "
+        "recreate lost groups (worker.py, group_lost), so typing it is a change to the "
+        "worker, not a local fix."
+    ),
+)
+async def test_reading_a_kind_without_its_group_is_a_typed_error(bus):
+    with pytest.raises(errors.LashStreamsError):
+        await bus.read_ready(["k"], "c", 1, None)
+
+
+async def test_a_refused_scheduled_registration_leaves_no_schedule_entry(bus):
+    """Was: schedule_process (and submit with delay_s) wrote the schedule
+    entry before the registration was checked, so a refused registration
+    (blank id, a wake target too long to store) left a schedule member."""
+    from lash_streams.model import RecoveryDisposition, SessionScope
+
+    before = await snapshot(bus)
+    blank = ProcessRegistration.external(" ", disposition=RecoveryDisposition.RERUNNABLE)
+    with pytest.raises(errors.InvalidRegistration, match="non-empty"):
+        await bus.schedule_process(blank, 0)
+    with pytest.raises(errors.InvalidId, match="wake target"):
+        await bus.submit("k", id="j1", delay_s=1, session=SessionScope(session_id="s" * 510))
+    assert unchanged(before, await snapshot(bus))
+
+
+async def test_has_handle_grant_checks_the_process_id(bus):
+    """Was UnicodeEncodeError (a lone surrogate sent as the hash field)."""
+    with pytest.raises(errors.InvalidId):
+        await bus.has_handle_grant(scope("s"), "p\ud800")
+
+
+async def test_a_replay_key_that_is_not_text_is_refused(bus):
+    """Was: RuntimeReplay(key=5) was stored and read back as the text "5",
+    so the stored event differed from the one the append returned."""
+    from lash_streams.model import RuntimeReplay
+
+    await bus.register_process(reg("p", plain("x")))
+    request = ProcessEventAppendRequest(event_type="x", payload={}, replay=RuntimeReplay(key=5))
+    with pytest.raises(errors.InvalidType, match="replay key"):
+        await bus.append_event("p", request)
+    with pytest.raises(errors.InvalidType, match="replay key"):
+        await bus.append_events([("p", request)])
+    assert await bus.events_after("p", 0) == []
+
+
+async def test_a_lease_completion_with_unencodable_text_is_refused(bus):
+    """Was UnicodeEncodeError from complete_process_lease (token sent unchecked)."""
+    from lash_streams.model import ProcessLeaseCompletion
+
+    with pytest.raises(errors.InvalidValue, match="completion"):
+        await bus.complete_process_lease(
+            ProcessLeaseCompletion(process_id="p", lease_token="\udfff")
+        )
