@@ -52,12 +52,18 @@ def require_u64(value: Any, name: str) -> int:
     return int(value)
 
 
-def require_at_least(value: Any, minimum: int, name: str) -> int:
-    """An int (not a bool) ``>= minimum``, else ``InvalidType``/``InvalidValue``:
-    a setting such as ``batch`` or ``lease_ms`` checked before it is used."""
+#: The largest millisecond setting (about 3 years): Redis takes idle times and
+#: expiries up to 2**63 only, and refuses more late, mid-call.
+MAX_SETTING_MS = 10**11
+
+
+def require_at_least(value: Any, minimum: int, name: str, maximum: int = MAX_SETTING_MS) -> int:
+    """An int (not a bool) in ``[minimum, maximum]``, else ``InvalidType`` /
+    ``InvalidValue``: a setting such as ``batch`` or ``lease_ms`` checked
+    before it is used."""
     require(value, int, name)
-    if value < minimum:
-        raise InvalidValue(f"{name} must be at least {minimum}, got {value}")
+    if not minimum <= value <= maximum:
+        raise InvalidValue(f"{name} must be between {minimum} and {maximum}, got {value}")
     return int(value)
 
 

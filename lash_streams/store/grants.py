@@ -43,7 +43,6 @@ class GrantOps(StoreCore):
         self, session_scope: SessionScope, process_id: str, descriptor: ProcessHandleDescriptor
     ) -> ProcessHandleGrant:
         """GR-1: upsert per (scope id, process id)."""
-        require(session_scope, SessionScope, "session_scope")
         validate_scope("grant scope", session_scope)  # its id keys the scope's rows
         wire_bytes(descriptor, ProcessHandleDescriptor, "descriptor")
         grant = await self._grant(session_scope, process_id, descriptor, UNSTAMPED)
@@ -87,7 +86,7 @@ class GrantOps(StoreCore):
 
     async def revoke_handle(self, session_scope: SessionScope, process_id: str) -> None:
         """GR-1: no-op when absent."""
-        require(session_scope, SessionScope, "session_scope")
+        validate_scope("session_scope", session_scope)
         pkeys = self.keys.process(process_id)
         found: list[bytes | None] = await self.retry.idempotent(
             "read process incarnation", lambda: self.redis.hmget(pkeys.record, "inc", "created")
@@ -110,8 +109,7 @@ class GrantOps(StoreCore):
     ) -> None:
         """GR-2: all ids must be granted to ``from`` or nothing changes; from
         and to the same scope keeps the grants."""
-        require(from_scope, SessionScope, "from_scope")
-        require(to_scope, SessionScope, "to_scope")
+        validate_scope("from_scope", from_scope)
         require(process_ids, list | tuple, "process_ids")
         validate_scope("to_scope", to_scope)
         for pid in process_ids:
@@ -151,7 +149,7 @@ class GrantOps(StoreCore):
         self, session_scope: SessionScope
     ) -> list[tuple[ProcessHandleGrant, ProcessRecord]]:
         """GR-3: grants joined with records, ascending process id."""
-        require(session_scope, SessionScope, "session_scope")
+        validate_scope("session_scope", session_scope)
         scope_id = session_scope.id()
         key = self.keys.scope_grants(scope_id)
         rows: dict[bytes, bytes] = await self.retry.idempotent(

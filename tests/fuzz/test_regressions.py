@@ -386,3 +386,22 @@ async def test_a_lease_completion_with_unencodable_text_is_refused(bus):
         await bus.complete_process_lease(
             ProcessLeaseCompletion(process_id="p", lease_token="\udfff")
         )
+
+
+async def test_a_scope_holding_a_non_text_id_is_refused(bus):
+    """Was NotImplementedError (cannot encode object) from revoke_handle."""
+    from lash_streams.model import SessionScope
+
+    await bus.register_process(reg("p"))
+    with pytest.raises(errors.InvalidId):
+        await bus.revoke_handle(SessionScope(session_id=object()), "p")
+
+
+@pytest.mark.parametrize("knobs", [{"lease_ms": 2**68}, {"max_scopes": 10**12}], ids=str)
+async def test_consumer_settings_past_what_redis_takes_are_refused(bus, knobs):
+    """Was a raw ResponseError (Invalid min-idle-time argument for
+    XAUTOCLAIM) from fleet_consumer(lease_ms=2**68).next()."""
+    with pytest.raises(errors.InvalidValue, match="between"):
+        bus.fleet_consumer(group="g", pod="p", **knobs)
+    with pytest.raises(errors.InvalidValue, match="between"):
+        bus.wake_consumer(group="g", consumer="c", scopes=[scope("s")], claim_idle_ms=2**68)
