@@ -28,6 +28,7 @@ from lash_streams.coordination.recovery import DEFAULT_MAX_RUNS, Recovery
 from lash_streams.coordination.wakes import WakeConsumer, trim_acknowledged, trim_wake_stream
 from lash_streams.coordination.worker import Worker
 from lash_streams.errors import InvalidValue
+from lash_streams.ids import id_bytes
 from lash_streams.model import (
     LeaseOwnerIdentity,
     ProcessRecord,
@@ -239,6 +240,7 @@ class Bus(Store):
         """Remove an application's fleet group (its notices are no longer kept
         for it); with no fleet group left, no notice is written and the
         stream goes."""
+        id_bytes("group", group)
         notice_group = f"fleet:{group}"
         for stream in self.keys.fleet_streams():
             groups = stream + ":groups"

@@ -31,6 +31,7 @@ from lash_streams.model import Durability
 from lash_streams.model.durability import assess
 from lash_streams.pool import BoundedCluster, BoundedPool, BoundedSentinelPool
 from lash_streams.replication import ReplicatedCluster, ReplicatedRedis
+from lash_streams.semantics.inputs import require_at_least
 from lash_streams.sentinel import SCHEMES as SENTINEL_SCHEMES
 from lash_streams.sentinel import parse_sentinel_url, sentinel_client
 from lash_streams.store.retry import RetryPolicy
@@ -58,6 +59,10 @@ def redact_url(url: str | None) -> str:
     if "***" not in credentials + query:
         return url
     return urlunsplit(parts._replace(netloc=f"{credentials}{at}{hosts}", query=query))
+
+
+#: The longest wake dedupe window (about 31 years).
+_MAX_WINDOW_MS = 10**12
 
 
 def _client(
@@ -233,6 +238,12 @@ async def _open(
         validate_index_shards(index_shards)
     if retry is not None and not isinstance(retry, RetryPolicy):
         raise InvalidValue(f"retry must be a lash_streams.RetryPolicy, got {type(retry).__name__}")
+    if wake_dedupe_window_ms is not None:
+        window = require_at_least(wake_dedupe_window_ms, 1, "wake_dedupe_window_ms")
+        if window > _MAX_WINDOW_MS:  # the dedupe key's PX: Redis refuses more, late
+            raise InvalidValue(f"wake_dedupe_window_ms must be at most {_MAX_WINDOW_MS}")
+    if cluster is not None and not isinstance(cluster, bool):
+        raise InvalidValue(f"cluster must be True, False or None, got {cluster!r}")
     wanted = _wanted(durability)
     server = None
     if url is None:
@@ -242,7 +253,14 @@ async def _open(
         await server.astart()
         url = server.url
     is_cluster = bool(cluster) or url.startswith(_CLUSTER_SCHEMES)
-    client = _client(url, cluster=is_cluster, socket_timeout=_SOCKET_TIMEOUT_S, durability=wanted)
+    try:
+        client = _client(
+            url, cluster=is_cluster, socket_timeout=_SOCKET_TIMEOUT_S, durability=wanted
+        )
+    except (ValueError, TypeError, RedisClusterException) as err:  # redis-py: the URL's options
+        if server is not None:
+            server.stop()
+        raise InvalidValue(f"the URL {redact_url(url)} is not usable: {err}") from None
     blocking = _client(url, cluster=is_cluster, socket_timeout=_BLOCKING_SOCKET_TIMEOUT_S)
     try:
         await client.ping()

@@ -110,6 +110,14 @@ class InvalidValue(LashStreamsError, ValueError):
     kind = "invalid_value"
 
 
+class InvalidType(LashStreamsError, TypeError):
+    """An argument of the wrong Python type (bytes where text is expected, a
+    dict where a model value is): refused before anything is written. Also a
+    ``TypeError``, so code catching that keeps working."""
+
+    kind = "invalid_type"
+
+
 class BatchItemSkipped(LashStreamsError):
     """A batch item not written because an earlier item of the same process
     in that batch was refused (a process's items apply in order or not at all)."""
@@ -303,6 +311,7 @@ __all__ = [
     "InvalidPayload",
     "InvalidRegistration",
     "InvalidSignalName",
+    "InvalidType",
     "InvalidValue",
     "LashStreamsError",
     "LeaseError",

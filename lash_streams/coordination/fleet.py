@@ -45,6 +45,8 @@ from lash_streams import observability as obs
 from lash_streams.coordination.wake_streams import Outage
 from lash_streams.coordination.wakes import WakeConsumer, WakeMessage, group_lost, trim_acknowledged
 from lash_streams.errors import BackendError, ConsumerClosed, LashStreamsError
+from lash_streams.ids import id_bytes
+from lash_streams.semantics.inputs import require_at_least
 from lash_streams.store.keys import decode_id
 from lash_streams.store.retry import TRANSIENT
 
@@ -94,8 +96,12 @@ class FleetConsumer:
         max_deliveries: int = 5,
         max_scopes: int = 4,
     ) -> None:
-        if lease_ms < 30 or max_scopes < 1 or max_deliveries < 1:
-            raise ValueError("lease_ms must be >= 30 and max_scopes, max_deliveries >= 1")
+        id_bytes("group", group)
+        id_bytes("pod", pod)
+        require_at_least(lease_ms, 30, "lease_ms")
+        require_at_least(max_scopes, 1, "max_scopes")
+        require_at_least(max_deliveries, 1, "max_deliveries")
+        require_at_least(block_ms, 0, "block_ms")
         self.store = store
         self.group = group
         self.pod = pod
@@ -347,7 +353,8 @@ class FleetConsumer:
         )
         read: list[tuple[str, Any]] = [(stream, entry) for entry in claimed[1]]
         if not read:
-            wait = self.block_ms if block and not self._deferred else 1
+            # At least 1 ms: BLOCK 0 would wait for ever (block_ms=0 means no wait).
+            wait = max(1, self.block_ms) if block and not self._deferred else 1
             read = await self._read_new(streams, wait)
         notices: list[_Notice] = []
         for notice_stream, (entry_id, fields) in read:

@@ -326,6 +326,8 @@ def job_registration(
         value = msgspec.to_builtins(payload)
     except TypeError as err:
         raise InvalidValue(f"the payload is not JSON: {err}") from None
+    except RecursionError:
+        raise InvalidValue("the payload is not JSON: nested too deep") from None
     scope: SessionScope | None
     if session is None:
         scope = None

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from lash_streams import errors
 from lash_streams import observability as obs
+from lash_streams.errors import InvalidValue
 from lash_streams.model import (
     AwaitFailure,
     ProcessAwaitOutput,
@@ -17,6 +18,7 @@ from lash_streams.model import (
     ProcessRecord,
     ToolFailureClass,
 )
+from lash_streams.semantics.inputs import require
 
 if TYPE_CHECKING:
     from lash_streams.store import Store
@@ -103,11 +105,13 @@ def runner_failure(err: BaseException) -> AwaitFailure:
 
 def check_settings(ttl_ms: int, renew_every_ms: int, max_runs: int, unrunnable: str) -> None:
     if isinstance(max_runs, bool) or not isinstance(max_runs, int) or max_runs < 1:
-        raise ValueError(f"max_runs must be a positive integer, got {max_runs!r}")
+        raise InvalidValue(f"max_runs must be a positive integer, got {max_runs!r}")
     if unrunnable not in ("fail", "skip"):
-        raise ValueError(f"unrunnable must be 'fail' or 'skip', got {unrunnable!r}")
+        raise InvalidValue(f"unrunnable must be 'fail' or 'skip', got {unrunnable!r}")
+    require(ttl_ms, int, "lease_ttl_ms")
+    require(renew_every_ms, int, "renew_every_ms")
     if ttl_ms < 1 or renew_every_ms < 1 or ttl_ms < 3 * renew_every_ms:
-        raise ValueError(
+        raise InvalidValue(
             "lease timings need ttl >= 1 ms, renew >= 1 ms, and a ttl at least 3 x renew "
             "(so a lease outlives two missed renewals), "
             f"got ttl={ttl_ms} renew={renew_every_ms}"

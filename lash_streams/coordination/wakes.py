@@ -55,8 +55,10 @@ from lash_streams.coordination.wake_streams import (
     trim_wake_stream,
 )
 from lash_streams.errors import ConsumerClosed, InvalidValue, LashStreamsError
+from lash_streams.ids import id_bytes
 from lash_streams.model import ProcessWakeDelivery, SessionScope
 from lash_streams.model._codec import decode
+from lash_streams.semantics.inputs import require_at_least
 from lash_streams.store.retry import TRANSIENT
 
 if TYPE_CHECKING:
@@ -86,17 +88,19 @@ class WakeConsumer(Settling):
         block_ms: int = 1_000,
         start: str = "0",
     ) -> None:
+        id_bytes("group", group)
+        id_bytes("consumer", consumer)
+        if isinstance(scopes, str | SessionScope) or not isinstance(scopes, Sequence):
+            raise InvalidValue("scopes takes a list of scopes, not one scope")
         if not scopes:
-            raise ValueError("a wake consumer needs at least one scope")
-        if claim_idle_ms < 1 or max_deliveries < 1 or batch < 1 or block_ms < 0:
-            raise ValueError(
-                "claim_idle_ms, max_deliveries and batch must be positive, block_ms not negative"
-            )
+            raise InvalidValue("a wake consumer needs at least one scope")
+        require_at_least(claim_idle_ms, 1, "claim_idle_ms")
+        require_at_least(max_deliveries, 1, "max_deliveries")
+        require_at_least(batch, 1, "batch")
+        require_at_least(block_ms, 0, "block_ms")
         self.store = store
         self.group = group
         self.consumer = consumer
-        if isinstance(scopes, str | SessionScope):
-            raise InvalidValue("scopes takes a list of scopes, not one scope")
         self.scope_ids = [scope_id_of(s) for s in scopes]
         self.streams = {store.keys.wake_stream(sid): sid for sid in self.scope_ids}
         self.claim_idle_ms = claim_idle_ms
@@ -274,8 +278,7 @@ class WakeConsumer(Settling):
         """Hand every delivery to ``handler`` until the consumer is closed, up
         to ``concurrency`` at a time: acked when it returns, nacked when it
         raises (logged; the loop goes on), as it settled it otherwise."""
-        if concurrency < 1:
-            raise ValueError("concurrency must be at least 1")
+        require_at_least(concurrency, 1, "concurrency")
         slots = asyncio.Semaphore(concurrency)
         running: set[asyncio.Task[None]] = set()
 
@@ -395,6 +398,7 @@ class WakeConsumer(Settling):
         if not streams:  # a fleet pod's last scope went during this fill
             await asyncio.sleep((block or 0) / 1000)
             return found
+        block = block or None  # BLOCK 0 would wait for ever; block_ms=0 means no wait
         if not self.store.cluster:
             reply = await self.store.blocking.xreadgroup(
                 self.group, self.consumer, {s: cursor for s in streams},

@@ -99,6 +99,10 @@ class Worker:
         self.sweep_every_s = float(sweep_every_s)
         self.block_ms = block_ms
         self.handlers: dict[str, HandlerSpec] = {}
+        if handlers is not None and not isinstance(handlers, Mapping):
+            raise errors.InvalidType(
+                f"handlers is a mapping of job kind -> handler, got {type(handlers).__name__}"
+            )
         for kind, fn in (handlers or {}).items():
             self._add(kind, fn)
         try:

@@ -38,7 +38,7 @@ from lash_streams.model import (
     to_builtins,
 )
 from lash_streams.semantics.canonical import payload_hash
-from lash_streams.semantics.inputs import json_problem
+from lash_streams.semantics.inputs import json_problem, require
 from lash_streams.semantics.materialize import materialize_semantics
 from lash_streams.semantics.registration import validate_scope
 from lash_streams.semantics.schema import validate_payload
@@ -89,6 +89,8 @@ class ReplayPlan:
 def request_payload_hash(request: ProcessEventAppendRequest, process_id: str) -> str:
     """EV-2 step 2. lash's payloads are serde Values and always hash; a Python
     payload may hold something JSON cannot (a lone surrogate, a set, ...)."""
+    if request.replay is not None:  # a key of another type would read back as text
+        require(request.replay.key, str, "the replay key")
     if request.replay is not None and json_problem(request.replay.key) is not None:
         raise InvalidValue(
             f"process `{process_id}` event `{request.event_type}`: the replay key is not "
@@ -133,6 +135,7 @@ def plan_append(
     """EV-2 steps 2 and 4..8 for candidate ``sequence``, raising the typed
     error lash raises, in lash's order. Assumes step 3 found no replay match."""
     pid = record.id
+    require(request.event_type, str, "event_type")  # hashed next: checked first
     digest = request_payload_hash(request, pid)
     declared = declared_event_type(record, request.event_type)
     needs_key = declared.semantics.terminal is not None or request.event_type == CANCEL_REQUESTED

@@ -1,7 +1,8 @@
 """Checks on what a call is about to store, before any I/O (issue 15: a value
 is never written that cannot be read back).
 
-- ``require``: the argument's Python type, else ``TypeError`` naming it;
+- ``require``: the argument's Python type, else ``InvalidType`` (a
+  ``TypeError``) naming it;
 - ``check_json``: plain JSON data as lash's serde ``Value`` holds it: ``None``,
   bools, ints, finite floats, strings of valid UTF-8, lists and tuples, dicts
   with string keys, nested at most ``MAX_DEPTH`` deep (serde_json's recursion
@@ -21,7 +22,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from lash_streams.errors import DecodeError, InvalidValue, LashStreamsError
+from lash_streams.errors import DecodeError, InvalidType, InvalidValue, LashStreamsError
 from lash_streams.model import _codec
 from lash_streams.model._codec import decode, encode
 
@@ -32,7 +33,7 @@ T = TypeVar("T")
 
 
 def require(value: Any, expected: Any, name: str) -> None:
-    """``TypeError`` unless ``value`` is an instance of ``expected``."""
+    """``InvalidType`` (a ``TypeError``) unless ``value`` is an instance of ``expected``."""
     if not isinstance(value, expected) or (isinstance(value, bool) and expected is int):
         options = expected if isinstance(expected, tuple) else getattr(expected, "__args__", None)
         names = (
@@ -40,14 +41,29 @@ def require(value: Any, expected: Any, name: str) -> None:
             if options
             else getattr(expected, "__name__", str(expected))
         )
-        raise TypeError(f"{name} must be {names}, got {type(value).__name__}")
+        raise InvalidType(f"{name} must be {names}, got {type(value).__name__}")
 
 
 def require_u64(value: Any, name: str) -> int:
-    """An int in lash's u64 range, else ``TypeError``/``ValueError``."""
+    """An int in lash's u64 range, else ``InvalidType``/``InvalidValue``."""
     require(value, int, name)
     if not 0 <= value < 2**64:
-        raise ValueError(f"{name} must be between 0 and 2**64 - 1, got {value}")
+        raise InvalidValue(f"{name} must be between 0 and 2**64 - 1, got {value}")
+    return int(value)
+
+
+#: The largest millisecond setting (about 3 years): Redis takes idle times and
+#: expiries up to 2**63 only, and refuses more late, mid-call.
+MAX_SETTING_MS = 10**11
+
+
+def require_at_least(value: Any, minimum: int, name: str, maximum: int = MAX_SETTING_MS) -> int:
+    """An int (not a bool) in ``[minimum, maximum]``, else ``InvalidType`` /
+    ``InvalidValue``: a setting such as ``batch`` or ``lease_ms`` checked
+    before it is used."""
+    require(value, int, name)
+    if not minimum <= value <= maximum:
+        raise InvalidValue(f"{name} must be between {minimum} and {maximum}, got {value}")
     return int(value)
 
 
@@ -191,8 +207,18 @@ def wire_bytes(value: Any, expected: Any, name: str) -> bytes:
         raise InvalidValue(f"{name} would not read back: {err}") from None
     wrong = mistyped_field(value, decoded)
     if wrong is not None:
-        raise TypeError(f"{name}: the value at `{wrong}` is not of the type lash reads back there")
+        raise InvalidType(
+            f"{name}: the value at `{wrong}` is not of the type lash reads back there"
+        )
     return data
 
 
-__all__ = ["MAX_DEPTH", "json_problem", "mistyped_field", "require", "require_u64", "wire_bytes"]
+__all__ = [
+    "MAX_DEPTH",
+    "json_problem",
+    "mistyped_field",
+    "require",
+    "require_at_least",
+    "require_u64",
+    "wire_bytes",
+]

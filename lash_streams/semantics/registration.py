@@ -46,6 +46,7 @@ def validate_storable_id(kind: str, value: object) -> bytes:
 def validate_scope(kind: str, scope: SessionScope) -> None:
     """A scope whose parts and scope id (``session:<sid>/frame:<fid>``, the
     wake stream's key) can all be stored, else ``InvalidId``."""
+    require(scope, SessionScope, kind)
     validate_storable_id(f"{kind} session id", scope.session_id)
     if scope.agent_frame_id is not None:
         validate_storable_id(f"{kind} agent frame id", scope.agent_frame_id)
@@ -65,7 +66,7 @@ def with_default_event_types(registration: ProcessRegistration) -> ProcessRegist
 def validate_registration(registration: ProcessRegistration) -> None:
     """RG-3 in lash's order and with lash's messages."""
     pid = registration.id
-    if _blank(pid):
+    if not isinstance(pid, str) or _blank(pid):
         raise InvalidRegistration("process id must be a non-empty string")
     if isinstance(registration.input, (InputToolCall, InputEngine)):
         if registration.env_ref is None:

@@ -14,6 +14,8 @@ _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012
 
 def validate_signal_name(name: str) -> None:
     """SG-1: non-empty, ASCII letters, digits, ``_`` or ``-`` only."""
+    if not isinstance(name, str):
+        raise InvalidSignalName(f"a process signal name is a string, got {type(name).__name__}")
     if not name or not all(ch in _NAME_CHARS for ch in name):
         raise InvalidSignalName(
             "process signal name must be non-empty and contain only ASCII letters, "

@@ -15,7 +15,7 @@ import math
 from collections.abc import AsyncIterator
 from typing import Any
 
-from lash_streams.errors import UnknownProcess
+from lash_streams.errors import InvalidValue, UnknownProcess
 from lash_streams.model import ProcessAwaitOutput, ProcessEvent
 from lash_streams.semantics.inputs import require, require_u64
 from lash_streams.store.core import StoreCore
@@ -140,7 +140,7 @@ def _deadline(now: float, timeout: float | None) -> float | None:
         return None
     require(timeout, (int, float), "timeout")
     if math.isnan(timeout) or timeout < 0:
-        raise ValueError(f"timeout must be a non-negative number of seconds, got {timeout}")
+        raise InvalidValue(f"timeout must be a non-negative number of seconds, got {timeout}")
     return None if math.isinf(timeout) else now + timeout
 
 

@@ -36,6 +36,7 @@ from lash_streams.errors import (
     BackendError,
     BatchItemSkipped,
     BatchPartlyApplied,
+    InvalidType,
     LashStreamsError,
     UnknownProcess,
 )
@@ -77,7 +78,7 @@ class BatchOps(StoreCore):
         for index, item in enumerate(items):
             require(item, tuple, f"item {index}")
             if len(item) != 2:
-                raise TypeError(f"item {index} must be a (process_id, request) pair")
+                raise InvalidType(f"item {index} must be a (process_id, request) pair")
             require(item[0], str, f"item {index} process id")
             require(item[1], ProcessEventAppendRequest, f"item {index} request")
         if not items:

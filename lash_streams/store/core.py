@@ -24,6 +24,7 @@ from lash_streams.model import (
 )
 from lash_streams.model._codec import decode
 from lash_streams.model.durability import Durability, DurabilityReport, assess
+from lash_streams.semantics.inputs import require
 from lash_streams.store.keys import Keyspace
 from lash_streams.store.retry import RetryPolicy
 from lash_streams.store.scripts import Scripts
@@ -325,9 +326,11 @@ class StoreCore:
         return state
 
     def forget(self, process_id: str) -> None:
+        self.keys.process(process_id)  # checks the id before the cache hashes it
         self._states.pop(process_id, None)
 
     def cached_state(self, process_id: str) -> ProcessState | None:
+        self.keys.process(process_id)  # checks the id before the cache hashes it
         return self._states.get(process_id)
 
     async def record_fields(self, process_id: str) -> dict[bytes, bytes]:
@@ -345,7 +348,7 @@ class StoreCore:
         return self.remember(process_id, fields)
 
     async def state(self, process_id: str) -> ProcessState:
-        cached = self._states.get(process_id)
+        cached = self.cached_state(process_id)
         return cached if cached is not None else await self.load_state(process_id)
 
     async def require_exists(self, process_id: str) -> None:
@@ -362,6 +365,7 @@ class StoreCore:
 
     async def record_fields_many(self, process_ids: list[str]) -> list[dict[bytes, bytes]]:
         """The record fields of many ids in one pipeline (empty for a missing one)."""
+        require(process_ids, list | tuple, "process_ids")
         if not process_ids:
             return []
         keys = [self.keys.process(pid).record for pid in process_ids]

@@ -28,9 +28,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from lash_streams import observability as obs
-from lash_streams.errors import LashStreamsError
+from lash_streams.errors import InvalidType, LashStreamsError
 from lash_streams.model import ProcessWakeDelivery, SessionScope
 from lash_streams.model._codec import decode, encode
+from lash_streams.semantics.inputs import require, wire_bytes
 from lash_streams.semantics.registration import validate_scope
 from lash_streams.semantics.wake import build_wake_delivery
 from lash_streams.store.core import StoreCore, text, unreadable_row
@@ -147,12 +148,19 @@ class DeliveryOps(StoreCore):
     ) -> bool:
         """Deliver to the scope's wake stream, then clear the intent; True when
         new, False when the wake id was already delivered within the window."""
-        return (await deliver_wakes(self, [(delivery, outbox_id)]))[0]
+        return (await self.deliver_wakes([(delivery, outbox_id)]))[0]
 
     async def deliver_wakes(
         self, items: Sequence[tuple[ProcessWakeDelivery, str | bytes | None]]
     ) -> list[bool]:
         """Deliver many wakes (see :func:`deliver_wakes`)."""
+        require(items, list | tuple, "items")
+        for index, item in enumerate(items):
+            require(item, tuple, f"item {index}")
+            if len(item) != 2:
+                raise InvalidType(f"item {index} must be a (delivery, outbox id) pair")
+            wire_bytes(item[0], ProcessWakeDelivery, f"item {index} delivery")
+            require(item[1], str | bytes | type(None), f"item {index} outbox id")
         return await deliver_wakes(self, items)
 
     async def relay_outbox(self, process_id: str) -> int:

@@ -29,7 +29,7 @@ import msgspec
 from redis.exceptions import ResponseError
 
 from lash_streams import observability as obs
-from lash_streams.errors import InvalidValue
+from lash_streams.errors import InvalidValue, LashStreamsError
 from lash_streams.ids import id_bytes
 from lash_streams.model import (
     LeaseOwnerIdentity,
@@ -38,11 +38,11 @@ from lash_streams.model import (
     ProcessRegistration,
     RecoveryDisposition,
 )
-from lash_streams.model._codec import encode
-from lash_streams.semantics.inputs import require_u64
+from lash_streams.semantics.inputs import require, require_u64, wire_bytes
+from lash_streams.semantics.registration import prepare_registration_json
 from lash_streams.store import worklist
 from lash_streams.store.core import StoreCore, text
-from lash_streams.store.leases import lease_of_reply
+from lash_streams.store.leases import checked_ttl, lease_of_reply
 
 #: The consumer group every worker of a kind reads the kind's ready stream in.
 READY_GROUP = "workers"
@@ -153,12 +153,17 @@ class DispatchOps(StoreCore):
                 f"process `{reg.id}` is externally owned: it is never started here, "
                 "so it cannot be scheduled"
             )
-        id_bytes("process id", reg.id)
+        prepare_registration_json(reg)  # refused here, before the schedule is written
         member = schedule_member(reg.identity.kind, reg.id, reg.disposition)
-        await self.retry.idempotent(
+        added = await self.retry.idempotent(
             f"schedule `{reg.id}`", lambda: self.redis.zadd(self.keys.delayed, {member: when})
         )
-        record = await self.register_process(reg, dispatch=False)  # type: ignore[attr-defined]
+        try:
+            record = await self.register_process(reg, dispatch=False)  # type: ignore[attr-defined]
+        except LashStreamsError:
+            if added:  # refused (a conflict): take back the entry this call wrote
+                await self.redis.zrem(self.keys.delayed, member)
+            raise
         assert isinstance(record, ProcessRecord)
         if record.created_at_ms > when or record.is_terminal():
             # Registered before (its schedule, if any, was already used): not ours to delay.
@@ -220,6 +225,10 @@ class DispatchOps(StoreCore):
     ) -> list[ReadyJob]:
         """Up to ``count`` new entries over the kinds' streams, one blocking
         read (every ready stream shares one slot)."""
+        require(kinds, list | tuple, "kinds")
+        if not kinds:
+            return []
+        id_bytes("consumer", consumer)
         streams = {self.keys.ready_stream(kind): kind for kind in kinds}
         client = self.blocking_for(next(iter(streams)))
         reply = await client.xreadgroup(
@@ -233,6 +242,8 @@ class DispatchOps(StoreCore):
         """Entries read by a worker that died before taking them (idle past
         ``min_idle_ms``), moved to ``consumer``; and the group's consumers
         long gone (idle an hour, nothing pending) deleted."""
+        require(kinds, list | tuple, "kinds")
+        id_bytes("consumer", consumer)
         found: list[ReadyJob] = []
         for kind in kinds:
             stream = self.keys.ready_stream(kind)
@@ -250,11 +261,13 @@ class DispatchOps(StoreCore):
     async def requeue_ready(self, jobs: list[ReadyJob]) -> None:
         """Put read entries back on their streams, for another worker (a
         worker stopping with jobs it read and did not start)."""
+        _check_jobs(jobs)
         entries = [(job.kind, job.process_id, job.disposition.value) for job in jobs]
         await self._queue("requeue ready entries", entries)
 
     async def settle_ready(self, jobs: list[ReadyJob]) -> None:
         """Taken (started, or found unable to start): acknowledged and deleted."""
+        _check_jobs(jobs)
         if not jobs:
             return
         pipe = self.redis.pipeline(transaction=False)
@@ -274,15 +287,17 @@ class DispatchOps(StoreCore):
     ) -> JobStart:
         """Claim a free lease and record ``first_started`` (``stem``) in one
         step, or say why not. Retried only when refused before running."""
+        if not isinstance(disposition, RecoveryDisposition):
+            raise InvalidValue(f"disposition must be a RecoveryDisposition, got {disposition!r}")
         keys = self.keys.process(process_id)
         index = keys.record if self.cluster else self.keys.index_of("run", process_id)
         args = [
-            encode(attempt),
+            wire_bytes(attempt, LeaseOwnerIdentity, "attempt"),
             attempt.owner_id,
             attempt.incarnation_id,
-            require_u64(lease_ttl_ms, "lease_ttl_ms"),
+            checked_ttl(lease_ttl_ms),
             secrets.token_hex(16),
-            encode(stem),
+            wire_bytes(stem, LeaseOwnerIdentity, "stem"),
             disposition.value,
             process_id,
         ]
@@ -311,6 +326,18 @@ _REFUSED: dict[str, StartStatus] = {
     "STARTED": "started_elsewhere",
     "BUSY": "busy",
 }
+
+
+def _check_jobs(jobs: list[ReadyJob]) -> None:
+    """Jobs as ``read_ready`` returns them, checked before any write."""
+    require(jobs, list | tuple, "jobs")
+    for job in jobs:
+        require(job, ReadyJob, "job")
+        if not isinstance(job.disposition, RecoveryDisposition):
+            raise InvalidValue(f"a ready job's disposition, got {job.disposition!r}")
+        id_bytes("entry id", job.entry_id)
+        id_bytes("job kind", job.kind)
+        id_bytes("process id", job.process_id)
 
 
 def _jobs(reply: Any, kinds: dict[str, str]) -> list[ReadyJob]:

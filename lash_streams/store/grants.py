@@ -43,7 +43,6 @@ class GrantOps(StoreCore):
         self, session_scope: SessionScope, process_id: str, descriptor: ProcessHandleDescriptor
     ) -> ProcessHandleGrant:
         """GR-1: upsert per (scope id, process id)."""
-        require(session_scope, SessionScope, "session_scope")
         validate_scope("grant scope", session_scope)  # its id keys the scope's rows
         wire_bytes(descriptor, ProcessHandleDescriptor, "descriptor")
         grant = await self._grant(session_scope, process_id, descriptor, UNSTAMPED)
@@ -87,6 +86,7 @@ class GrantOps(StoreCore):
 
     async def revoke_handle(self, session_scope: SessionScope, process_id: str) -> None:
         """GR-1: no-op when absent."""
+        validate_scope("session_scope", session_scope)
         pkeys = self.keys.process(process_id)
         found: list[bytes | None] = await self.retry.idempotent(
             "read process incarnation", lambda: self.redis.hmget(pkeys.record, "inc", "created")
@@ -109,6 +109,11 @@ class GrantOps(StoreCore):
     ) -> None:
         """GR-2: all ids must be granted to ``from`` or nothing changes; from
         and to the same scope keeps the grants."""
+        validate_scope("from_scope", from_scope)
+        require(process_ids, list | tuple, "process_ids")
+        validate_scope("to_scope", to_scope)
+        for pid in process_ids:
+            self.keys.process(pid)  # checks the id before anything is read or moved
         if not process_ids:
             return
         ids = list(dict.fromkeys(process_ids))
@@ -144,7 +149,7 @@ class GrantOps(StoreCore):
         self, session_scope: SessionScope
     ) -> list[tuple[ProcessHandleGrant, ProcessRecord]]:
         """GR-3: grants joined with records, ascending process id."""
-        require(session_scope, SessionScope, "session_scope")
+        validate_scope("session_scope", session_scope)
         scope_id = session_scope.id()
         key = self.keys.scope_grants(scope_id)
         rows: dict[bytes, bytes] = await self.retry.idempotent(
@@ -162,7 +167,8 @@ class GrantOps(StoreCore):
         return [e for e in await self.list_handle_grants(session_scope) if not e[1].is_terminal()]
 
     async def has_handle_grant(self, session_scope: SessionScope, process_id: str) -> bool:
-        require(session_scope, SessionScope, "session_scope")
+        validate_scope("session_scope", session_scope)
+        self.keys.process(process_id)  # checks the id before it is sent
         scope_id = session_scope.id()
         key = self.keys.scope_grants(scope_id)
         row = await self.retry.idempotent("read grant", lambda: self.redis.hget(key, process_id))

@@ -45,9 +45,15 @@ def validate_namespace(namespace: str) -> str:
     return namespace
 
 
-@lru_cache(maxsize=65536)
 def encode_id(value: str) -> str:
     """Injective, slot-safe encoding: safe ASCII stays readable, all else is %XX."""
+    if not isinstance(value, str):  # before the cache hashes it (a list would not hash)
+        id_bytes("id", value)
+    return _encode_id(value)
+
+
+@lru_cache(maxsize=65536)
+def _encode_id(value: str) -> str:
     raw = id_bytes("id", value)
     return "".join(chr(b) if b in _SAFE else f"%{b:02X}" for b in raw)
 
@@ -177,6 +183,8 @@ class Keyspace:
         return self.index(kind)
 
     def process(self, process_id: str) -> ProcessKeys:
+        if not isinstance(process_id, str):  # before the memo hashes it
+            id_bytes("process id", process_id)
         keys = self._process_keys.get(process_id)
         if keys is None:
             if len(self._process_keys) >= _PROCESS_KEYS_CACHED:
@@ -258,6 +266,9 @@ class Keyspace:
         """Dispatch: the ready stream of one job kind, read by the worker group
         (store/dispatch.py). Every kind's stream and the delayed schedule share
         the namespace's slot, so one read covers every kind a worker serves."""
+        id_bytes("job kind", kind)
+        if not kind.strip():  # as submit refuses it: no stream for a kind no job has
+            raise InvalidValue(f"a job kind is a non-empty string, got {kind!r}")
         return f"{self.namespace}:ready:{{{self.namespace}}}:{encode_id(kind)}"
 
     @property

@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 
 from lash_streams import observability as obs
-from lash_streams.errors import LeaseExpired, UnknownProcess
+from lash_streams.errors import InvalidValue, LeaseExpired, UnknownProcess
 from lash_streams.model import (
     LeaseAcquired,
     LeaseBusy,
@@ -24,7 +24,7 @@ from lash_streams.model import (
     ProcessLeaseClaimOutcome,
     ProcessLeaseCompletion,
 )
-from lash_streams.model._codec import decode, encode
+from lash_streams.model._codec import decode
 from lash_streams.semantics.inputs import require, require_u64, wire_bytes
 from lash_streams.store import worklist
 from lash_streams.store.core import StoreCore, text
@@ -62,10 +62,11 @@ def _new_token() -> str:
 MAX_LEASE_TTL_MS = 10**11
 
 
-def _ttl(lease_ttl_ms: int) -> int:
+def checked_ttl(lease_ttl_ms: int) -> int:
+    """A lease TTL lash reads back (a u64 at most ``MAX_LEASE_TTL_MS``), else a typed error."""
     ttl = require_u64(lease_ttl_ms, "lease_ttl_ms")
     if ttl > MAX_LEASE_TTL_MS:
-        raise ValueError(f"lease_ttl_ms must be at most {MAX_LEASE_TTL_MS}, got {ttl}")
+        raise InvalidValue(f"lease_ttl_ms must be at most {MAX_LEASE_TTL_MS}, got {ttl}")
     return ttl
 
 
@@ -105,7 +106,7 @@ class LeaseOps(StoreCore):
         self, process_id: str, owner: LeaseOwnerIdentity, lease_ttl_ms: int
     ) -> ProcessLeaseClaimOutcome:
         """LS-4. Retrying is safe: a repeat by the same incarnation re-enters."""
-        ttl = _ttl(lease_ttl_ms)
+        ttl = checked_ttl(lease_ttl_ms)
         args = [
             wire_bytes(owner, LeaseOwnerIdentity, "owner"),
             owner.owner_id,
@@ -128,16 +129,19 @@ class LeaseOps(StoreCore):
         """LS-10: compare-and-set on the observed holder; death evidence is
         evaluated here, on the claimant's host (RX-14), unless the caller
         already established it (``death_evidence``, e.g. fleet liveness)."""
+        ttl = checked_ttl(lease_ttl_ms)
+        claimant = wire_bytes(owner, LeaseOwnerIdentity, "owner")
+        wire_bytes(observed_holder, ProcessLease, "observed_holder")
         dead = (
             self.is_definitely_dead(observed_holder.owner, owner)
             if death_evidence is None
             else death_evidence
         )
         args = [
-            encode(owner),
+            claimant,
             owner.owner_id,
             owner.incarnation_id,
-            int(lease_ttl_ms),
+            ttl,
             "reclaim",
             _new_token(),
             observed_holder.lease_token,
@@ -150,15 +154,15 @@ class LeaseOps(StoreCore):
 
     async def renew_process_lease(self, lease: ProcessLease, lease_ttl_ms: int) -> ProcessLease:
         """LS-7: same token, incarnation and fencing, and still live."""
-        require(lease, ProcessLease, "lease")
-        _ttl(lease_ttl_ms)
+        wire_bytes(lease, ProcessLease, "lease")
+        ttl = checked_ttl(lease_ttl_ms)
         key = self.keys.process(lease.process_id).lease
         args: list[Any] = [
             lease.lease_token,
             lease.owner.owner_id,
             lease.owner.incarnation_id,
             lease.fencing_token,
-            int(lease_ttl_ms),
+            ttl,
         ]
         reply = await self.retry.idempotent(
             f"renew lease of `{lease.process_id}`",
@@ -178,6 +182,7 @@ class LeaseOps(StoreCore):
     ) -> None:
         """LS-8: release by token; never fails. ``terminal``: the row is
         terminal now, out of the worklist, so there is nothing to rescore."""
+        wire_bytes(completion, ProcessLeaseCompletion, "completion")
         key = self.keys.process(completion.process_id).lease
         released = await self.retry.idempotent(
             f"release lease of `{completion.process_id}`",
@@ -208,6 +213,7 @@ class LeaseOps(StoreCore):
         ownership is decided from this read."""
         if now_ms is not None:
             require_u64(now_ms, "now_ms")
+        require(process_ids, list | tuple, "process_ids")
         if not process_ids:
             return {}
         now = await self.server_time_ms() if now_ms is None else now_ms
