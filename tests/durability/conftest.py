@@ -3,7 +3,6 @@ here kill and stop them), and a bus on the primary."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import signal
@@ -39,34 +38,23 @@ class Pair:
             await client.aclose()
 
 
-async def linked(replica: LocalServer, timeout: float = 10.0) -> None:
-    client = Redis.from_url(replica.url)
-    try:
-        async with asyncio.timeout(timeout):
-            while (await client.info("replication")).get("master_link_status") != "up":  # noqa: ASYNC110 - polling another process
-                await asyncio.sleep(0.05)
-    finally:
-        await client.aclose()
-
-
 @pytest.fixture
 def pair_servers() -> Iterator[Pair]:
-    # No 5 s wait for more replicas before the first full sync.
-    primary = LocalServer(extra_args=["--repl-diskless-sync-delay", "0"]).start()
-    replica = LocalServer(extra_args=["--replicaof", "127.0.0.1", str(primary.port)])
+    primary = LocalServer().start()
+    replica: LocalServer | None = None
     try:
-        replica.start()
-        pair = Pair(primary, replica)
-        yield pair
+        # Started, linked and acknowledging (LocalServer.replica waits for all three).
+        replica = primary.replica()
+        yield Pair(primary, replica)
     finally:
-        if replica.pid is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(replica.pid, signal.SIGCONT)
-        replica.stop()
+        if replica is not None:
+            if replica.pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(replica.pid, signal.SIGCONT)
+            replica.stop()
         primary.stop()
 
 
 @pytest.fixture
 async def pair(pair_servers: Pair) -> AsyncIterator[Pair]:
-    await linked(pair_servers.replica)
     yield pair_servers

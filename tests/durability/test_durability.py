@@ -267,9 +267,6 @@ def test_doctor_says_what_a_write_survives_and_counts_replicas(pair_servers: Pai
 
     from lash_streams.cli import app
 
-    from .conftest import linked
-
-    asyncio.run(linked(pair_servers.replica))
     result = CliRunner().invoke(app, ["doctor", "--url", pair_servers.primary.url, "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)

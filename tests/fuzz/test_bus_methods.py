@@ -25,6 +25,8 @@ NOT_FUZZED = {
     "aclose": "no argument (lifecycle)",
     "close_node_clients": "no argument (lifecycle)",
     "close_shared_reader": "no argument (lifecycle)",
+    "durability": "no argument",
+    "durability_report": "attribute (set by connect)",
     "durability_tier": "no argument",
     "server_time_ms": "no argument",
     "due_records": "no argument",
