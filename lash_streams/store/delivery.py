@@ -37,6 +37,7 @@ from lash_streams.semantics.wake import build_wake_delivery
 from lash_streams.store.core import StoreCore, text, unreadable_row
 from lash_streams.store.events import event_from_entry
 from lash_streams.store.keys import decode_id, encode_id
+from lash_streams.store.scripts import is_noscript
 
 #: Relay dead letters kept at most (about).
 RELAY_DEAD_LETTER_CAP = 10_000
@@ -125,21 +126,68 @@ async def _in_one_call(
 async def _stepwise(
     core: StoreCore, items: Sequence[tuple[ProcessWakeDelivery, str | bytes | None]]
 ) -> list[bool]:
-    results: list[bool] = []
+    """On a cluster the three steps of a wake live on different nodes, so they
+    go in three phases, each one pipeline (the cluster client sends one round
+    trip per node, in parallel): every stream write, then the fleet notice of
+    each scope (a notice even for a wake already delivered: its first writer
+    may have died before writing it), then the cleared intents. A phase starts
+    only after the one before it answered, so per wake the order holds; a
+    writer dying between phases leaves intents for the relay (dedupe makes
+    its second delivery a no-op)."""
+    replies = await _phase(
+        core,
+        [
+            (
+                core.scripts.deliver_wake,
+                [
+                    core.keys.wake_stream(d.target_scope_id),
+                    core.keys.wake_dedupe(d.target_scope_id, d.wake_id),
+                ],
+                _deliver_args(core, d),
+            )
+            for d, _ in items
+        ],
+    )
+    scopes = dict.fromkeys(d.target_scope_id for d, _ in items)
+    await _phase(
+        core,
+        [
+            (
+                core.scripts.fleet_notice,
+                [core.keys.fleet_stream_of(scope_id), core.keys.fleet_groups_of(scope_id)],
+                [scope_id],
+            )
+            for scope_id in scopes
+        ],
+    )
+    cleared: dict[str, list[str | bytes]] = {}
     for delivery, outbox_id in items:
-        scope_id = delivery.target_scope_id
-        keys = [core.keys.wake_stream(scope_id), core.keys.wake_dedupe(scope_id, delivery.wake_id)]
-        reply = await core.scripts.deliver_wake(keys=keys, args=_deliver_args(core, delivery))
-        # A notice even for a wake already delivered: its first writer may
-        # have died before writing the notice.
-        await core.scripts.fleet_notice(
-            keys=[core.keys.fleet_stream_of(scope_id), core.keys.fleet_groups_of(scope_id)],
-            args=[scope_id],
-        )
         if outbox_id:
-            await core.redis.xdel(core.keys.process(delivery.process_id).outbox, outbox_id)
-        results.append(text(reply[0]) == "NEW")
-    return results
+            cleared.setdefault(core.keys.process(delivery.process_id).outbox, []).append(outbox_id)
+    if cleared:
+        pipe = core.redis.pipeline(transaction=False)
+        for outbox, ids in cleared.items():
+            pipe.xdel(outbox, *ids)
+        await pipe.execute()
+    return [text(reply[0]) == "NEW" for reply in replies]
+
+
+async def _phase(core: StoreCore, calls: list[tuple[Any, list[str], list[Any]]]) -> list[Any]:
+    """One pipeline of script calls; a server that lost its scripts gets them
+    again and the phase is sent again (each step is idempotent)."""
+    for attempt in range(2):
+        pipe = core.redis.pipeline(transaction=False)
+        for script, keys, args in calls:
+            await script(keys=keys, args=args, client=pipe)
+        replies: list[Any] = await pipe.execute(raise_on_error=False)
+        if attempt == 0 and any(is_noscript(r) for r in replies):
+            await core.scripts.load()
+            continue
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return replies
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 class DeliveryOps(StoreCore):
