@@ -36,6 +36,9 @@ def seeded(any_backend, namespace):
     async def seed(bus: ls.Bus) -> None:
         await bus.ensure_ready_group("search")
         await bus.submit("search", {"q": "a"}, id="waiting")
+        # Created in a later millisecond of the server clock, so "oldest
+        # first" has one answer (two submits can share a millisecond).
+        await asyncio.sleep(0.005)
         await bus.submit("search", {"q": "b"}, id="later", delay_s=600)
         await bus.submit("search", {"q": "c"}, id="broken")
         await bus.complete_process(
