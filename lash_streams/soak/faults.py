@@ -141,7 +141,9 @@ class ProxyFault:
         self.proxy: Any = None
 
     async def prepare(self, ctx: FaultContext) -> None:
-        if ctx.bus.cluster or ctx.url.startswith("unix://"):
+        # A cluster's or Sentinel's clients find their nodes themselves (they
+        # would go round the proxy); a Unix socket has no TCP port.
+        if ctx.bus.cluster or ctx.url.startswith("unix://") or "+sentinel://" in ctx.url:
             ctx.notes.append("proxy: skipped (a single TCP server only)")
             return
         try:
