@@ -10,7 +10,6 @@ long block is never re-sent (DESIGN "Known facts").
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 from collections.abc import AsyncIterator
 from typing import Any
@@ -28,7 +27,7 @@ _BLOCK_SLICE_MS = 5_000
 
 class AwaitOps(StoreCore):
     async def _block_after(self, stream: str, last_id: str, block_ms: int) -> list[Any]:
-        from redis.exceptions import AskError, MovedError, ResponseError
+        from redis.exceptions import ResponseError
 
         shared = self.shared_reader()
         if shared is not None:
@@ -41,19 +40,9 @@ class AwaitOps(StoreCore):
             await asyncio.sleep(0.05)
             return []
         except ResponseError as err:
-            # redis-py parses MOVED/ASK into their own classes, whose text no
-            # longer holds the word.
-            redirected = isinstance(err, (MovedError, AskError))
-            if not redirected and "MOVED" not in str(err) and "ASK" not in str(err):
-                raise server_error(f"wait on `{stream}`", err) from err
-            # Slots moved: learn the new owner (closing the shared node
-            # clients would cut other calls' commands) and let the caller re-read.
-            manager = getattr(self.redis, "nodes_manager", None)
-            if manager is not None:
-                with contextlib.suppress(Exception):
-                    await manager.initialize()
-            await asyncio.sleep(0.05)
-            return []
+            # A slot that moved reaches here as TRANSIENT: the node client
+            # refreshed the cluster's slot map (store/node_client.py).
+            raise server_error(f"wait on `{stream}`", err) from err
         if not reply:
             return []
         entries: list[Any] = reply[0][1]
