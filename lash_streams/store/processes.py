@@ -33,7 +33,6 @@ from lash_streams.store import dispatch as dispatching
 from lash_streams.store import worklist
 from lash_streams.store.core import StoreCore, text
 from lash_streams.store.facets import pairs, record_reply, set_facet
-from lash_streams.store.scripts import is_noscript
 
 logger = logging.getLogger("lash_streams.store")
 
@@ -44,11 +43,11 @@ class ProcessOps(StoreCore):
     ) -> ProcessRecord:
         """RG-2..RG-6, and a job that can start is queued for the workers of
         its kind (store/dispatch.py; ``dispatch=False``: it waits for a sweep
-        or its start time). The id enters the worklist index before the record exists
-        and again after (RX-2), so a concurrent prune can never leave a
-        registered running process out of the index. One pipelined round trip
-        on a single server; on a cluster the index and the record live on
-        different nodes, so the steps go one after the other."""
+        or its start time). One atomic script call on a single server. On a
+        cluster the index and the record live on different nodes, so the
+        steps go one after the other: the id enters the worklist index before
+        the record exists and again after (RX-2), so a concurrent prune can
+        never leave a registered running process out of the index."""
         prepared, reg_json, reg_hash = prepare_registration_json(registration)
         pid = prepared.id
         keys = self.keys.process(pid)
@@ -63,13 +62,14 @@ class ProcessOps(StoreCore):
         if self.cluster:
             reply = await self._register_stepwise(pid, keys.record, script_args, target_key)
         else:
-            reply = await self._register_pipelined(
+            reply = await self._register_local(
                 prepared, keys.record, script_args, target_key, dispatch
             )
         fields = pairs(reply)
         existing_hash = text(fields[b"hash"])
         if existing_hash != reg_hash:
-            await self._undo_indexing(pid, fields, target_key)
+            if self.cluster:  # a single server's script wrote nothing
+                await self._undo_indexing(pid, fields, target_key)
             raise RegistrationConflict(
                 f"process `{pid}` registration hash conflict: existing {existing_hash}, "
                 f"new {reg_hash}",
@@ -82,7 +82,7 @@ class ProcessOps(StoreCore):
         if record.is_terminal():
             await worklist.index_terminal(self, pid, record.updated_at_ms)
         elif dispatch and self.cluster and text(reply[0]) == "CREATED":
-            await dispatching.queue_ready(self, record)  # the pipeline did it on a single server
+            await dispatching.queue_ready(self, record)  # the script did it on a single server
         return record
 
     async def _undo_indexing(
@@ -100,7 +100,7 @@ class ProcessOps(StoreCore):
                 "unindex wake target", lambda: self.redis.srem(target_key, pid)
             )
 
-    async def _register_pipelined(
+    async def _register_local(
         self,
         prepared: ProcessRegistration,
         record_key: str,
@@ -108,55 +108,28 @@ class ProcessOps(StoreCore):
         target_key: str | None,
         dispatch_it: bool,
     ) -> list[Any]:
+        """A single server: one script call does the record, its indexes and
+        the dispatch hint atomically (register_local-5), so a registration is
+        one round trip and a refused one (OOM) writes nothing."""
         ks, pid = self.keys, prepared.id
-
-        async def run() -> list[Any]:
-            index_all, index_run = ks.index_of("all", pid), ks.index_of("run", pid)
-            pipe = self.redis.pipeline(transaction=False)
-            pipe.zadd(index_all, {pid: 0})
-            pipe.zadd(index_run, {pid: 0})
-            if target_key is not None:
-                pipe.sadd(target_key, pid)
-            await self.scripts.register_process(keys=[record_key], args=script_args, client=pipe)
-            pipe.zadd(index_all, {pid: 0})
-            pipe.zadd(index_run, {pid: 0})
-            # Dispatch in the same round trip, after the record (a hint: a
-            # lost one leaves the job to a sweep pass).
-            queued = dispatch_it and await dispatching.queue_in_pipeline(
-                self, pipe, prepared, record_key
-            )
-            replies: list[Any] = await pipe.execute(raise_on_error=False)
-            at = len(replies) - (4 if queued else 3)
-            reply = replies[at]
-            if is_noscript(reply):  # the server lost its scripts: the record step did not run
-                reply = await self.scripts.register_process(keys=[record_key], args=script_args)
-                await worklist.index_running(self, pid)  # again after the record (RX-2)
-            if isinstance(reply, Exception) and not is_noscript(reply):
-                # Refused (OOM, ...): nothing of the record was written; take
-                # the id back out of the indexes it entered first (RX-2-safe).
-                await self._unindex_refused(pid, record_key, target_key)
-            for other in replies[: at + 1]:
-                if isinstance(other, Exception) and not is_noscript(other):
-                    raise other
-            # The record exists: a refused repeat of the index adds or of the
-            # dispatch hint (OOM at the edge of maxmemory) must not report the
-            # registration as failed. The first index adds are in; a sweep
-            # dispatches the job.
-            for other in replies[at + 1 :]:
-                if isinstance(other, Exception) and not is_noscript(other):
-                    logger.warning("register `%s`: a step after the record failed: %s", pid, other)
-            result: list[Any] = reply
-            return result
-
-        return await self.retry.idempotent(f"register process `{pid}`", run)
-
-    async def _unindex_refused(self, pid: str, record_key: str, target_key: str | None) -> None:
-        try:
-            await worklist.unindex(self, pid)  # puts it back if a record exists after all
-            if target_key is not None and not await self.redis.exists(record_key):
-                await self.redis.srem(target_key, pid)
-        except Exception as err:  # a hint left behind is dropped by readers
-            logger.warning("register `%s`: could not take the refused id out: %s", pid, err)
+        stream = (
+            ks.ready_stream(prepared.identity.kind)
+            if dispatch_it and dispatching.runnable(prepared.disposition)
+            else record_key
+        )
+        keys = [
+            record_key,
+            ks.index_of("all", pid),
+            ks.index_of("run", pid),
+            target_key or record_key,
+            stream,
+        ]
+        args = [*script_args, pid, prepared.disposition.value, dispatching.READY_MAXLEN]
+        reply: list[Any] = await self.retry.idempotent(
+            f"register process `{pid}`",
+            lambda: self.scripts.register_local(keys=keys, args=args),
+        )
+        return reply
 
     async def _register_stepwise(
         self, pid: str, record_key: str, script_args: list[Any], target_key: str | None
@@ -172,7 +145,7 @@ class ProcessOps(StoreCore):
         )
         try:
             await worklist.index_running(self, pid)
-        except ServerError as err:  # the record exists (see _register_pipelined)
+        except ServerError as err:  # the record exists: only a hint is lost
             logger.warning("register `%s`: the index step after the record failed: %s", pid, err)
         return reply
 

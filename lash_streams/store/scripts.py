@@ -28,6 +28,7 @@ from redis.exceptions import NoScriptError
 
 _NAMES = (
     "register_process-1",
+    "register_local-5",
     "append_event-8",
     "append_batch-8n",
     "deliver_wake-2",
@@ -118,6 +119,7 @@ class Script:
 class Scripts:
     client: Any
     register_process: Script
+    register_local: Script
     append_event: Script
     append_batch: Script
     deliver_wake: Script
@@ -157,6 +159,7 @@ class Scripts:
         self._all = [Script(self, name) for name in _NAMES]
         by_file = {s.name: s for s in self._all}
         self.register_process = by_file["register_process-1"]
+        self.register_local = by_file["register_local-5"]
         self.append_event = by_file["append_event-8"]
         self.append_batch = by_file["append_batch-8n"]
         self.deliver_wake = by_file["deliver_wake-2"]
