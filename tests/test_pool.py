@@ -43,6 +43,13 @@ def test_lean_packer_sends_the_bytes_redis_py_sends(args: tuple[Any, ...]) -> No
     assert _flat(LeanConnection().pack_command(*args)) == _flat(Connection().pack_command(*args))
 
 
+def test_lean_packer_refuses_a_lone_surrogate_as_redis_py_does() -> None:
+    with pytest.raises(UnicodeEncodeError):
+        Connection().pack_command("SET", "k", "a\ud800")
+    with pytest.raises(UnicodeEncodeError):
+        LeanConnection().pack_command("SET", "k", "a\ud800")
+
+
 @pytest.mark.parametrize("bad", [True, None, object(), [1]])
 def test_lean_packer_refuses_what_redis_py_refuses(bad: Any) -> None:
     with pytest.raises(DataError):

@@ -16,6 +16,12 @@ def stable_sha256_hex(value: Any) -> str:
     return hashlib.sha256(encode(value)).hexdigest()
 
 
+def pair_hash(first_json: bytes, second_json: bytes) -> str:
+    """The hash of the two-element array of two encoded values: its JSON is
+    theirs joined (lash's float text is per number, so it reads the same)."""
+    return hashlib.sha256(b"[" + first_json + b"," + second_json + b"]").hexdigest()
+
+
 def payload_hash(event_type: str, payload: Any) -> str:
     """EV-2 step 2: the hash of the two-element array ``[event_type, payload]``
     (a Rust tuple serializes as a JSON array)."""

@@ -37,7 +37,8 @@ from lash_streams.model import (
     terminal_state_of,
     to_builtins,
 )
-from lash_streams.semantics.canonical import payload_hash
+from lash_streams.model._codec import encode
+from lash_streams.model._hash import pair_hash
 from lash_streams.semantics.inputs import json_problem, require
 from lash_streams.semantics.materialize import materialize_semantics
 from lash_streams.semantics.registration import validate_scope
@@ -66,6 +67,8 @@ class AppendPlan:
     #: its own from the sequence the commit assigned).
     record: ProcessRecord
     target: SessionScope | None
+    #: The payload's serde JSON, encoded once for the hash and the stored event.
+    payload_json: bytes = b""
 
     @property
     def wake_delivery(self) -> ProcessWakeDelivery | None:
@@ -89,6 +92,12 @@ class ReplayPlan:
 def request_payload_hash(request: ProcessEventAppendRequest, process_id: str) -> str:
     """EV-2 step 2. lash's payloads are serde Values and always hash; a Python
     payload may hold something JSON cannot (a lone surrogate, a set, ...)."""
+    return _hashed_payload(request, process_id)[0]
+
+
+def _hashed_payload(request: ProcessEventAppendRequest, process_id: str) -> tuple[str, bytes]:
+    """The payload hash and the payload's JSON, encoded once: the hash digests
+    ``[event_type, payload]``, whose JSON is the two encodings joined."""
     if request.replay is not None:  # a key of another type would read back as text
         require(request.replay.key, str, "the replay key")
     if request.replay is not None and json_problem(request.replay.key) is not None:
@@ -106,7 +115,8 @@ def request_payload_hash(request: ProcessEventAppendRequest, process_id: str) ->
             process_id=process_id,
         )
     try:
-        return payload_hash(request.event_type, request.payload)
+        payload_json = encode(request.payload)
+        return pair_hash(encode(request.event_type), payload_json), payload_json
     except (msgspec.EncodeError, UnicodeEncodeError, TypeError, OverflowError) as err:
         raise InvalidPayload(
             f"invalid `{request.event_type}` payload: not encodable as JSON: {err}",
@@ -136,7 +146,7 @@ def plan_append(
     error lash raises, in lash's order. Assumes step 3 found no replay match."""
     pid = record.id
     require(request.event_type, str, "event_type")  # hashed next: checked first
-    digest = request_payload_hash(request, pid)
+    digest, payload_json = _hashed_payload(request, pid)
     declared = declared_event_type(record, request.event_type)
     needs_key = declared.semantics.terminal is not None or request.event_type == CANCEL_REQUESTED
     # EV-4 quirk: an empty key counts as absent here, yet is stored as given.
@@ -177,6 +187,7 @@ def plan_append(
         ),
         record=record,
         target=target,
+        payload_json=payload_json,
     )
 
 

@@ -84,19 +84,28 @@ def json_problem(value: Any, depth: int = 0) -> str | None:
         return None
     if kind is float:
         return None if math.isfinite(value) else f"a non-finite number ({value})"
+    # Containers check their plain leaves in place (a call per leaf is most of
+    # the cost of a payload's check); the depth rule still counts each leaf.
+    leaf_ok = depth < MAX_DEPTH
     if kind is dict:
         for key, item in value.items():
             if type(key) is not str:
                 return f"a key of type {type(key).__name__} (JSON keys are strings)"
-            problem = json_problem(key, depth + 1) or json_problem(item, depth + 1)
-            if problem is not None:
-                return problem
+            if not (leaf_ok and (key.isascii() or _utf8(key))):
+                problem = json_problem(key, depth + 1)
+                if problem is not None:
+                    return problem
+            if not (leaf_ok and _plain_leaf(item)):
+                problem = json_problem(item, depth + 1)
+                if problem is not None:
+                    return problem
         return None
     if kind is list or kind is tuple:
         for item in value:
-            problem = json_problem(item, depth + 1)
-            if problem is not None:
-                return problem
+            if not (leaf_ok and _plain_leaf(item)):
+                problem = json_problem(item, depth + 1)
+                if problem is not None:
+                    return problem
         return None
     if isinstance(value, msgspec.Raw):
         try:
@@ -120,6 +129,27 @@ def json_problem(value: Any, depth: int = 0) -> str | None:
     if isinstance(value, int | float | str | dict | list):  # subclasses: as their base
         return json_problem(_base(value), depth)
     return f"a value of type {type(value).__name__}"
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _plain_leaf(value: Any) -> bool:
+    """A leaf ``json_problem`` passes: None, a bool, an int, a finite float, a
+    str that encodes (False sends it the long way, which says why)."""
+    kind = type(value)
+    if kind is str:
+        return value.isascii() or _utf8(value)
+    if kind is int or kind is bool or value is None:
+        return True
+    if kind is float:
+        return math.isfinite(value)
+    return False
 
 
 # Frozen model values checked clean, by identity: the event types a fleet

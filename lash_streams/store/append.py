@@ -211,7 +211,7 @@ def prepare(
             break
     else:  # pragma: no cover - a random 19-digit number in the payload three times
         raise BackendError(f"cannot plan an append to `{process_id}`", process_id=process_id)
-    payload_json = encode(request.payload)
+    payload_json = plan.payload_json
     if len(payload_json) > MAX_EVENT_BYTES:
         raise PayloadTooLarge(
             f"process `{process_id}` event `{request.event_type}` payload encodes to "

@@ -225,3 +225,27 @@ def test_any_json_with_tricky_strings_prints_as_serde_json(value: Any) -> None:
     text = encode(value).decode()
     assert text == _serde_text(value)
     assert encode(decode(text.encode(), JsonValue)).decode() == text
+
+
+@pytest.mark.parametrize(
+    ("event_type", "payload"),
+    [
+        ("t", {"x": 1e16}),
+        ("1e5", 1e16),  # an exponent-looking type name stays text
+        ("t", [1e-7, 2.5e-6, "1e16", {"k": 1.7976931348623157e308}]),
+        ("t", None),
+        ("é✓", {"nested": [{"deep": 1e300}]}),
+    ],
+)
+def test_the_append_path_hashes_the_payload_as_payload_hash_does(
+    event_type: str, payload: object
+) -> None:
+    # The append encodes the payload once and digests `[type, payload]` from
+    # the two encodings (semantics/append.py): the same digest, to the byte.
+    from lash_streams.model import ProcessEventAppendRequest
+    from lash_streams.semantics.append import _hashed_payload
+
+    request = ProcessEventAppendRequest(event_type=event_type, payload=payload)
+    digest, payload_json = _hashed_payload(request, "p")
+    assert digest == payload_hash(event_type, payload)
+    assert payload_json == canonical_json(payload)
