@@ -26,7 +26,6 @@ one call per process, pipelined per node, the nodes concurrently.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -137,7 +136,16 @@ class BatchOps(StoreCore):
             raise failed.error from None
 
     def _plan(self, items: list[Item], states: dict[str, tuple[ProcessState, bool]]) -> Plans:
-        simulated = {pid: dataclasses.replace(state) for pid, (state, _) in states.items()}
+        simulated = {
+            pid: ProcessState(
+                state.registration,
+                state.registration_hash,
+                state.seq,
+                state.terminal,
+                state.wake_target,
+            )
+            for pid, (state, _) in states.items()
+        }
         planned: Plans = []
         for index, (pid, request) in enumerate(items):
             state = simulated[pid]
