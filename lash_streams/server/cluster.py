@@ -8,13 +8,13 @@ import asyncio
 import contextlib
 import time
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
 import redis
 
 from lash_streams.errors import EmbeddedServerError
 from lash_streams.server.local import AppendFsync, LocalServer
+from lash_streams.server.managed import Managed
 from lash_streams.server.proc import (
     Persistence,
     ServerVersion,
@@ -76,7 +76,7 @@ def parse_nodes(raw: Any) -> list[ClusterNodeState]:
     return states
 
 
-class LocalCluster:
+class LocalCluster(Managed):
     """``masters`` masters of one binary joined into a Redis Cluster on
     loopback (slots split evenly with ``CLUSTER ADDSLOTSRANGE``, nodes
     introduced with ``CLUSTER MEET``), each with ``replicas`` replicas
@@ -318,31 +318,3 @@ class LocalCluster:
         nodes, self.nodes = self.nodes, []
         for node in nodes:
             node.stop()
-
-    async def astart(self, timeout: float = 30.0) -> LocalCluster:
-        return await asyncio.to_thread(self.start, timeout)
-
-    async def astop(self) -> None:
-        await asyncio.to_thread(self.stop)
-
-    def __enter__(self) -> LocalCluster:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    async def __aenter__(self) -> LocalCluster:
-        return await self.astart()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.astop()

@@ -27,12 +27,12 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Any, Literal
 
 import redis
 
 from lash_streams.errors import EmbeddedServerError
+from lash_streams.server.managed import Managed
 from lash_streams.server.proc import (
     _PORT_ATTEMPTS,
     _SPAWNED,
@@ -57,7 +57,7 @@ AppendFsync = Literal["always", "everysec", "no"]
 _FSYNC = ("always", "everysec", "no")
 
 
-class LocalServer(Replication):
+class LocalServer(Replication, Managed):
     """One private server on 127.0.0.1.
 
     ``persistence="aof"`` keeps an append-only file (``appendfsync``:
@@ -335,36 +335,8 @@ class LocalServer(Replication):
     def _at_exit(self) -> None:
         self.stop()
 
-    async def astart(self, timeout: float = 15.0) -> LocalServer:
-        return await asyncio.to_thread(self.start, timeout)
-
     async def arestart(self, timeout: float = 15.0, *, hard: bool = False) -> LocalServer:
         return await asyncio.to_thread(self.restart, timeout, hard=hard)
-
-    async def astop(self) -> None:
-        await asyncio.to_thread(self.stop)
-
-    def __enter__(self) -> LocalServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    async def __aenter__(self) -> LocalServer:
-        return await self.astart()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.astop()
 
     def __repr__(self) -> str:
         state = f"pid={self.pid}" if self.running else "stopped"

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from lash_streams.errors import EmbeddedServerError
 from lash_streams.server.local import LocalServer
+from lash_streams.server.managed import Managed
 from lash_streams.server.proc import _client, _command, _proc_title
 
 __all__ = ["LocalSentinel", "LocalSentinelSet"]
@@ -69,7 +69,7 @@ class LocalSentinel(LocalServer):
         ]
 
 
-class LocalSentinelSet:
+class LocalSentinelSet(Managed):
     """A primary, ``replicas`` replicas and ``sentinels`` sentinels (quorum: a
     majority). ``url`` is the ``redis+sentinel://`` URL a bus connects with."""
 
@@ -215,17 +215,6 @@ class LocalSentinelSet:
             node.stop()
         self.sentinels.clear()
         self.servers.clear()
-
-    def __enter__(self) -> LocalSentinelSet:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def _text(value: Any) -> str:
