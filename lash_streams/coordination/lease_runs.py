@@ -45,10 +45,14 @@ class LeaseHolder:
         self.renew_every_ms = renew_every_ms
         self.lost = False
 
-    async def keep(self, run: asyncio.Task[ProcessAwaitOutput]) -> None:
+    async def keep(self, run: asyncio.Task[ProcessAwaitOutput], *, since_s: float = 0.0) -> None:
+        """Until ``run`` ends; ``since_s``: how long ago the lease was taken
+        (the first renewal is one period after that)."""
         every = self.renew_every_ms / 1000
+        wait = max(0.0, every - since_s)
         while not run.done():
-            await asyncio.sleep(every)
+            await asyncio.sleep(wait)
+            wait = every
             try:
                 self.lease = await self.store.renew_process_lease(self.lease, self.ttl_ms)
             except errors.LeaseExpired:

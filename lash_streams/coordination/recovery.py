@@ -172,6 +172,10 @@ class Recovery(RowRuns):
         report = SweepReport()
         rows = await self._listed(due=due)
         report.examined = len(rows)
+        rows, deferred = await self._defer_listed(rows)
+        for pid in deferred:
+            report.skipped.append(pid)
+            report.reasons[pid] = self._why.pop(pid)
         outcomes = await asyncio.gather(
             *(self.recover(row) for row in rows), return_exceptions=True
         )
@@ -203,6 +207,43 @@ class Recovery(RowRuns):
             self.store.not_before([r for r in rows if self._may_run(r)]),
         )
         return rows
+
+    def _left_for_later(self, record: ProcessRecord) -> tuple[int, str] | None:
+        """When a pass is next to look at a row it must not start yet, and
+        why: a delayed job, or a new one left to dispatch (a worker's grace).
+        None: the row is recovered now (``_before_claim`` decides the rest)."""
+        if not self._may_run(record):
+            return None
+        start_at = self._not_before.get(record.id, 0)
+        if start_at > self._now:  # a delayed job (store/dispatch.py): looked at then
+            return start_at, f"delayed: starts in {(start_at - self._now) / 1000:.1f} s"
+        if self._cannot_run(record) is not None:
+            return None
+        fresh_until = record.created_at_ms + self.dispatch_grace_ms
+        # Only a worker has a grace, and only a pass knows the time.
+        dispatching = self.dispatch_grace_ms > 0 and self._now > 0
+        fresh = dispatching and fresh_until > self._now and record.first_started is None
+        if fresh and record.id not in self._live:
+            return fresh_until, "new: left to dispatch for now"
+        return None
+
+    async def _defer_listed(
+        self, rows: list[ProcessRecord]
+    ) -> tuple[list[ProcessRecord], list[str]]:
+        """The listed rows a pass leaves for later (``_left_for_later``),
+        deferred in one pipeline (a backlog of new jobs costs a pass one round
+        trip, not one per job) with their reasons in ``_why``; and the rows
+        left to recover."""
+        deferred: dict[str, int] = {}
+        left: list[ProcessRecord] = []
+        for row in rows:
+            later = None if row.id in self._active else self._left_for_later(row)
+            if later is None:
+                left.append(row)
+            else:
+                deferred[row.id], self._why[row.id] = later
+        await self.store.defer_sweeps(deferred)
+        return left, list(deferred)
 
     async def _defer(self, pid: str, due_at_ms: int | None = None) -> None:
         """Left as it is on purpose: due passes look again at ``due_at_ms``
@@ -245,7 +286,14 @@ class Recovery(RowRuns):
                 if obs.hooks is not None:
                     obs.hooks.sweep_pass()
                 try:
-                    for row in await self._listed(due=True, busy=inflight):
+                    rows, deferred = await self._defer_listed(
+                        await self._listed(due=True, busy=inflight)
+                    )
+                    for pid in deferred:
+                        self._why.pop(pid, None)
+                        if obs.hooks is not None:
+                            obs.hooks.row_recovered("skipped")
+                    for row in rows:
                         task = asyncio.create_task(self.recover(row))
                         inflight[row.id] = task
                         task.add_done_callback(functools.partial(finished, row.id))
@@ -323,22 +371,13 @@ class Recovery(RowRuns):
         """The skips that need no claim: a delayed or new job, a kind this
         worker cannot run, no free slot, a parked row, a live holder."""
         runs = self._may_run(record)
-        if runs:
-            start_at = self._not_before.get(record.id, 0)
-            if start_at > self._now:  # a delayed job (store/dispatch.py): looked at then
-                await self._defer(record.id, start_at)
-                wait_s = (start_at - self._now) / 1000
-                return self._skip(record.id, f"delayed: starts in {wait_s:.1f} s")
-            cannot = self._cannot_run(record)
-            if cannot is not None:
-                return self._skip(record.id, cannot)
-            fresh_until = record.created_at_ms + self.dispatch_grace_ms
-            # Only a worker has a grace, and only a pass knows the time.
-            dispatching = self.dispatch_grace_ms > 0 and self._now > 0
-            fresh = dispatching and fresh_until > self._now and record.first_started is None
-            if fresh and record.id not in self._live:
-                await self._defer(record.id, fresh_until)
-                return self._skip(record.id, "new: left to dispatch for now")
+        later = self._left_for_later(record)
+        if later is not None:
+            await self._defer(record.id, later[0])
+            return self._skip(record.id, later[1])
+        cannot = self._cannot_run(record) if runs else None
+        if cannot is not None:
+            return self._skip(record.id, cannot)
         if runs and self._runs >= self.max_runs:
             return self._skip(record.id, "every run slot of this worker is taken")
         starter = self._parked.parked(record)

@@ -216,9 +216,18 @@ class RowRuns:
             self.store, lease, ttl_ms=self.lease_ttl_ms, renew_every_ms=self.renew_every_ms
         )
         run = asyncio.create_task(self._call_runner(record, lease))
-        renewer = asyncio.create_task(holder.keep(run))
-        watcher = asyncio.create_task(self._watch_cancel(pid, run))
-        helpers = (renewer, watcher)
+        # The renewer and the cancel watch start only for a run still going
+        # by the earlier of their first moves: a short job pays for no task.
+        helpers: list[asyncio.Task[None]] = []
+        after_s = min(WATCH_CANCEL_AFTER_S, self.renew_every_ms / 1000)
+
+        def start_helpers() -> None:
+            if not run.done():
+                helpers.append(asyncio.create_task(holder.keep(run, since_s=after_s)))
+                watch = self._watch_cancel(pid, run, WATCH_CANCEL_AFTER_S - after_s)
+                helpers.append(asyncio.create_task(watch))
+
+        starting = asyncio.get_running_loop().call_later(after_s, start_helpers)
         try:
             output = await run
         except asyncio.CancelledError:
@@ -230,6 +239,7 @@ class RowRuns:
                 raise
             output = None  # the run itself was cancelled: lease lost or cancel requested
         finally:
+            starting.cancel()
             for helper in helpers:
                 # Not awaited: a cancel landing inside redis-py's blocking read
                 # can be dropped (lease_runs.cancel_until_done), and the
@@ -262,12 +272,15 @@ class RowRuns:
             )
         return output
 
-    async def _watch_cancel(self, pid: str, run: asyncio.Task[ProcessAwaitOutput]) -> None:
+    async def _watch_cancel(
+        self, pid: str, run: asyncio.Task[ProcessAwaitOutput], wait_s: float
+    ) -> None:
         """CN-4: any cancel request, even one older than the run, cancels it.
-        Watched from ``WATCH_CANCEL_AFTER_S`` into the run: the watch reads the
-        stream from its start, so it misses no request, and a short run never
-        pays for it."""
-        await asyncio.sleep(WATCH_CANCEL_AFTER_S)
+        Watched from ``WATCH_CANCEL_AFTER_S`` into the run (``wait_s`` from
+        now): the watch reads the stream from its start, so it misses no
+        request, and a short run never pays for it."""
+        if wait_s > 0:
+            await asyncio.sleep(wait_s)
         with contextlib.suppress(errors.LashStreamsError):
             await self.store.await_event(pid, "process.cancel_requested", 0)
             await cancel_until_done(run, every_s=RUNNER_CANCEL_REPEAT_S)
@@ -276,9 +289,9 @@ class RowRuns:
         self, pid: str, lease: ProcessLease, output: ProcessAwaitOutput, *, renew: bool = True
     ) -> bool:
         """SW-12: renew; on failure write nothing and keep hands off the lease;
-        else complete under the lease and release it. Whether ``output`` is
-        the row's terminal now (False: the lease was lost, or another
-        terminal was there first).
+        else complete under the lease and release it, one step
+        (``Store.complete_job``). Whether ``output`` is the row's terminal
+        now (False: the lease was lost, or another terminal was there first).
 
         ``renew=False`` (a dispatched job): no renewal first. The terminal
         append checks the lease in its own script (the current, live
@@ -291,10 +304,10 @@ class RowRuns:
                 if obs.hooks is not None:
                     obs.hooks.lease_lost("terminal")
                 return False
-        written = False
         try:
-            await self.store.complete_process(pid, output, lease=lease)
-            written = True
+            # Written, the lease released and (a single server) the worklist
+            # left, in one script: a worker killed after it leaves nothing.
+            await self.store.complete_job(pid, output, lease=lease)
         except errors.LeaseFenced as err:
             if renew:
                 log.info("terminal for %s not written: %s", pid, err)
@@ -307,7 +320,9 @@ class RowRuns:
         else:
             if obs.hooks is not None:
                 obs.hooks.terminal_written(output)
+            return True
+        # Not written: release by token (a no-op when the script released it).
         await self.store.complete_process_lease(
-            ProcessLeaseCompletion.from_lease(lease), terminal=written
+            ProcessLeaseCompletion.from_lease(lease), terminal=False
         )
-        return written
+        return False

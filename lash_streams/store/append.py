@@ -138,13 +138,18 @@ async def appended(
     process_id: str,
     request: ProcessEventAppendRequest,
     lease: ProcessLease | None = None,
+    *,
+    release: bool = False,
 ) -> Appended:
+    """``release`` (a terminal under ``lease``): the same step releases the
+    lease and, on a single server, moves the id out of the worklist
+    (``lua/complete_job-10.lua``)."""
     if obs.hooks is None:
-        return await append_one(core, process_id, request, lease)
+        return await append_one(core, process_id, request, lease, release)
     settled: list[Appended] = []
 
     async def call() -> ProcessEventAppendResult:
-        settled.append(await append_one(core, process_id, request, lease))
+        settled.append(await append_one(core, process_id, request, lease, release))
         return settled[0].result
 
     await obs.hooks.append(call(), process_id, request.event_type, lease is not None)
@@ -152,14 +157,20 @@ async def appended(
 
 
 async def append_one(
-    core: StoreCore, process_id: str, request: ProcessEventAppendRequest, lease: ProcessLease | None
+    core: StoreCore,
+    process_id: str,
+    request: ProcessEventAppendRequest,
+    lease: ProcessLease | None,
+    release: bool = False,
 ) -> Appended:
     state = core.cached_state(process_id)
     fresh = state is None
     if state is None:
         state = await core.load_state(process_id)
     for _ in range(_MAX_ROUNDS):
-        outcome = await try_append(core, process_id, request, state, lease, fresh=fresh)
+        outcome = await try_append(
+            core, process_id, request, state, lease, fresh=fresh, release=release
+        )
         if isinstance(outcome, Appended):
             return outcome
         state, fresh = outcome, True
@@ -291,6 +302,7 @@ async def try_append(
     lease: ProcessLease | None = None,
     *,
     fresh: bool = True,
+    release: bool = False,
 ) -> Appended | ProcessState:
     """One attempt: an ``Appended`` when settled, else the state to re-plan with."""
     try:
@@ -311,9 +323,20 @@ async def try_append(
     args = [state.registration_hash, *item]
     if lease is not None:
         args += fence_args(lease)
+    script = core.scripts.append_event
+    moved = release and not core.cluster  # the script moves the id (a single server)
+    if release:
+        script = core.scripts.complete_job
+        ks, pid = core.keys, process_id
+        indexes = [ks.index_of("run", pid), ks.index_of("term", pid)] if moved else []
+        indexes = indexes or [script_keys[0]] * 2
+        script_keys = [*script_keys, *indexes]
+        args.append(process_id)
 
     def call() -> Any:
-        return core.scripts.append_event(keys=script_keys, args=args)
+        if release:  # jobs ending together share a round trip (group commit)
+            return script.together(keys=script_keys, args=args)
+        return script(keys=script_keys, args=args)
 
     what = f"append `{request.event_type}` to process `{process_id}`"
     keyed = request.replay is not None
@@ -322,7 +345,7 @@ async def try_append(
     if isinstance(outcome, ProcessEventAppendResult):
         if text(reply[0]) == "OK":
             terminals = {}
-            if outcome.event.semantics.terminal is not None:
+            if outcome.event.semantics.terminal is not None and not moved:
                 terminals[process_id] = int(reply[2])
             deliveries = []
             if outcome.wake_delivery is not None and reply[4]:

@@ -7,7 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 from lash_streams.errors import InvalidValue
+from lash_streams.ids import id_bytes
 from lash_streams.model import (
+    LeaseOwnerIdentity,
     ProcessAwaitOutput,
     ProcessEventAppendRequest,
     ProcessEventAppendResult,
@@ -15,7 +17,7 @@ from lash_streams.model import (
     ProcessRecord,
 )
 from lash_streams.semantics.append import complete_request
-from lash_streams.semantics.inputs import json_problem, require, wire_bytes
+from lash_streams.semantics.inputs import json_problem, require, require_u64, wire_bytes
 from lash_streams.store.append import append, appended
 from lash_streams.store.core import StoreCore
 
@@ -86,3 +88,33 @@ class AppendOps(StoreCore):
         if done.record_fields:
             return self.record_from_fields(done.record_fields)
         return await self.require_record(process_id)  # a replay found outside the script
+
+    async def complete_job(
+        self, process_id: str, await_output: ProcessAwaitOutput, *, lease: ProcessLease
+    ) -> ProcessRecord:
+        """A worker's terminal (SW-12): ``complete_process`` under ``lease``,
+        and in the same step, once the row is terminal, the lease released
+        (LS-8) and, on a single server, the id moved out of the worklist
+        (``lua/complete_job-10.lua``). ``LeaseFenced`` as ``complete_process``
+        (nothing written, the lease left alone). After ``ReplayConflict`` or
+        ``AlreadyTerminal`` the lease may still be held (a cached terminal
+        state refuses before the script): release it."""
+        wire_bytes(await_output, ProcessAwaitOutput, "await_output")
+        # What the script is sent of the lease (a worker's own, from its
+        # claim: checked, not round-tripped as ``wire_bytes`` would).
+        require(lease, ProcessLease, "lease")
+        if lease.process_id != process_id:
+            raise InvalidValue(
+                f"the lease is of process `{lease.process_id}`, not `{process_id}`",
+                process_id=process_id,
+            )
+        require(lease.owner, LeaseOwnerIdentity, "lease owner")
+        id_bytes("lease token", lease.lease_token)
+        id_bytes("lease owner id", lease.owner.owner_id)
+        id_bytes("lease incarnation id", lease.owner.incarnation_id)
+        require_u64(lease.fencing_token, "fencing token")
+        request = complete_request(process_id, await_output)
+        done = await appended(self, process_id, request, lease, release=True)
+        if done.record_fields:
+            return self.record_from_fields(done.record_fields)
+        return await self.require_record(process_id)

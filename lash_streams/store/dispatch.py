@@ -22,6 +22,7 @@ The schedule is also what every sweep checks before running a row
 from __future__ import annotations
 
 import secrets
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -38,7 +39,8 @@ from lash_streams.model import (
     ProcessRegistration,
     RecoveryDisposition,
 )
-from lash_streams.semantics.inputs import require, require_u64, wire_bytes
+from lash_streams.model._codec import encode
+from lash_streams.semantics.inputs import json_problem, require, require_u64, wire_bytes
 from lash_streams.semantics.registration import prepare_registration_json
 from lash_streams.store import worklist
 from lash_streams.store.core import StoreCore, text
@@ -60,6 +62,40 @@ PROMOTE_BATCH = 256
 
 _MEMBER = msgspec.json.Encoder()
 _MEMBER_DECODE = msgspec.json.Decoder(tuple[str, str, str])
+
+
+#: Lease owners ``wire_bytes`` checked whole, by identity (a worker's stem is
+#: the same object on every start), and the liveness values they hold. Only
+#: frozen values: their fields cannot be rebound. Bounded, oldest out first.
+_CHECKED_OWNERS: OrderedDict[int, tuple[LeaseOwnerIdentity, bytes]] = OrderedDict()
+_CHECKED_LIVENESS: OrderedDict[int, Any] = OrderedDict()
+_CHECKED_MAX = 256
+
+
+def owner_wire(owner: Any, name: str) -> bytes:
+    """``wire_bytes(owner, LeaseOwnerIdentity, name)``, cheaper for what a
+    worker sends on every start: its stem (checked once), and an attempt
+    identity (``RowRuns.attempt_identity``), two plain string ids beside a
+    liveness checked whole, which reads back as it is."""
+    hit = _CHECKED_OWNERS.get(id(owner))
+    if hit is not None and hit[0] is owner:
+        return hit[1]
+    if (
+        type(owner) is LeaseOwnerIdentity
+        and _CHECKED_LIVENESS.get(id(owner.liveness)) is owner.liveness
+        and type(owner.owner_id) is str
+        and type(owner.incarnation_id) is str
+        and json_problem(owner.owner_id) is None
+        and json_problem(owner.incarnation_id) is None
+    ):
+        return encode(owner)
+    data = wire_bytes(owner, LeaseOwnerIdentity, name)
+    _CHECKED_OWNERS[id(owner)] = (owner, data)
+    _CHECKED_LIVENESS[id(owner.liveness)] = owner.liveness
+    for cache in (_CHECKED_OWNERS, _CHECKED_LIVENESS):
+        if len(cache) > _CHECKED_MAX:
+            cache.popitem(last=False)
+    return data
 
 
 def runnable(disposition: RecoveryDisposition) -> bool:
@@ -178,6 +214,16 @@ class DispatchOps(StoreCore):
             )
         return record
 
+    async def defer_sweeps(self, due_at_ms: dict[str, int]) -> None:
+        """``defer_sweep`` for many rows in one pipeline (a sweep pass leaving
+        a backlog of new jobs to dispatch): due passes look at each row again
+        only from its time (server milliseconds). A hint, as ``defer_sweep``."""
+        require(due_at_ms, dict, "due_at_ms")
+        for pid, due in due_at_ms.items():
+            id_bytes("process id", pid)
+            require_u64(due, "due_at_ms")
+        await worklist.rescore_many(self, due_at_ms)
+
     async def not_before(self, records: list[ProcessRecord]) -> dict[str, int]:
         """The start times of those ``records`` still on the schedule."""
         if not records:
@@ -270,11 +316,13 @@ class DispatchOps(StoreCore):
         _check_jobs(jobs)
         if not jobs:
             return
-        pipe = self.redis.pipeline(transaction=False)
+        by_stream: dict[str, list[str]] = {}
         for job in jobs:
-            stream = self.keys.ready_stream(job.kind)
-            pipe.xack(stream, READY_GROUP, job.entry_id)
-            pipe.xdel(stream, job.entry_id)
+            by_stream.setdefault(self.keys.ready_stream(job.kind), []).append(job.entry_id)
+        pipe = self.redis.pipeline(transaction=False)
+        for stream, entry_ids in by_stream.items():  # two commands a stream, not a job
+            pipe.xack(stream, READY_GROUP, *entry_ids)
+            pipe.xdel(stream, *entry_ids)
         await self.retry.idempotent("settle ready entries", pipe.execute)
 
     async def start_job(
@@ -292,12 +340,12 @@ class DispatchOps(StoreCore):
         keys = self.keys.process(process_id)
         index = keys.record if self.cluster else self.keys.index_of("run", process_id)
         args = [
-            wire_bytes(attempt, LeaseOwnerIdentity, "attempt"),
+            owner_wire(attempt, "attempt"),
             attempt.owner_id,
             attempt.incarnation_id,
             checked_ttl(lease_ttl_ms),
             secrets.token_hex(16),
-            wire_bytes(stem, LeaseOwnerIdentity, "stem"),
+            owner_wire(stem, "stem"),
             disposition.value,
             process_id,
         ]
@@ -305,7 +353,10 @@ class DispatchOps(StoreCore):
         # attempt identity is fresh, so this is sent once.
         reply = await self.retry.once(
             f"start `{process_id}`",
-            lambda: self.scripts.start_job(keys=[keys.record, keys.lease, index], args=args),
+            # Grouped: the starts of one read's entries share a round trip.
+            lambda: self.scripts.start_job.together(
+                keys=[keys.record, keys.lease, index], args=args
+            ),
         )
         status = text(reply[0])
         if obs.hooks is not None:

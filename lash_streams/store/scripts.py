@@ -26,6 +26,8 @@ from typing import Any
 
 from redis.exceptions import NoScriptError
 
+from lash_streams.store.grouped import Grouped
+
 _NAMES = (
     "register_process-1",
     "register_local-5",
@@ -52,6 +54,7 @@ _NAMES = (
     "start_job-3",
     "promote_due-1",
     "ready_job-2",
+    "complete_job-10",
 )
 
 
@@ -114,6 +117,16 @@ class Script:
             await self._scripts.load()
             return await send("EVALSHA", self.sha, len(keys), *keys, *args)
 
+    async def together(self, *, keys: Sequence[Any], args: Sequence[Any]) -> Any:
+        """As a direct call, in one pipeline with the other grouped calls made
+        in the same turn of the event loop (group commit, ``grouped.py``)."""
+        group = self._scripts.group
+        if group is None:
+            return await self(keys=keys, args=args)
+        if (not keys or len(keys) % self.nkeys) if self.grouped else len(keys) != self.nkeys:
+            raise ValueError(f"{self.name} takes {self.nkeys} keys, got {len(keys)}")
+        return await group.call(self, keys, args)
+
 
 @dataclass(init=False)
 class Scripts:
@@ -143,6 +156,7 @@ class Scripts:
     start_job: Script
     promote_due: Script
     ready_job: Script
+    complete_job: Script
 
     def __init__(self, client: Any) -> None:
         self.client = client
@@ -156,6 +170,8 @@ class Scripts:
         if getattr(client, "waits_for_writes", False):
             direct = None
         self.send: Any = direct or client.execute_command
+        #: Group commit where calls go straight to one server's pool.
+        self.group = Grouped(client) if direct is not None else None
         self._all = [Script(self, name) for name in _NAMES]
         by_file = {s.name: s for s in self._all}
         self.register_process = by_file["register_process-1"]
@@ -183,6 +199,7 @@ class Scripts:
         self.start_job = by_file["start_job-3"]
         self.promote_due = by_file["promote_due-1"]
         self.ready_job = by_file["ready_job-2"]
+        self.complete_job = by_file["complete_job-10"]
 
     @classmethod
     def register(cls, client: Any) -> Scripts:

@@ -137,6 +137,27 @@ async def rescore(core: StoreCore, pid: str, due_at_ms: int) -> None:
         log.warning("process `%s`: worklist rescore failed (%s); bounded by the lease", pid, err)
 
 
+async def rescore_many(core: StoreCore, due_at_ms: dict[str, int]) -> None:
+    """``rescore`` for many rows, one pipeline (one ``ZADD XX`` per index
+    shard). A hint as ``rescore``: a failure is logged, not raised."""
+    if not due_at_ms:
+        return
+    by_key: dict[str, dict[str, int]] = {}
+    for pid, due in due_at_ms.items():
+        by_key.setdefault(core.keys.index_of("run", pid), {})[pid] = due
+
+    async def run() -> None:
+        pipe = core.redis.pipeline(transaction=False)
+        for key, scores in by_key.items():
+            pipe.zadd(key, scores, xx=True)
+        await pipe.execute()
+
+    try:
+        await core.retry.idempotent("rescore worklist rows", run)
+    except LashStreamsError as err:
+        log.warning("%d worklist rescores failed (%s); bounded by the lease", len(due_at_ms), err)
+
+
 async def unindex(core: StoreCore, pid: str) -> None:
     """Drop a pruned id from every index; if it was registered again in the
     meantime, put it back (RX-2)."""

@@ -6,6 +6,7 @@ from hypothesis import strategies as st
 
 from lash_streams.bus import Bus
 from lash_streams.model import (
+    AwaitSuccess,
     LeaseOwnerIdentity,
     LivenessLocalProcess,
     ProcessHandleDescriptor,
@@ -37,6 +38,7 @@ def owners(data: st.DataObject) -> LeaseOwnerIdentity:
     "reclaim_process_lease",
     "renew_process_lease",
     "complete_process_lease",
+    "complete_job",
     "live_leases",
     "is_definitely_dead",
 )
@@ -65,6 +67,10 @@ async def fuzz_leases(bus: Bus, data: st.DataObject) -> None:
     await call(bus, lambda: bus.renew_process_lease(forged, ttl))
     completion = ProcessLeaseCompletion(process_id=pid, lease_token=token)
     await call(bus, lambda: bus.complete_process_lease(completion))
+    lease = forged if data.draw(st.booleans()) else getattr(claimed, "lease", forged)
+    done, err = await call(bus, lambda: bus.complete_job(pid, AwaitSuccess(value=1), lease=lease))
+    if err is None:
+        assert done.is_terminal() and await bus.get_process_lease(pid) is None
     many = data.draw(st.lists(ids, max_size=3) | ids)
     now = data.draw(st.none() | numbers)
     await call(bus, lambda: bus.live_leases(many, now), write=False)

@@ -123,12 +123,15 @@ async def fuzz_facets(bus: Bus, data: st.DataObject) -> None:
             assert await bus.get_process(pid) == record
 
 
-@target("ack_wake", "defer_sweep")
+@target("ack_wake", "defer_sweep", "defer_sweeps")
 async def fuzz_process_numbers(bus: Bus, data: st.DataObject) -> None:
     pid = unique(data.draw(ids, "id")) if data.draw(st.booleans()) else await registered(bus)
     n = data.draw(numbers, "number")
     await call(bus, lambda: bus.ack_wake(pid, n))
     await call(bus, lambda: bus.defer_sweep(pid, n))
+    key = pid if isinstance(pid, str) else repr(pid)  # a dict key: hashable
+    many = data.draw(st.sampled_from([{key: n}, {key: n, "other": 1}, {}, [pid], {1: key}]))
+    await call(bus, lambda: bus.defer_sweeps(many))
 
 
 @target("list_processes", "list_non_terminal", "gather_records", "record_fields_many")
