@@ -29,7 +29,7 @@ from redis.exceptions import NoScriptError
 _NAMES = (
     "register_process-1",
     "append_event-8",
-    "append_batch-8n",
+    "append_batch-4n",
     "deliver_wake-2",
     "deliver_wakes-6n",
     "fleet_notice-2",
@@ -158,7 +158,7 @@ class Scripts:
         by_file = {s.name: s for s in self._all}
         self.register_process = by_file["register_process-1"]
         self.append_event = by_file["append_event-8"]
-        self.append_batch = by_file["append_batch-8n"]
+        self.append_batch = by_file["append_batch-4n"]
         self.deliver_wake = by_file["deliver_wake-2"]
         self.deliver_wake_atomic = by_file["deliver_wakes-6n"]
         self.fleet_notice = by_file["fleet_notice-2"]
