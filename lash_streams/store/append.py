@@ -272,7 +272,7 @@ def _identity_dedupe(plan: AppendPlan, process_id: str, placeholder: int) -> boo
     return wake is not None and wake.dedupe_key == f"{process_id}:{placeholder}"
 
 
-def _sequenced(planned: Planned, seq: int, now_ms: int) -> ProcessEvent:
+def sequenced(planned: Planned, seq: int, now_ms: int) -> ProcessEvent:
     """The planned event with its real sequence and time: what the script stored."""
     event = planned.plan.event
     subject = msgspec.structs.replace(event.invocation.subject, sequence=seq)
@@ -401,7 +401,7 @@ def settle(
     status = text(reply[0])
     if status == "OK":
         seq, now_ms, wt = int(reply[1]), int(reply[2]), reply[3]
-        event = _sequenced(planned, seq, now_ms)
+        event = sequenced(planned, seq, now_ms)
         state.seq = seq
         if planned.plan.status_update is not None:
             state.terminal = True

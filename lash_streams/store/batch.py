@@ -9,7 +9,8 @@ Validate first, then write:
    against the server first, as for one append.
 2. One ``append_batch`` script call commits the batch in one atomic step:
    each process's items in order, stopping at the first item the process
-   refuses (so none lands after an earlier one of the batch failed). The call
+   refuses (so none lands after an earlier one of the batch failed), and,
+   on a single server, delivers their wakes in that step (``inline_wakes``). The call
    is made inside the retried step, so a keyed batch retried after a dropped
    connection resends every item (replays for those that landed).
 3. Each reply is settled. An item the server refused gets its typed error and
@@ -43,6 +44,7 @@ from lash_streams.model import ProcessEventAppendRequest, ProcessEventAppendResu
 from lash_streams.semantics.inputs import json_problem, require
 from lash_streams.store.append import append, finish, prepare, replay_lookup, settle
 from lash_streams.store.core import ProcessState, StoreCore, text
+from lash_streams.store.inline_wakes import delivery_here, observe
 from lash_streams.store.retry import never_ran, server_error
 from lash_streams.store.scripts import is_noscript
 
@@ -180,10 +182,31 @@ class BatchOps(StoreCore):
         for index, (pid, _) in enumerate(items):
             groups.setdefault(pid, []).append(index)
         calls: list[Call] = []
+        # A single server: the script delivers the wakes too (inline_wakes),
+        # their keys after every process's.
+        wake_keys: list[str] = []
+        first_wake_key = 8 * len(groups) + 1
         for pid, indexes in groups.items():
-            args: list[Any] = [states[pid][0].registration_hash, len(indexes)]
-            for index in indexes:
+            state = states[pid][0]
+            record = state.planning_record() if not self.cluster else None
+            args: list[Any] = [state.registration_hash, len(indexes)]
+            for position, index in enumerate(indexes):
                 args += planned[index][2]
+                here = None
+                if record is not None and planned[index][2][0][2] == "1":
+                    here = delivery_here(
+                        self,
+                        record,
+                        items[index][1],
+                        planned[index][0],
+                        state.seq + position + 1,
+                        first_wake_key + len(wake_keys),
+                    )
+                if here is None:
+                    args.append(b"")
+                else:
+                    wake_keys += here[0]
+                    args.append(here[1])
             calls.append((pid, planned[indexes[0]][1], args))
 
         async def run() -> list[Any]:
@@ -191,7 +214,9 @@ class BatchOps(StoreCore):
                 return await self._run_per_node(calls)
             # A single server: one call, one atomic step for the whole batch.
             keys = [key for _, call_keys, _ in calls for key in call_keys]
-            args = [arg for _, _, call_args in calls for arg in call_args]
+            keys += wake_keys
+            args = [self.wake_dedupe_window_ms, len(calls)]
+            args += [arg for _, _, call_args in calls for arg in call_args]
             replies: list[Any] = await self.scripts.append_batch(keys=keys, args=args)
             return replies
 
@@ -202,6 +227,7 @@ class BatchOps(StoreCore):
         rerun: list[int] = []
         terminals: dict[str, int] = {}
         deliveries: list[tuple[Any, bytes]] = []
+        delivered_here: list[tuple[Any, bool]] = []
         for (pid, indexes), reply in zip(groups.items(), replies, strict=True):
             state = states[pid][0]
             if is_noscript(reply) or isinstance(reply, AskError) or never_ran(reply):
@@ -249,6 +275,9 @@ class BatchOps(StoreCore):
                         terminals[pid] = int(item_reply[2])
                     if result.wake_delivery is not None and item_reply[4]:
                         deliveries.append((result.wake_delivery, item_reply[4]))
+                    elif result.wake_delivery is not None and len(item_reply) > 5:
+                        delivered_here.append((result.wake_delivery, text(item_reply[5]) == "NEW"))
+        await observe(delivered_here)
         await finish(self, terminals, deliveries)
         if rerun:
             again = await self._append_in_order(items, sorted(rerun))
@@ -273,6 +302,7 @@ class BatchOps(StoreCore):
             pipe = client.pipeline(transaction=False)
             for position in positions:
                 _, keys, args = calls[position]
+                args = [self.wake_dedupe_window_ms, 1, *args]
                 await self.scripts.append_batch(keys=keys, args=args, client=pipe)
             answers = await pipe.execute(raise_on_error=False)
             for position, reply in zip(positions, answers, strict=True):

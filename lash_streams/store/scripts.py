@@ -32,7 +32,7 @@ _NAMES = (
     "register_process-1",
     "register_local-5",
     "append_event-8",
-    "append_batch-8n",
+    "append_batch-4n",
     "deliver_wake-2",
     "deliver_wakes-6n",
     "fleet_notice-2",
@@ -177,7 +177,7 @@ class Scripts:
         self.register_process = by_file["register_process-1"]
         self.register_local = by_file["register_local-5"]
         self.append_event = by_file["append_event-8"]
-        self.append_batch = by_file["append_batch-8n"]
+        self.append_batch = by_file["append_batch-4n"]
         self.deliver_wake = by_file["deliver_wake-2"]
         self.deliver_wake_atomic = by_file["deliver_wakes-6n"]
         self.fleet_notice = by_file["fleet_notice-2"]

@@ -260,6 +260,38 @@ async def test_batches_are_read_and_acked_together(bus):
     await consumer.aclose()
 
 
+async def test_a_batch_ack_settles_each_entry_by_its_own_owner(bus, reopen):
+    """One settle call for a batch still answers per entry: acked when this
+    consumer owns it, refused when another took it over, 0 when no longer
+    pending; the refused one stays pending and its coalescing marker stays."""
+    bus.wake_dedupe_window_ms = 3_600_000
+    await bus.register_process(reg("p", wake("w")))
+    s = scope("mixed")
+    stalled = bus.wake_consumer(group="g", consumer="stalled", scopes=[s], claim_idle_ms=60_000)
+    other = await reopen()
+    taker = other.wake_consumer(group="g", consumer="taker", scopes=[s], batch=1)
+    for c in (stalled, taker):
+        await c.ensure_groups()
+    await bus.append_events([("p", req("w", {"wake_input": str(i)}, target=s)) for i in range(6)])
+    held = await stalled.next_batch(timeout=2)
+    assert [m.delivery.input for m in held] == [str(i) for i in range(6)]
+    stream = bus.keys.wake_stream("session:mixed")
+    # Entry 2 moves to `taker`; entry 4 is acked behind the consumer's back.
+    await bus.redis.xclaim(stream, "g", "taker", 0, [held[2].entry_id])
+    await bus.redis.xack(stream, "g", held[4].entry_id)
+    assert await stalled.ack(held) == [True, True, False, True, False, True]
+    rows = await bus.redis.xpending_range(stream, "g", "-", "+", 10)
+    assert [(r["message_id"].decode(), r["consumer"].decode()) for r in rows] == [
+        (held[2].entry_id, "taker")
+    ]
+    marker = bus.keys.wake_dedupe("session:mixed", held[2].delivery.wake_id)
+    assert (await bus.redis.get(marker)).decode() == held[2].entry_id
+    gone = bus.keys.wake_dedupe("session:mixed", held[0].delivery.wake_id)
+    assert await bus.redis.get(gone) is None
+    for c in (stalled, taker):
+        await c.aclose()
+
+
 # -- coalescing with lash's meaning (WK-12, RX-10) -------------------------------------
 
 

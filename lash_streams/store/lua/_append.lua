@@ -1,4 +1,4 @@
--- Shared by append_event-8 and append_batch-8n (included by scripts.py): one
+-- Shared by append_event-8 and append_batch-4n (included by scripts.py): one
 -- item of EV-2 against a process whose state the caller read, and the type
 -- index writes, gathered so a batch writes each index field once.
 --
@@ -104,7 +104,11 @@ end
 -- keys: events, replay, wakes, outbox, and pending (the namespace's index of
 -- processes with intents, or nil on a cluster where it lives in another slot
 -- and the appender marks it after this script, store/delivery.py).
-local function insert_item(keys, ix, st, a)
+-- deliver (append_batch on a single server, else nil): function(seq text,
+-- target JSON) that delivers the wake to its scope's stream in this same step
+-- and answers 'NEW' or 'DUP', or nil when it cannot (then the intent is
+-- written as usual). Item replies then carry a sixth element, that answer.
+local function insert_item(keys, ix, st, a, deliver)
   local keyed, terminal, waking = item_flags(a)
   if terminal and st.term then
     return {'TERMINAL'}
@@ -132,6 +136,7 @@ local function insert_item(keys, ix, st, a)
   if field == '' then field = ARGV[a + 4] end
   index_event(ix, field, seq)
   local outbox_id = ''
+  local here = nil
   if waking then
     redis.call('ZADD', keys.wakes, seq, seq)
     -- The delivery intent is durable with the event (RX-7): whoever delivers it
@@ -139,7 +144,8 @@ local function insert_item(keys, ix, st, a)
     -- it here, in the process's own slot.
     local target = ARGV[a + 9]
     if target == '' then target = st.wt end
-    if target ~= '' then
+    if target ~= '' and deliver then here = deliver(seq_text, target) end
+    if target ~= '' and not here then
       outbox_id = redis.call('XADD', keys.outbox, '*', 'seq', seq_text, 'scope', target)
       if keys.pending then
         redis.call('ZADD', keys.pending, now_us_text(), pending_member(keys.outbox))
@@ -151,6 +157,7 @@ local function insert_item(keys, ix, st, a)
     st.term = true
     st.status = ARGV[a + 3]
   end
+  if here then return {'OK', seq, st.now, st.wt, outbox_id, here} end
   return {'OK', seq, st.now, st.wt, outbox_id}
 end
 
