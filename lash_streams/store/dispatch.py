@@ -132,19 +132,6 @@ class JobStart:
     record: ProcessRecord | None = None
 
 
-async def queue_in_pipeline(
-    core: StoreCore, pipe: Any, registration: ProcessRegistration, record_key: str
-) -> bool:
-    """Queue the registration's ready entry on ``pipe``, after its record step
-    (a single server: the script checks the row it just registered)."""
-    if not runnable(registration.disposition):
-        return False
-    stream = core.keys.ready_stream(registration.identity.kind)
-    args = [registration.id, registration.disposition.value, READY_MAXLEN]
-    await core.scripts.ready_job(keys=[record_key, stream], args=args, client=pipe)
-    return True
-
-
 async def queue_ready(core: StoreCore, record: ProcessRecord) -> bool:
     """Queue a registered row (a cluster's step after its record, a promoted
     delayed job, ``lash-streams retry``); False when nobody reads the kind's
