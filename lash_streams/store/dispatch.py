@@ -21,6 +21,7 @@ The schedule is also what every sweep checks before running a row
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -306,11 +307,18 @@ class DispatchOps(StoreCore):
         by_stream: dict[str, list[str]] = {}
         for job in jobs:
             by_stream.setdefault(self.keys.ready_stream(job.kind), []).append(job.entry_id)
-        pipe = self.redis.pipeline(transaction=False)
-        for stream, entry_ids in by_stream.items():  # two commands a stream, not a job
-            pipe.xack(stream, READY_GROUP, *entry_ids)
-            pipe.xdel(stream, *entry_ids)
-        await self.retry.idempotent("settle ready entries", pipe.execute)
+
+        async def settle(stream: str, entry_ids: list[str]) -> None:
+            # Grouped: one script a stream, in the round trip of the starts
+            # read with them (store/grouped.py).
+            await self.retry.idempotent(
+                "settle ready entries",
+                lambda: self.scripts.settle_ready.together(
+                    keys=[stream], args=[READY_GROUP, *entry_ids]
+                ),
+            )
+
+        await asyncio.gather(*(settle(s, ids) for s, ids in by_stream.items()))
 
     async def start_job(
         self,

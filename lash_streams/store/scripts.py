@@ -55,6 +55,7 @@ _NAMES = (
     "promote_due-1",
     "ready_job-2",
     "complete_job-10",
+    "settle_ready-1",
 )
 
 
@@ -157,6 +158,7 @@ class Scripts:
     promote_due: Script
     ready_job: Script
     complete_job: Script
+    settle_ready: Script
 
     def __init__(self, client: Any) -> None:
         self.client = client
@@ -200,6 +202,7 @@ class Scripts:
         self.promote_due = by_file["promote_due-1"]
         self.ready_job = by_file["ready_job-2"]
         self.complete_job = by_file["complete_job-10"]
+        self.settle_ready = by_file["settle_ready-1"]
 
     @classmethod
     def register(cls, client: Any) -> Scripts:
