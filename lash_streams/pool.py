@@ -12,8 +12,9 @@ that overhead:
   waits (up to ``timeout``) for a free connection instead of failing, so a
   burst of concurrent calls queues. The checkout still refuses a connection
   holding unread data (it reconnects), as redis-py's does.
-- ``Lean*Connection``: socket writes under ``asyncio.timeout`` (no task), and
-  a packer for the argument types we send (``str``, ``bytes``, ``int``: hiredis's C packer); any
+- ``Lean*Connection``: socket writes under ``asyncio.timeout`` (no task; no
+  timer at all when the socket took the whole command), and a packer for the
+  argument types we send (``str``, ``bytes``, ``int``: hiredis's C packer); any
   other argument, a command name with a space or a value above redis-py's
   buffer cutoff goes through redis-py's own packer.
 
@@ -117,7 +118,10 @@ class _Lean(AbstractConnection):
             writer = self._writer
             assert writer is not None
             writer.writelines(command)
-            if self.socket_timeout:
+            # drain() can only wait while the transport holds unsent bytes
+            # (it pauses above its high-water mark): a timer for each command
+            # costs more than the rest of the send when the socket took it all.
+            if self.socket_timeout and writer.transport.get_write_buffer_size():
                 async with asyncio.timeout(self.socket_timeout):
                     await writer.drain()
             else:

@@ -164,3 +164,41 @@ async def test_a_burst_on_a_cluster_queues_instead_of_failing(backend: Any, name
         for i in range(500):
             await bus.complete_process(f"burst-{i}", ls.AwaitSuccess(value=None))
         await bus.prune_terminal_processes(await bus.server_time_ms() + 1)
+
+
+async def test_a_write_the_socket_cannot_take_times_out() -> None:
+    """The write timeout still holds when a command does not fit the socket
+    (the timer is skipped only when the socket took the whole command)."""
+    import socket
+
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    port = listener.getsockname()[1]
+    accepted: list[socket.socket] = []
+
+    async def accept() -> None:
+        peer, _ = await asyncio.get_running_loop().sock_accept(listener)
+        accepted.append(peer)  # never read from: the client's buffers fill up
+
+    listener.setblocking(False)
+    acceptor = asyncio.create_task(accept())
+    connection = LeanConnection(host="127.0.0.1", port=port, socket_timeout=0.5)
+    try:
+        await connection._connect()  # the socket only: no handshake to answer
+        await acceptor
+        with pytest.raises(RedisTimeoutError, match="writing"):
+            await asyncio.wait_for(
+                connection.send_packed_command(
+                    connection.pack_command("SET", "k", b"x" * (64 << 20))
+                ),
+                10,
+            )
+        assert not connection.is_connected  # never reused mid-command
+    finally:
+        await connection.disconnect()
+        for peer in accepted:
+            peer.close()
+        listener.close()
