@@ -44,7 +44,7 @@ from lash_streams.model import ProcessEventAppendRequest, ProcessEventAppendResu
 from lash_streams.semantics.inputs import json_problem, require
 from lash_streams.store.append import append, finish, prepare, replay_lookup, settle
 from lash_streams.store.core import ProcessState, StoreCore, text
-from lash_streams.store.inline_wakes import delivery_here, observe
+from lash_streams.store.inline_wakes import InlineWakes, observe
 from lash_streams.store.retry import never_ran, server_error
 from lash_streams.store.scripts import is_noscript
 
@@ -184,29 +184,19 @@ class BatchOps(StoreCore):
         calls: list[Call] = []
         # A single server: the script delivers the wakes too (inline_wakes),
         # their keys after every process's.
-        wake_keys: list[str] = []
-        first_wake_key = 8 * len(groups) + 1
+        inline = None if self.cluster else InlineWakes(self, 8 * len(groups) + 1)
         for pid, indexes in groups.items():
             state = states[pid][0]
-            record = state.planning_record() if not self.cluster else None
+            record = state.planning_record() if inline is not None else None
             args: list[Any] = [state.registration_hash, len(indexes)]
             for position, index in enumerate(indexes):
-                args += planned[index][2]
-                here = None
-                if record is not None and planned[index][2][0][2] == "1":
-                    here = delivery_here(
-                        self,
-                        record,
-                        items[index][1],
-                        planned[index][0],
-                        state.seq + position + 1,
-                        first_wake_key + len(wake_keys),
-                    )
-                if here is None:
+                item = planned[index][2]
+                args += item
+                if record is None or inline is None or item[0][2] != "1":
                     args.append(b"")
-                else:
-                    wake_keys += here[0]
-                    args.append(here[1])
+                    continue
+                seq = state.seq + position + 1
+                args.append(inline.pack(record, items[index][1], planned[index][0], item[9], seq))
             calls.append((pid, planned[indexes[0]][1], args))
 
         async def run() -> list[Any]:
@@ -214,7 +204,7 @@ class BatchOps(StoreCore):
                 return await self._run_per_node(calls)
             # A single server: one call, one atomic step for the whole batch.
             keys = [key for _, call_keys, _ in calls for key in call_keys]
-            keys += wake_keys
+            keys += inline.keys if inline is not None else []
             args = [self.wake_dedupe_window_ms, len(calls)]
             args += [arg for _, _, call_args in calls for arg in call_args]
             replies: list[Any] = await self.scripts.append_batch(keys=keys, args=args)
