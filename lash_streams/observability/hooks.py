@@ -112,6 +112,11 @@ class Hooks:
             if self.metrics is not None:
                 self.metrics.append_seconds.observe(perf_counter() - start)
 
+    def inside_append(self) -> bool:
+        """Whether an ``append`` call is observing this task already (an
+        append that takes another path inside it is counted once)."""
+        return _current_append.get() is not None
+
     def append_settled(self, outcome: str) -> None:
         """The script (or the replay lookup) answered: appended, replayed or conflict."""
         if self.metrics is not None:

@@ -144,7 +144,7 @@ async def appended(
     """``release`` (a terminal under ``lease``): the same step releases the
     lease and, on a single server, moves the id out of the worklist
     (``lua/complete_job-10.lua``)."""
-    if obs.hooks is None:
+    if obs.hooks is None or obs.hooks.inside_append():
         return await append_one(core, process_id, request, lease, release)
     settled: list[Appended] = []
 

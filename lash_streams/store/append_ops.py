@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from lash_streams import observability as obs
 from lash_streams.errors import InvalidValue
 from lash_streams.ids import id_bytes
 from lash_streams.model import (
@@ -19,6 +20,7 @@ from lash_streams.model import (
 from lash_streams.semantics.append import complete_request
 from lash_streams.semantics.inputs import json_problem, require, require_u64, wire_bytes
 from lash_streams.store.append import append, appended
+from lash_streams.store.batch import BatchOps
 from lash_streams.store.core import StoreCore
 
 
@@ -36,7 +38,25 @@ class AppendOps(StoreCore):
         With ``lease`` the write is fenced (RX-12): it lands only while that
         lease is the process's current, live acquisition, else ``LeaseFenced``."""
         require(request, ProcessEventAppendRequest, "request")
+        if (
+            lease is None
+            and not self.cluster
+            and isinstance(self, BatchOps)  # the Store: its batch script
+            and self._wakes(process_id, request)
+        ):
+            return await _append_waking(self, process_id, request)
         return await append(self, process_id, request, lease)
+
+    def _wakes(self, process_id: str, request: ProcessEventAppendRequest) -> bool:
+        """Whether the request's event type wakes, by the cached registration
+        (an uncached process takes the ordinary path, which caches it)."""
+        state = self.cached_state(process_id)
+        if state is None:
+            return False
+        for declared in state.registration.event_types:
+            if declared.name == request.event_type:
+                return declared.semantics.wake is not None
+        return False
 
     async def send_signal(
         self, process_id: str, signal_name: str, signal_id: str, payload: Any
@@ -118,3 +138,19 @@ class AppendOps(StoreCore):
         if done.record_fields:
             return self.record_from_fields(done.record_fields)
         return await self.require_record(process_id)
+
+
+async def _append_waking(
+    store: BatchOps, process_id: str, request: ProcessEventAppendRequest
+) -> ProcessEventAppendResult:
+    """A waking append on a single server: the batch script appends the event
+    and delivers its wake in one step, one round trip (store/inline_wakes.py),
+    where the ordinary path writes a delivery intent and delivers it in a
+    second call. The same result and the same errors as one append."""
+
+    async def call() -> ProcessEventAppendResult:
+        return (await store.append_events([(process_id, request)]))[0]
+
+    if obs.hooks is None:
+        return await call()
+    return await obs.hooks.append(call(), process_id, request.event_type, False)

@@ -201,6 +201,7 @@ async def test_an_intent_whose_appender_failed_to_deliver_is_relayed_and_unmarke
         raise ConnectionError("cut before delivery")
 
     monkeypatch.setattr(delivery, "deliver_wakes", cut)
+    bus.forget("p")  # uncached: the two-step path (intent, then delivery)
     await bus.append_event("p", req("w", {"wake_input": 1}))
     monkeypatch.undo()
     index = bus.keys.index_outbox
@@ -221,6 +222,7 @@ async def test_an_intent_nobody_marked_is_found_by_the_full_relay(bus, monkeypat
         raise ConnectionError("cut before delivery")
 
     monkeypatch.setattr(delivery, "deliver_wakes", cut)
+    bus.forget("p")  # uncached: the two-step path (intent, then delivery)
     await bus.append_event("p", req("w", {"wake_input": 1}))
     monkeypatch.undo()
     await bus.redis.delete(bus.keys.index_outbox)  # the mark never landed

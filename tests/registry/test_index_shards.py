@@ -89,6 +89,7 @@ async def test_the_relay_finds_pending_intents_in_every_shard(sharded, monkeypat
 
     monkeypatch.setattr(delivery, "deliver_wakes", cut)
     for pid in pids:
+        bus.forget(pid)  # uncached: the two-step path (intent, then delivery)
         await bus.append_event(pid, req("w", {"wake_input": pid}))
     monkeypatch.undo()
     marked = [await bus.redis.zcard(key) for key in bus.keys.indexes("ob")]
