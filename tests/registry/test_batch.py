@@ -70,7 +70,7 @@ async def test_batch_raises_the_first_validation_error(bus):
     assert await bus.events_after("p", 0) == []
 
 
-# -- one script call per batch (append_batch-7n) -------------------------------------
+# -- one script call per batch (append_batch-4n) -------------------------------------
 
 
 async def _prune_and_register_again(other, pid: str, *extra) -> None:
