@@ -183,3 +183,26 @@ local function stamp(st)
   st.now = now_ms()
   st.now_text = string.format('%d', st.now)
 end
+
+-- EV-2 after the replay check, for append_event-8 and complete_job-10 (keys
+-- and ARGV as append_event-8's): the fence when `fenced` (RX-12), the
+-- registration compare-and-set, then the insert with its index and record
+-- writes. The reply, and whether it came from the insert (FENCED and STALE
+-- did not: nothing was written).
+local function checked_insert(hash, st, fenced)
+  if fenced and not fence_ok(KEYS[7], ARGV[12], ARGV[13], ARGV[14], ARGV[15]) then
+    return {'FENCED'}, false
+  end
+  if hash ~= ARGV[1] then
+    return {'STALE', hash}, false
+  end
+  stamp(st)
+  local ix = new_index(KEYS[4])
+  local reply = insert_item({events = KEYS[2], replay = KEYS[3], wakes = KEYS[5],
+    outbox = KEYS[6], pending = pending_key(KEYS[8], KEYS[1])}, ix, st, 2)
+  if reply[1] == 'OK' then
+    flush_index(ix)
+    settle_record(KEYS[1], st)
+  end
+  return reply, true
+end

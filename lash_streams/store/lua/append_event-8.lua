@@ -36,17 +36,6 @@ if keyed then
     return with_record(replay)
   end
 end
-if #ARGV >= 15 and not fence_ok(KEYS[7], ARGV[12], ARGV[13], ARGV[14], ARGV[15]) then
-  return {'FENCED'}
-end
-if hash ~= ARGV[1] then
-  return {'STALE', hash}
-end
-stamp(st)
-local ix = new_index(KEYS[4])
-local reply = insert_item({events = KEYS[2], replay = KEYS[3], wakes = KEYS[5], outbox = KEYS[6],
-  pending = pending_key(KEYS[8], KEYS[1])}, ix, st, 2)
+local reply = checked_insert(hash, st, #ARGV >= 15)
 if reply[1] ~= 'OK' then return reply end
-flush_index(ix)
-settle_record(KEYS[1], st)
 return with_record(reply)

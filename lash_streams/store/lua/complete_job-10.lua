@@ -45,17 +45,6 @@ if keyed then
   local replay = replayed_item(KEYS[2], KEYS[3], st, 2)
   if replay then return done(replay) end
 end
-if not fence_ok(KEYS[7], ARGV[12], ARGV[13], ARGV[14], ARGV[15]) then
-  return {'FENCED'}
-end
-if hash ~= ARGV[1] then
-  return {'STALE', hash}
-end
-stamp(st)
-local ix = new_index(KEYS[4])
-local reply = insert_item({events = KEYS[2], replay = KEYS[3], wakes = KEYS[5], outbox = KEYS[6],
-  pending = pending_key(KEYS[8], KEYS[1])}, ix, st, 2)
-if reply[1] ~= 'OK' then return done(reply) end
-flush_index(ix)
-settle_record(KEYS[1], st)
+local reply, inserted = checked_insert(hash, st, true)
+if not inserted then return reply end
 return done(reply)
