@@ -108,7 +108,8 @@ class _Lean(AbstractConnection):
     async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
         if not self.is_connected:
             await self.connect_check_health(check_health=False)
-        if check_health:
+        if check_health and self.health_check_interval:
+            # (Without an interval redis-py's check does nothing: no coroutine.)
             await self.check_health()  # type: ignore[no-untyped-call]
         try:
             if isinstance(command, str):

@@ -61,12 +61,22 @@ _current_append: ContextVar[_AppendCall | None] = ContextVar("lash_streams_appen
 
 
 class Hooks:
-    __slots__ = ("_emitting", "metrics", "tracer")
+    __slots__ = ("_children", "_emitting", "metrics", "tracer")
 
     def __init__(self, metrics: Metrics | None, tracer: Tracer | None) -> None:
         self.metrics = metrics
         self.tracer = tracer
         self._emitting = tracing.emitting(tracer) if tracer is not None else None
+        # Labelled children a worker updates on every job (``labels()``
+        # validates and locks each time); none of these is ever removed.
+        self._children: dict[tuple[Any, tuple[str, ...]], Any] = {}
+
+    def _child(self, metric: Any, *values: str) -> Any:
+        key = (metric, values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*values)
+        return child
 
     def _span_tracer(self) -> Tracer | None:
         """The tracer when its spans go somewhere, else None."""
@@ -117,10 +127,11 @@ class Hooks:
         append that takes another path inside it is counted once)."""
         return _current_append.get() is not None
 
-    def append_settled(self, outcome: str) -> None:
-        """The script (or the replay lookup) answered: appended, replayed or conflict."""
+    def append_settled(self, outcome: str, count: int = 1) -> None:
+        """The script (or the replay lookup) answered: appended, replayed or
+        conflict (``count`` items of a batch at once)."""
         if self.metrics is not None:
-            self.metrics.appends[outcome].inc()
+            self.metrics.appends[outcome].inc(count)
         record = _current_append.get()
         if record is not None:
             record.outcome = outcome
@@ -254,17 +265,17 @@ class Hooks:
     def job_done(self, kind: str, status: str) -> None:
         """A worker ran a job of ``kind`` to ``status`` (JobOutcome.status)."""
         if self.metrics is not None:
-            self.metrics.jobs.labels(kind, status).inc()
+            self._child(self.metrics.jobs, kind, status).inc()
 
     def job_retried(self, kind: str) -> None:
         """A job's attempt raised and it is tried again after its backoff."""
         if self.metrics is not None:
-            self.metrics.job_retries.labels(kind).inc()
+            self._child(self.metrics.job_retries, kind).inc()
 
     def jobs_busy(self, worker: str, busy: int) -> None:
         """The run slots a worker holds now."""
         if self.metrics is not None:
-            self.metrics.busy_slots.labels(worker).set(busy)
+            self._child(self.metrics.busy_slots, worker).set(busy)
 
     def running(self, count: int, oldest_age_s: float) -> None:
         """The namespace's running processes and the age of the oldest."""

@@ -7,8 +7,9 @@ imported only when tracing is enabled.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Tracer, TracerProvider
@@ -56,4 +57,11 @@ def emitting(tracer: Tracer) -> Callable[[], bool]:
         return lambda: True
     get_provider = trace.get_tracer_provider
     proxy = trace.ProxyTracerProvider
-    return lambda: not isinstance(get_provider(), proxy)
+    if "OTEL_PYTHON_TRACER_PROVIDER" in os.environ or not hasattr(trace, "_TRACER_PROVIDER"):
+        # The API loads that provider on its first use: ask it every time.
+        return lambda: not isinstance(get_provider(), proxy)
+    # The API's global, set once by set_tracer_provider: read directly,
+    # get_tracer_provider() looks the environment up on every call (a few us
+    # an append while no SDK is set).
+    api: Any = trace
+    return lambda: api._TRACER_PROVIDER is not None and not isinstance(api._TRACER_PROVIDER, proxy)

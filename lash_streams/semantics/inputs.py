@@ -113,13 +113,13 @@ def json_problem(value: Any, depth: int = 0) -> str | None:
         except msgspec.DecodeError as err:
             return f"raw JSON that does not parse ({err})"
     if isinstance(value, msgspec.Struct):  # a model value: each field
-        if _seen_clean(_JSON_CLEAN, value):
+        if seen_clean(_JSON_CLEAN, value):
             return None
         for field in value.__struct_fields__:
             problem = json_problem(getattr(value, field), depth + 1)
             if problem is not None:
                 return f"{problem} in `{field}`"
-        _remember_clean(_JSON_CLEAN, value)
+        remember_clean(_JSON_CLEAN, value)
         return None
     if isinstance(value, enum.Enum):
         return None
@@ -161,11 +161,11 @@ _TYPES_CLEAN: OrderedDict[int, Any] = OrderedDict()
 _CLEAN_CACHED = 4_096
 
 
-def _seen_clean(cache: OrderedDict[int, Any], value: Any) -> bool:
+def seen_clean(cache: OrderedDict[int, Any], value: Any) -> bool:
     return cache.get(id(value)) is value
 
 
-def _remember_clean(cache: OrderedDict[int, Any], value: Any) -> None:
+def remember_clean(cache: OrderedDict[int, Any], value: Any) -> None:
     if not type(value).__struct_config__.frozen:
         return
     cache[id(value)] = value
@@ -198,7 +198,7 @@ def mistyped_field(given: Any, decoded: Any, path: str = "$") -> str | None:
     if isinstance(decoded, msgspec.Struct):
         if type(given) is not type(decoded):
             return path
-        if _seen_clean(_TYPES_CLEAN, given):
+        if seen_clean(_TYPES_CLEAN, given):
             return None
         for field in decoded.__struct_fields__:
             found = mistyped_field(
@@ -206,7 +206,7 @@ def mistyped_field(given: Any, decoded: Any, path: str = "$") -> str | None:
             )
             if found is not None:
                 return found
-        _remember_clean(_TYPES_CLEAN, given)
+        remember_clean(_TYPES_CLEAN, given)
         return None
     if isinstance(decoded, list) and isinstance(given, list | tuple):
         for index, (a, b) in enumerate(zip(given, decoded, strict=False)):
@@ -247,8 +247,10 @@ __all__ = [
     "MAX_DEPTH",
     "json_problem",
     "mistyped_field",
+    "remember_clean",
     "require",
     "require_at_least",
     "require_u64",
+    "seen_clean",
     "wire_bytes",
 ]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
+from typing import Any
 
 import msgspec
 
@@ -18,7 +20,13 @@ from lash_streams.model import (
 )
 from lash_streams.model._codec import decode
 from lash_streams.semantics.canonical import canonical_json
-from lash_streams.semantics.inputs import json_problem, mistyped_field, require
+from lash_streams.semantics.inputs import (
+    json_problem,
+    mistyped_field,
+    remember_clean,
+    require,
+    seen_clean,
+)
 from lash_streams.semantics.schema import check_schema
 
 #: Longest storable id in UTF-8 bytes. lash has no limit; Redis keys embed ids,
@@ -34,7 +42,8 @@ _WHITE_SPACE = frozenset(
 
 def _blank(text: str) -> bool:
     """``text.trim().is_empty()`` in Rust."""
-    return all(ch in _WHITE_SPACE for ch in text)
+    # A first character that is not white space settles it (the usual case).
+    return not text or (text[0] in _WHITE_SPACE and all(ch in _WHITE_SPACE for ch in text))
 
 
 def validate_storable_id(kind: str, value: object) -> bytes:
@@ -102,6 +111,41 @@ def validate_registration(registration: ProcessRegistration) -> None:
             )
 
 
+def _check_reads_back(prepared: ProcessRegistration, prepared_json: bytes) -> None:
+    """``InvalidRegistration`` unless the stored JSON decodes as a registration
+    holding the same types at every place (stored, a value that does not read
+    back would break every read of the record, and of the namespace)."""
+    checked = prepared
+    if prepared.event_types and all(
+        seen_clean(_READS_BACK, event_type) for event_type in prepared.event_types
+    ):
+        # Each event type already read back as itself (frozen, by identity: a
+        # fleet registers with the same objects): only the rest is decoded.
+        checked = msgspec.structs.replace(prepared, event_types=[])
+        prepared_json = canonical_json(checked)
+    try:
+        decoded = decode(prepared_json, ProcessRegistration)
+    except LashStreamsError as err:
+        raise InvalidRegistration(
+            f"process `{prepared.id}` registration would not read back: {err}",
+            process_id=prepared.id,
+        ) from None
+    wrong = mistyped_field(checked, decoded)
+    if wrong is not None:  # e.g. disposition="rerunnable": a str, not the enum
+        raise InvalidRegistration(
+            f"process `{prepared.id}` registration: the value at `{wrong}` is not of the "
+            "type lash reads back there",
+            process_id=prepared.id,
+        )
+    if checked is prepared:
+        for event_type in prepared.event_types:
+            remember_clean(_READS_BACK, event_type)
+
+
+#: Event types (frozen values, by identity) whose JSON read back as themselves.
+_READS_BACK: OrderedDict[int, Any] = OrderedDict()
+
+
 def prepare_registration(registration: ProcessRegistration) -> tuple[ProcessRegistration, str]:
     """RG-2..RG-4: the prepared registration and its hash (see
     :func:`prepare_registration_json`)."""
@@ -135,21 +179,7 @@ def prepare_registration_json(
             f"process `{prepared.id}` registration cannot be encoded: {err}",
             process_id=prepared.id,
         ) from None
-    try:
-        decoded = decode(prepared_json, ProcessRegistration)
-    except LashStreamsError as err:
-        # Stored, it would break every read of the record (and of the namespace).
-        raise InvalidRegistration(
-            f"process `{prepared.id}` registration would not read back: {err}",
-            process_id=prepared.id,
-        ) from None
-    wrong = mistyped_field(prepared, decoded)
-    if wrong is not None:  # e.g. disposition="rerunnable": a str, not the enum
-        raise InvalidRegistration(
-            f"process `{prepared.id}` registration: the value at `{wrong}` is not of the "
-            "type lash reads back there",
-            process_id=prepared.id,
-        )
+    _check_reads_back(prepared, prepared_json)
     for event_type in prepared.event_types:
         check_schema(event_type.payload_schema, event_type.name, prepared.id)
         # Each name keys the per-type index: one that cannot be stored would

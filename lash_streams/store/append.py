@@ -395,9 +395,11 @@ def settle(
     state: ProcessState,
     planned: Planned,
     reply: list[Any],
+    tally: dict[str, int] | None = None,
 ) -> ProcessEventAppendResult | None:
     """Interpret the script's answer: a result, or None when the registration
-    changed and must be reloaded."""
+    changed and must be reloaded. An appended or replayed outcome is counted
+    in ``tally`` when given (a batch observes its counts once), else observed."""
     status = text(reply[0])
     if status == "OK":
         seq, now_ms, wt = int(reply[1]), int(reply[2]), reply[3]
@@ -405,11 +407,15 @@ def settle(
         state.seq = seq
         if planned.plan.status_update is not None:
             state.terminal = True
-        if obs.hooks is not None:
+        if tally is not None:
+            tally["appended"] += 1
+        elif obs.hooks is not None:
             obs.hooks.append_settled("appended")
         return result_of(core, state, event, request, wt)
     if status == "REPLAY":
-        if obs.hooks is not None:
+        if tally is not None:
+            tally["replayed"] += 1
+        elif obs.hooks is not None:
             obs.hooks.append_settled("replayed")
         stored = event_from_fields(process_id, int(reply[1]), fields_of(reply[2]))
         return result_of(core, state, stored, request, reply[4])

@@ -32,6 +32,7 @@ from typing import Any
 
 from redis.exceptions import AskError, RedisError
 
+from lash_streams import observability as obs
 from lash_streams.errors import (
     BackendError,
     BatchItemSkipped,
@@ -218,6 +219,7 @@ class BatchOps(StoreCore):
         terminals: dict[str, int] = {}
         deliveries: list[tuple[Any, bytes]] = []
         delivered_here: list[tuple[Any, bool]] = []
+        tally = {"appended": 0, "replayed": 0}
         for (pid, indexes), reply in zip(groups.items(), replies, strict=True):
             state = states[pid][0]
             if is_noscript(reply) or isinstance(reply, AskError) or never_ran(reply):
@@ -253,7 +255,7 @@ class BatchOps(StoreCore):
                 request = items[index][1]
                 plan = planned[index][0]
                 try:
-                    result = settle(self, pid, request, state, plan, item_reply)
+                    result = settle(self, pid, request, state, plan, item_reply, tally)
                 except LashStreamsError as err:
                     outcomes[index] = err
                     _skip_after(outcomes, pid, indexes, position)
@@ -267,6 +269,10 @@ class BatchOps(StoreCore):
                         deliveries.append((result.wake_delivery, item_reply[4]))
                     elif result.wake_delivery is not None and len(item_reply) > 5:
                         delivered_here.append((result.wake_delivery, text(item_reply[5]) == "NEW"))
+        if obs.hooks is not None:
+            for settled, count in tally.items():
+                if count:
+                    obs.hooks.append_settled(settled, count)
         await observe(delivered_here)
         await finish(self, terminals, deliveries)
         if rerun:

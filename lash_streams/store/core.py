@@ -16,12 +16,17 @@ from typing import TYPE_CHECKING, Any
 from lash_streams import observability as obs
 from lash_streams.errors import LashStreamsError, UnknownProcess
 from lash_streams.model import (
+    AbandonRequest,
     DurabilityTier,
+    ProcessExternalRef,
     ProcessRecord,
     ProcessRegistration,
+    ProcessStarted,
     SessionScope,
     StatusRunning,
+    WaitState,
 )
+from lash_streams.model import ProcessStatus as _Status
 from lash_streams.model._codec import decode
 from lash_streams.model.durability import Durability, DurabilityReport, assess
 from lash_streams.semantics.inputs import require
@@ -274,14 +279,6 @@ class StoreCore:
         return registration
 
     def record_from_fields(self, fields: dict[bytes, bytes]) -> ProcessRecord:
-        from lash_streams.model import (
-            AbandonRequest,
-            ProcessExternalRef,
-            ProcessStarted,
-            WaitState,
-        )
-        from lash_streams.model import ProcessStatus as _Status
-
         reg_hash = text(fields[b"hash"])
         reg = self.registration_of(reg_hash, fields[b"reg"])
         wt = fields.get(b"wt") or b""

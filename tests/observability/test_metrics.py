@@ -74,6 +74,17 @@ async def test_pipelined_batch_items_count_as_appends(obs_bus, observed):
     assert observed.value("lash_streams_appends_total", outcome="appended") == 4
 
 
+async def test_a_repeated_keyed_batch_counts_its_items_as_replayed(obs_bus, observed):
+    bus = obs_bus
+    await bus.register_process(reg("a"))
+    await bus.register_process(reg("b"))
+    items = [(pid, req("process.waiting", {"p": pid}, key=f"k-{pid}")) for pid in ("a", "b")]
+    await bus.append_events(items)
+    await bus.append_events(items)
+    assert observed.value("lash_streams_appends_total", outcome="appended") == 2
+    assert observed.value("lash_streams_appends_total", outcome="replayed") == 2
+
+
 async def test_wakes_delivered_and_deduped(obs_bus, observed):
     bus = obs_bus
     await bus.register_process(reg("p", same_wake_id("d")))

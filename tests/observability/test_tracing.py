@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 from opentelemetry.trace import StatusCode
 
@@ -88,3 +92,32 @@ async def test_sweep_span_counts_rows(obs_bus, observed):
     inside = [s for s in appends if s.context.trace_id == sweep.context.trace_id]
     assert {s.attributes["lash_streams.process_id"] for s in inside} == {"dead", "rr"}
     assert all(s.attributes["lash_streams.fenced"] for s in inside)
+
+
+def test_the_global_tracer_starts_emitting_once_the_application_sets_a_provider():
+    """Without an SDK provider the hot paths skip spans; a provider set later
+    (set once per process, hence a fresh interpreter) is followed at once."""
+    script = """
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from lash_streams.observability import tracing
+emitting = tracing.emitting(tracing.tracer())
+assert emitting() is False
+exporter = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+trace.set_tracer_provider(provider)
+assert emitting() is True
+with tracing.tracer().start_as_current_span("x"):
+    pass
+assert [s.name for s in exporter.get_finished_spans()] == ["x"]
+print("ok")
+"""
+    env = {k: v for k, v in os.environ.items() if k != "OTEL_PYTHON_TRACER_PROVIDER"}
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, check=False
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"

@@ -128,3 +128,25 @@ def test_unencodable_event_type_name_is_an_invalid_registration() -> None:
     """A lone surrogate cannot be serde JSON, so the registration cannot hash."""
     with pytest.raises(errors.InvalidRegistration, match="cannot be encoded"):
         prepare_registration(reg("p", plain("bad\ud800")))
+
+
+def test_event_types_that_read_back_once_do_not_excuse_the_rest_of_a_registration():
+    """The read-back check decodes only the registration's other fields once
+    its (frozen, identical) event types have read back as themselves; a
+    mistyped field elsewhere is still refused, and a new event type that does
+    not read back is still found."""
+    good = reg("first")
+    prepare_registration(good)  # its event types are now known to read back
+    for bad in (
+        msgspec.structs.replace(good, id="second", disposition="rerunnable"),
+        msgspec.structs.replace(good, id="second", input="x"),
+    ):
+        with pytest.raises(errors.InvalidRegistration, match="second"):
+            prepare_registration(bad)
+    odd = msgspec.structs.replace(
+        plain("odd"), semantics=msgspec.structs.replace(plain("odd").semantics, wake="w")
+    )
+    with pytest.raises(errors.InvalidRegistration):
+        prepare_registration(msgspec.structs.replace(good, id="third", event_types=[odd]))
+    # The same registration again passes, and hashes the same.
+    assert prepare_registration(good)[1] == prepare_registration(reg("first"))[1]
