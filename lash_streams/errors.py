@@ -288,6 +288,15 @@ class WrongType(ServerError):
     kind = "server_wrongtype"
 
 
+class GroupMissing(ServerError):
+    """``NOGROUP``: a stream or its consumer group does not exist (a kind no
+    worker created it for yet, or the server lost it: a restart without
+    persistence, ``FLUSHALL``). ``bus.ensure_ready_group(kind)`` creates a
+    ready stream's; a worker recreates it by itself."""
+
+    kind = "server_nogroup"
+
+
 class EmbeddedServerError(BackendError):
     kind = "embedded_server"
 
@@ -307,6 +316,7 @@ __all__ = [
     "ExternalRefConflict",
     "ExternallyOwnedNotExecutable",
     "GrantMissing",
+    "GroupMissing",
     "InvalidId",
     "InvalidPayload",
     "InvalidRegistration",

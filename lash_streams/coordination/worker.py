@@ -20,7 +20,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import RedisError
 
 from lash_streams import errors
 from lash_streams import observability as obs
@@ -40,7 +40,7 @@ from lash_streams.coordination.jobs import (
 )
 from lash_streams.coordination.lease_runs import cancel_until_done, runner_failure
 from lash_streams.coordination.recovery import Recovery
-from lash_streams.coordination.wake_streams import Outage, group_lost
+from lash_streams.coordination.wake_streams import Outage
 from lash_streams.model import (
     AwaitFailure,
     LeaseOwnerIdentity,
@@ -320,7 +320,7 @@ class Worker:
                         jobs = await self.store.read_ready(kinds, self.consumer, free, block)
                     self._outage.over()
                 except (RedisError, OSError, errors.BackendError) as err:
-                    if isinstance(err, ResponseError) and group_lost(err):
+                    if isinstance(err, errors.GroupMissing):
                         for kind in kinds:  # the server lost the streams (restart, flush)
                             with contextlib.suppress(RedisError, OSError):
                                 await self.store.ensure_ready_group(kind)

@@ -31,7 +31,7 @@ import msgspec
 from redis.exceptions import ResponseError
 
 from lash_streams import observability as obs
-from lash_streams.errors import InvalidValue, LashStreamsError
+from lash_streams.errors import GroupMissing, InvalidValue, LashStreamsError
 from lash_streams.ids import id_bytes
 from lash_streams.model import (
     LeaseOwnerIdentity,
@@ -46,6 +46,7 @@ from lash_streams.semantics.registration import prepare_registration_json
 from lash_streams.store import worklist
 from lash_streams.store.core import StoreCore, text
 from lash_streams.store.leases import checked_ttl, lease_of_reply
+from lash_streams.store.retry import server_error
 
 #: The consumer group every worker of a kind reads the kind's ready stream in.
 READY_GROUP = "workers"
@@ -71,6 +72,17 @@ _MEMBER_DECODE = msgspec.json.Decoder(tuple[str, str, str])
 _CHECKED_OWNERS: OrderedDict[int, tuple[LeaseOwnerIdentity, bytes]] = OrderedDict()
 _CHECKED_LIVENESS: OrderedDict[int, Any] = OrderedDict()
 _CHECKED_MAX = 256
+
+
+def _refused(what: str, err: ResponseError) -> LashStreamsError:
+    """A ready stream's read refused: typed, and for a missing group the way out."""
+    error = server_error(what, err)
+    if isinstance(error, GroupMissing):
+        return GroupMissing(
+            f"{error} (no worker created that kind's group yet, or the server lost it: "
+            "bus.ensure_ready_group(kind) creates it; a worker does so by itself)"
+        )
+    return error
 
 
 def owner_wire(owner: Any, name: str) -> bytes:
@@ -265,9 +277,12 @@ class DispatchOps(StoreCore):
         id_bytes("consumer", consumer)
         streams = {self.keys.ready_stream(kind): kind for kind in kinds}
         client = self.blocking_for(next(iter(streams)))
-        reply = await client.xreadgroup(
-            READY_GROUP, consumer, dict.fromkeys(streams, ">"), count=count, block=block_ms
-        )
+        try:
+            reply = await client.xreadgroup(
+                READY_GROUP, consumer, dict.fromkeys(streams, ">"), count=count, block=block_ms
+            )
+        except ResponseError as err:  # NOGROUP: GroupMissing (ensure_ready_group)
+            raise _refused(f"read the ready streams of {list(streams.values())}", err) from None
         return _jobs(reply, streams)
 
     async def reclaim_ready(
@@ -281,11 +296,15 @@ class DispatchOps(StoreCore):
         found: list[ReadyJob] = []
         for kind in kinds:
             stream = self.keys.ready_stream(kind)
-            reply = await self.redis.xautoclaim(
-                stream, READY_GROUP, consumer, min_idle_ms, "0-0", count=count
-            )
+            try:
+                reply = await self.redis.xautoclaim(
+                    stream, READY_GROUP, consumer, min_idle_ms, "0-0", count=count
+                )
+                members = await self.redis.xinfo_consumers(stream, READY_GROUP)
+            except ResponseError as err:  # NOGROUP: GroupMissing (ensure_ready_group)
+                raise _refused(f"reclaim the ready entries of `{kind}`", err) from None
             found.extend(_jobs([[stream, reply[1]]], {stream: kind}))
-            for member in await self.redis.xinfo_consumers(stream, READY_GROUP):
+            for member in members:
                 name = text(member["name"])
                 idle = int(member.get("inactive", member["idle"]))
                 if name != consumer and not member["pending"] and idle > IDLE_CONSUMER_MS:

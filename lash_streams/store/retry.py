@@ -17,7 +17,8 @@ have reached the server (a dropped connection, a timeout) is
   then ConnectionFailed (idempotent) or NotWritten (once)
 - READONLY (a replica, a failover in progress): retried; then ReadOnlyReplica
 - OOM: OutOfMemory; NOPERM or an ACL failure in a script: PermissionDenied;
-  BUSY: ServerBusy; WRONGTYPE: WrongType; any other refusal: ServerError
+  BUSY: ServerBusy; WRONGTYPE: WrongType; NOGROUP: GroupMissing; any other
+  refusal: ServerError
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from tenacity import (
 
 from lash_streams.errors import (
     ConnectionFailed,
+    GroupMissing,
     InvalidValue,
     LashStreamsError,
     NotWritten,
@@ -122,6 +124,8 @@ def server_error(what: str, err: RedisError) -> LashStreamsError:
         cls = ServerBusy
     elif text.startswith("WRONGTYPE"):
         cls = WrongType
+    elif text.startswith("NOGROUP") or "requires the key to exist" in text:
+        cls = GroupMissing
     else:
         cls = ServerError
     return cls(f"{what}: the server refused it: {text}")

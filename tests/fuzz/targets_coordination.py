@@ -143,15 +143,11 @@ async def fuzz_ready_streams(bus: Bus, data: st.DataObject) -> None:
     # Counts stay valid: these are the workers' own plumbing, fed by the
     # worker's checked settings; the ids are what a user chooses.
     n, block = data.draw(st.integers(1, 5), "count"), None
-    grouped = True
     for kind in kinds if isinstance(kinds, list) else [kinds]:
-        refused = (await call(bus, lambda kind=kind: bus.ensure_ready_group(kind)))[1]
-        grouped = grouped and refused is None
-    # Without its group a ready stream's read is a raw NOGROUP the worker
-    # relies on (test_regressions.py: an xfail); read only grouped kinds.
-    if grouped or not isinstance(kinds, list):
-        await call(bus, lambda: bus.read_ready(kinds, consumer, n, block))
-        await call(bus, lambda: bus.reclaim_ready(kinds, consumer, n, n))
+        if data.draw(st.booleans(), "grouped"):  # else a read is GroupMissing
+            await call(bus, lambda kind=kind: bus.ensure_ready_group(kind))
+    await call(bus, lambda: bus.read_ready(kinds, consumer, n, block))
+    await call(bus, lambda: bus.reclaim_ready(kinds, consumer, n, n))
     await call(bus, bus.promote_due)
     record = await bus.submit("k", id=fresh("job"))
     job = ReadyJob(

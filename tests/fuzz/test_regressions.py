@@ -328,19 +328,16 @@ async def test_a_bad_wake_dedupe_window_is_refused_before_connecting(servers, wi
         await ls.connect(servers.get("valkey")[0], namespace="n", wake_dedupe_window_ms=window)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "read_ready/reclaim_ready raise a raw redis ResponseError (NOGROUP) for a kind "
-        "whose ready stream or group does not exist: repro `await bus.read_ready(['k'], "
-        "'c', 1, None)` on a fresh namespace. Worker.run relies on that raw error to "
-        "recreate lost groups (worker.py, group_lost), so typing it is a change to the "
-        "worker, not a local fix."
-    ),
-)
 async def test_reading_a_kind_without_its_group_is_a_typed_error(bus):
-    with pytest.raises(errors.LashStreamsError):
+    """Was: a raw redis ResponseError (NOGROUP) from read_ready and
+    reclaim_ready for a kind whose ready stream or group does not exist."""
+    with pytest.raises(errors.GroupMissing, match="ensure_ready_group"):
         await bus.read_ready(["k"], "c", 1, None)
+    with pytest.raises(errors.GroupMissing):
+        await bus.reclaim_ready(["k"], "c", 1, 1)
+    await bus.ensure_ready_group("k")
+    assert await bus.read_ready(["k"], "c", 1, None) == []
+    assert await bus.reclaim_ready(["k"], "c", 1, 1) == []
 
 
 async def test_a_refused_scheduled_registration_leaves_no_schedule_entry(bus):
