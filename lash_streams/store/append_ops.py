@@ -19,7 +19,7 @@ from lash_streams.model import (
 )
 from lash_streams.semantics.append import complete_request
 from lash_streams.semantics.inputs import json_problem, require, require_u64, wire_bytes
-from lash_streams.store.append import append, appended
+from lash_streams.store.append import Appended, append, appended
 from lash_streams.store.batch import BatchOps
 from lash_streams.store.core import StoreCore
 
@@ -119,6 +119,16 @@ class AppendOps(StoreCore):
         (nothing written, the lease left alone). After ``ReplayConflict`` or
         ``AlreadyTerminal`` the lease may still be held (a cached terminal
         state refuses before the script): release it."""
+        done = await self._job_terminal(process_id, await_output, lease)
+        if done.record_fields:
+            return self.record_from_fields(done.record_fields)
+        return await self.require_record(process_id)
+
+    async def _job_terminal(
+        self, process_id: str, await_output: ProcessAwaitOutput, lease: ProcessLease
+    ) -> Appended:
+        """``complete_job`` without building the record from its reply (a
+        worker drops it: tens of microseconds a job)."""
         wire_bytes(await_output, ProcessAwaitOutput, "await_output")
         # What the script is sent of the lease (a worker's own, from its
         # claim: checked, not round-tripped as ``wire_bytes`` would).
@@ -134,10 +144,7 @@ class AppendOps(StoreCore):
         id_bytes("lease incarnation id", lease.owner.incarnation_id)
         require_u64(lease.fencing_token, "fencing token")
         request = complete_request(process_id, await_output)
-        done = await appended(self, process_id, request, lease, release=True)
-        if done.record_fields:
-            return self.record_from_fields(done.record_fields)
-        return await self.require_record(process_id)
+        return await appended(self, process_id, request, lease, release=True)
 
 
 async def _append_waking(
