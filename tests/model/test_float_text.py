@@ -253,13 +253,14 @@ def test_the_append_path_hashes_the_payload_as_payload_hash_does(
     assert payload_json == canonical_json(payload)
 
 
+_MAYBE_EXPONENT = re.compile(rb"[0-9]e[0-9]")
 _ONE_PATTERN = re.compile(rb"(?:^|[\[:,])-?[0-9]+(?:\.[0-9]+)?e[0-9]")
 
 
 def _lash_text_by_one_pattern(out: bytes) -> bytes:
-    """The rewrite with its number-token test as one pattern (how it was
-    written first; the split patterns are four times faster on wake ids)."""
-    if _codec._MAYBE_EXPONENT.search(out) is None or _ONE_PATTERN.search(out) is None:
+    """The rewrite with its pre-tests as patterns (how it was written first;
+    the byte tests are several times faster on wake ids)."""
+    if _MAYBE_EXPONENT.search(out) is None or _ONE_PATTERN.search(out) is None:
         return out
     return _codec._STRING_OR_EXPONENT.sub(_codec._plus, out)
 
@@ -269,7 +270,7 @@ def _lash_text_by_one_pattern(out: bytes) -> bytes:
     [b"1e16", b"-1e16", b"1.5e300", b"[1e16]", b'{"a":1e16}', b'"3e5"', b'{"h":"a3e5b"}',
      b"[1,2e22]", b'{"a":"x","b":-2.5e17}', b"12", b'"1e16"', b"e16", b"1e-7", b'["a:1e5"]'],
 )  # fmt: skip
-def test_the_split_number_patterns_rewrite_what_the_one_pattern_did(text):
+def test_the_fast_pre_tests_rewrite_what_the_patterns_did(text):
     assert _codec._lash_text(text) == _lash_text_by_one_pattern(text)
 
 
@@ -286,6 +287,6 @@ def test_the_split_number_patterns_rewrite_what_the_one_pattern_did(text):
         max_leaves=12,
     )
 )
-def test_the_split_number_patterns_agree_with_the_one_pattern(value):
+def test_the_fast_pre_tests_agree_with_the_patterns(value):
     out = _codec._ENCODER.encode(value)
     assert _codec._lash_text(out) == _lash_text_by_one_pattern(out)
