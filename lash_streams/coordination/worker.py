@@ -49,6 +49,7 @@ from lash_streams.model import (
     ProcessRecord,
     RecoveryDisposition,
 )
+from lash_streams.store import grouped
 from lash_streams.store.dispatch import ReadyJob
 
 if TYPE_CHECKING:
@@ -331,12 +332,18 @@ class Worker:
                     jobs = []
                 if any(not job.process_id for job in jobs):
                     promote_at = loop.time()  # a job was scheduled: read the schedule again
-                if jobs:
+
+                def settle_them(jobs: list[ReadyJob] = jobs) -> None:
                     # Settled (acknowledged and deleted) as they start, in one
                     # round trip: an entry is a hint, the lease the truth.
                     settle = asyncio.create_task(self._settle(jobs))
                     inflight_settles.add(settle)
                     settle.add_done_callback(inflight_settles.discard)
+
+                # Several: the settle shares the starts' round trip. One: its
+                # start goes first (the settle is off the job's path).
+                if len(jobs) > 1:
+                    settle_them()
                 for n, job in enumerate(jobs):
                     while self.recovery._runs >= self.concurrency and not stop.is_set():
                         await self._slot_freed(stopping)  # a sweep run took the slot
@@ -346,9 +353,17 @@ class Worker:
                         break
                     self.recovery._runs += 1  # the job's slot, given back when it ends
                     self._report_busy()
-                    task = asyncio.create_task(self._take(job))
+                    # A lone entry's start goes at once, not a turn later
+                    # with nothing to share its round trip (store/grouped.py).
+                    alone = grouped.ALONE.set(len(jobs) == 1)
+                    try:
+                        task = asyncio.create_task(self._take(job))
+                    finally:
+                        grouped.ALONE.reset(alone)
                     inflight.add(task)
                     task.add_done_callback(inflight.discard)
+                if len(jobs) == 1:
+                    settle_them()
         finally:
             stopping.cancel()
             await asyncio.gather(*inflight_settles, return_exceptions=True)

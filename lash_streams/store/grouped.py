@@ -19,6 +19,10 @@ its own command's reply or error, as if sent alone:
   queue, so the call is never sent (a caller cancelled later is as one
   cancelled waiting for a reply: the call may have run).
 
+A caller that knows nothing will join its turn (a worker that read a single
+entry) sets :data:`ALONE` for the task it starts: that task's grouped calls go
+at once, a turn of the event loop earlier, as direct calls.
+
 Only on a client whose pool sends calls directly (a single server or a
 Sentinel-managed primary, ``pool.BoundedPool``); elsewhere (a cluster, a
 client that waits for replicas after each write) each call is sent alone.
@@ -28,9 +32,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Sequence
+from contextvars import ContextVar
 from typing import Any, Protocol
 
 from redis.exceptions import NoScriptError
+
+#: True in a task whose grouped calls would go alone anyway (the module doc).
+ALONE: ContextVar[bool] = ContextVar("lash_streams_grouped_alone", default=False)
 
 
 class Script(Protocol):

@@ -26,7 +26,7 @@ from typing import Any
 
 from redis.exceptions import NoScriptError
 
-from lash_streams.store.grouped import Grouped
+from lash_streams.store.grouped import ALONE, Grouped
 
 _NAMES = (
     "register_process-1",
@@ -122,7 +122,7 @@ class Script:
         """As a direct call, in one pipeline with the other grouped calls made
         in the same turn of the event loop (group commit, ``grouped.py``)."""
         group = self._scripts.group
-        if group is None:
+        if group is None or ALONE.get():
             return await self(keys=keys, args=args)
         if (not keys or len(keys) % self.nkeys) if self.grouped else len(keys) != self.nkeys:
             raise ValueError(f"{self.name} takes {self.nkeys} keys, got {len(keys)}")

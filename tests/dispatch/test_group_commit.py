@@ -238,3 +238,36 @@ async def test_defer_sweeps_checks_its_input_before_writing(bus: Bus) -> None:
         await bus.defer_sweeps({"x" * 600: 5})
     assert await bus.redis.zscore(bus.keys.index_of("run", "j1"), "j1") == 0
     await bus.defer_sweeps({})
+
+
+async def test_a_task_marked_alone_sends_its_grouped_calls_at_once(
+    bus: Bus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker that read one entry marks that job's task ALONE: its start
+    (and terminal) go as direct calls, a turn earlier, with nothing to wait
+    for; unmarked, the same calls join the group commit."""
+    from lash_streams.store import grouped
+
+    queued: list[str] = []
+    real = grouped.Grouped.call
+
+    async def counting(self: Any, script: Any, keys: Any, args: Any) -> Any:
+        queued.append(script.name)
+        return await real(self, script, keys, args)
+
+    monkeypatch.setattr(grouped.Grouped, "call", counting)
+
+    async def job(pid: str) -> None:
+        lease = await started(bus, pid)
+        await bus.complete_job(pid, ls.AwaitSuccess(value=1), lease=lease)
+
+    async def alone(pid: str) -> None:
+        grouped.ALONE.set(True)  # this task's own context
+        await job(pid)
+
+    await asyncio.create_task(alone("lone"))
+    if bus.scripts.group is not None:  # a single server: the queue exists
+        assert queued == []
+        await job("shared")
+        assert queued == ["start_job-3", "complete_job-10"]
+    assert (await bus.get_process("lone")).is_terminal()
