@@ -140,10 +140,11 @@ def _plus(match: re.Match[bytes]) -> bytes:
 
 
 def _number_with_exponent(zeroed: bytes) -> bool:
-    """Whether ``_NUMBER_EXPONENT`` or ``_LEADING_EXPONENT`` may match, read on
-    the output with every digit as 0: each "0e0" (a few per wake id) is looked
-    at from its start. Wider than the patterns (".0.0e0" passes), never
-    narrower: the rewrite itself tells a number from a string's text."""
+    """Whether a number token with a digit, "e" and a digit (after "[", ":" or
+    ",", or first) may be in the output, read with every digit as 0: each
+    "0e0" (a few per wake id) is looked at from its start. Wider than such a
+    token (".0.0e0" passes), never narrower: the rewrite itself tells a number
+    from a string's text."""
     at = zeroed.find(b"0e0")
     while at != -1:
         start = at
