@@ -14,6 +14,7 @@ from lash_streams import observability as obs
 from lash_streams.errors import InvalidValue
 from lash_streams.ids import id_bytes
 from lash_streams.model import SessionScope
+from lash_streams.store.retry import group_missing
 
 if TYPE_CHECKING:
     from lash_streams.observability.metrics import Metrics
@@ -94,8 +95,8 @@ class Outage:
 
 def group_lost(err: ResponseError) -> bool:
     """The stream or its group is gone (server restarted without persistence,
-    stream deleted); fakeredis words the same condition differently."""
-    return "NOGROUP" in str(err) or "requires the key to exist" in str(err)
+    stream deleted): the store's one test of it."""
+    return group_missing(err)
 
 
 def text(value: Any) -> str:

@@ -110,6 +110,14 @@ def transient(err: BaseException) -> bool:
     return isinstance(err, TRANSIENT) or redirected_out(err)
 
 
+def group_missing(err: RedisError) -> bool:
+    """The stream or its consumer group does not exist (``NOGROUP``: never
+    created, or the server lost it); fakeredis words the same condition
+    differently."""
+    text = str(err)
+    return "NOGROUP" in text or "requires the key to exist" in text
+
+
 def server_error(what: str, err: RedisError) -> LashStreamsError:
     """The typed error for a server's refusal (see the module table)."""
     text = str(err)
@@ -124,7 +132,7 @@ def server_error(what: str, err: RedisError) -> LashStreamsError:
         cls = ServerBusy
     elif text.startswith("WRONGTYPE"):
         cls = WrongType
-    elif text.startswith("NOGROUP") or "requires the key to exist" in text:
+    elif group_missing(err):
         cls = GroupMissing
     else:
         cls = ServerError
