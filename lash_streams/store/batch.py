@@ -250,7 +250,10 @@ class BatchOps(StoreCore):
                     continue
                 rerun += indexes
                 continue
-            for position, item_reply in enumerate(reply[1:]):
+            now_ms, wt = reply[1], reply[2]
+            for position, item_reply in enumerate(reply[3:]):
+                if type(item_reply) is int:  # a plain OK: its sequence alone
+                    item_reply = [b"OK", item_reply, now_ms, wt, b""]
                 index = indexes[position]
                 request = items[index][1]
                 plan = planned[index][0]

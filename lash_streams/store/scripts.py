@@ -2,9 +2,10 @@
 
 Each ``<transition>-<nkeys>.lua`` file is one atomic state change; the shared
 ``_lib.lua`` prelude is prepended so every script reads the same server clock
-helper, and a script's ``--! include _<name>.lua`` lines put a shared part in
-its place (``_append.lua``: one append, for ``append_event`` and
-``append_batch``).
+helper, and a script's ``--! include _<name>.lua`` lines add a shared part
+(``_append.lua``: one append, for ``append_event`` and ``append_batch``).
+Shared functions a script never reaches are left out of it: Lua builds each
+``local function`` of a script on every call.
 
 Scripts are loaded once (``SCRIPT LOAD``, on every primary of a cluster) and
 sent by SHA with ``EVALSHA``. A server that lost its script cache (a restart,
@@ -18,6 +19,7 @@ command did not run) and decides; nothing ever pays redis-py's
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -62,15 +64,40 @@ _NAMES = (
 @cache
 def script_source(name: str) -> str:
     lua = resources.files("lash_streams.store") / "lua"
-    prelude = (lua / "_lib.lua").read_text(encoding="utf-8")
-    lines = (lua / f"{name}.lua").read_text(encoding="utf-8").splitlines(keepends=True)
-    body = "".join(
-        (lua / line.split()[2]).read_text(encoding="utf-8")
-        if line.startswith("--! include ")
-        else line
-        for line in lines
-    )
-    return prelude + "\n" + body
+    shared = [(lua / "_lib.lua").read_text(encoding="utf-8")]
+    own: list[str] = []
+    for line in (lua / f"{name}.lua").read_text(encoding="utf-8").splitlines(keepends=True):
+        if line.startswith("--! include "):
+            shared.append((lua / line.split()[2]).read_text(encoding="utf-8"))
+        else:
+            own.append(line)
+    return _used_parts("\n".join(shared), "".join(own))
+
+
+#: A shared top-level function: from its ``local function <name>(`` line to
+#: the first ``end`` at the start of a line.
+_FUNCTION = re.compile(r"^local function (\w+)\(.*?^end\n", re.M | re.S)
+
+
+def _used_parts(shared: str, own: str) -> str:
+    """The shared files (prelude and includes) without the functions the
+    script never reaches, then the script's own lines. Lua builds every
+    ``local function`` of a script on each call; a server spends about a
+    thousand instructions a closure, so a call pays only for what it uses."""
+    functions = list(_FUNCTION.finditer(shared))
+    needed = own
+    dropped: list[tuple[int, int]] = []
+    # Definitions come before uses: walking back from the last one, each is
+    # kept when the script or a function kept after it names it.
+    for match in reversed(functions):
+        if re.search(rf"\b{match.group(1)}\b", needed):
+            needed += match.group(0)
+        else:
+            dropped.append(match.span())
+    kept = shared
+    for start, end in dropped:  # from the end, so earlier spans stay valid
+        kept = kept[:start] + kept[end:]
+    return kept + "\n" + own
 
 
 def expected_keys(name: str) -> int:

@@ -32,10 +32,10 @@ local function pack5(n)
   return string.char((n - b) / 256 % 256, b, c, d, e)
 end
 
+-- By byte: one call and no substrings (49 is '1').
 local function item_flags(a)
-  local flags = ARGV[a]
-  return string.sub(flags, 1, 1) == '1', string.sub(flags, 2, 2) == '1',
-    string.sub(flags, 3, 3) == '1'
+  local keyed, terminal, waking = string.byte(ARGV[a], 1, 3)
+  return keyed == 49, terminal == 49, waking == 49
 end
 
 -- EV-2.3: a replay key already stored decides (the same payload: the stored
@@ -67,6 +67,18 @@ local function index_event(ix, field, seq)
     packed = (ix.chunks[chunk] or redis.call('HGET', ix.key, chunk) or '') .. packed
   end
   ix.chunks[chunk] = packed
+end
+
+-- One event's index entry, for append_event-8 and complete_job-10: the same
+-- fields index_event and flush_index write, read and written in one HSET.
+local function index_one(key, field, seq)
+  local count = tonumber(redis.call('HGET', key, field) or '0') + 1
+  local chunk = field .. '\0' .. math.floor((count - 1) / CHUNK)
+  local packed = pack5(seq)
+  if (count - 1) % CHUNK ~= 0 then
+    packed = (redis.call('HGET', key, chunk) or '') .. packed
+  end
+  redis.call('HSET', key, field, string.format('%d', count), chunk, packed)
 end
 
 local function flush_index(ix)
@@ -101,9 +113,11 @@ end
 -- EV-2 steps 8 and 9 for an item that is not a replay: the terminal check,
 -- then the insert at st.seq + 1 with its replay row, type index entry and,
 -- for a wake, the wake index row and the durable delivery intent (RX-7).
--- keys: events, replay, wakes, outbox, and pending (the namespace's index of
--- processes with intents, or nil on a cluster where it lives in another slot
--- and the appender marks it after this script, store/delivery.py).
+-- keys: events, replay, index (the type index; used when ix is nil: a single
+-- event writes its entry at once, index_one), wakes, outbox, and pending (the
+-- namespace's index of processes with intents, or nil on a cluster where it
+-- lives in another slot and the appender marks it after this script,
+-- store/delivery.py). ix: a batch's gathered index writes (new_index).
 -- deliver (append_batch on a single server, else nil): function(seq text,
 -- target JSON) that delivers the wake to its scope's stream in this same step
 -- and answers 'NEW' or 'DUP', or nil when it cannot (then the intent is
@@ -115,26 +129,31 @@ local function insert_item(keys, ix, st, a, deliver)
   end
   local seq = st.seq + 1
   local seq_text = string.format('%d', seq)
-  local entry = {'t', ARGV[a + 4], 'p', ARGV[a + 6], 'o', st.now_text}
-  if keyed then
-    entry[#entry + 1] = 'k'
-    entry[#entry + 1] = ARGV[a + 1]
-  end
+  local id = seq_text .. '-0'
   if ARGV[a + 7] ~= '' then
     local semantics = ARGV[a + 7]
     if ARGV[a + 8] ~= '' then
       semantics = string.gsub(semantics, ARGV[a + 8], seq_text)
     end
-    entry[#entry + 1] = 's'
-    entry[#entry + 1] = semantics
+    if keyed then
+      redis.call('XADD', keys.events, id, 't', ARGV[a + 4], 'p', ARGV[a + 6], 'o', st.now_text,
+        'k', ARGV[a + 1], 's', semantics)
+    else
+      redis.call('XADD', keys.events, id, 't', ARGV[a + 4], 'p', ARGV[a + 6], 'o', st.now_text,
+        's', semantics)
+    end
+  elseif keyed then
+    redis.call('XADD', keys.events, id, 't', ARGV[a + 4], 'p', ARGV[a + 6], 'o', st.now_text,
+      'k', ARGV[a + 1])
+  else
+    redis.call('XADD', keys.events, id, 't', ARGV[a + 4], 'p', ARGV[a + 6], 'o', st.now_text)
   end
-  redis.call('XADD', keys.events, seq_text .. '-0', unpack(entry))
   if keyed then
     redis.call('HSET', keys.replay, ARGV[a + 1], seq_text .. '|' .. ARGV[a + 2])
   end
   local field = ARGV[a + 5]
   if field == '' then field = ARGV[a + 4] end
-  index_event(ix, field, seq)
+  if ix then index_event(ix, field, seq) else index_one(keys.index, field, seq) end
   local outbox_id = ''
   local here = nil
   if waking then
@@ -153,6 +172,7 @@ local function insert_item(keys, ix, st, a, deliver)
     end
   end
   st.seq = seq
+  st.seq_text = seq_text
   if terminal then
     st.term = true
     st.status = ARGV[a + 3]
@@ -165,11 +185,11 @@ end
 -- sets the status and (EV-12) clears the wait state.
 local function settle_record(record_key, st)
   if st.status then
-    redis.call('HSET', record_key, 'seq', string.format('%d', st.seq), 'updated', st.now_text,
+    redis.call('HSET', record_key, 'seq', st.seq_text, 'updated', st.now_text,
       'status', st.status, 'term', '1')
     redis.call('HDEL', record_key, 'wait')
   else
-    redis.call('HSET', record_key, 'seq', string.format('%d', st.seq), 'updated', st.now_text)
+    redis.call('HSET', record_key, 'seq', st.seq_text, 'updated', st.now_text)
   end
 end
 
@@ -197,11 +217,9 @@ local function checked_insert(hash, st, fenced)
     return {'STALE', hash}, false
   end
   stamp(st)
-  local ix = new_index(KEYS[4])
-  local reply = insert_item({events = KEYS[2], replay = KEYS[3], wakes = KEYS[5],
-    outbox = KEYS[6], pending = pending_key(KEYS[8], KEYS[1])}, ix, st, 2)
+  local reply = insert_item({events = KEYS[2], replay = KEYS[3], index = KEYS[4],
+    wakes = KEYS[5], outbox = KEYS[6], pending = pending_key(KEYS[8], KEYS[1])}, nil, st, 2)
   if reply[1] == 'OK' then
-    flush_index(ix)
     settle_record(KEYS[1], st)
   end
   return reply, true

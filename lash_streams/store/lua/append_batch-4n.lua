@@ -21,7 +21,12 @@
 --   target scope JSON it was built for, the wake id, the source key, the scope
 --   id, the delivery JSON. It is delivered here only when the event got that
 --   sequence and that target (else the intent is written, as on a cluster).
--- Reply: per process, {'ITEMS', item reply...}, {'NOPROC'} or {'STALE', hash}.
+-- Reply: per process, {'ITEMS', now, wt, item reply...}, {'NOPROC'} or
+-- {'STALE', hash}. A plain OK (no intent written, nothing delivered here) is
+-- its sequence alone: the rest of its item reply is the head's now and wt. A
+-- server turns each reply element into protocol one by one, so a hundred
+-- five-element OKs cost more than the inserts they answer.
+
 local window = tonumber(ARGV[1])
 local processes = tonumber(ARGV[2])
 local now = nil
@@ -84,17 +89,22 @@ for k = 1, processes * 8, 8 do
     local keys = {events = KEYS[k + 1], replay = KEYS[k + 2], wakes = KEYS[k + 4],
       outbox = KEYS[k + 5], pending = pending_key(KEYS[k + 7], KEYS[k])}
     local ix = new_index(KEYS[k + 3])
-    local items = {'ITEMS'}
+    local items = {'ITEMS', st.now, st.wt}
     local written = false
     for i = first, last, 11 do
-      local keyed = string.sub(ARGV[i], 1, 1) == '1'
+      local keyed = string.byte(ARGV[i], 1) == 49
       local reply = keyed and replayed_item(keys.events, keys.replay, st, i) or nil
       if reply == nil then
         reply = insert_item(keys, ix, st, i, deliverer(ARGV[i + 10]))
-        if reply[1] == 'OK' then written = true end
+        if reply[1] == 'OK' then
+          written = true
+          if reply[5] == '' and reply[6] == nil then reply = reply[2] end
+        end
       end
       items[#items + 1] = reply
-      if reply[1] == 'CONFLICT' or reply[1] == 'TERMINAL' then break end
+      if type(reply) == 'table' and (reply[1] == 'CONFLICT' or reply[1] == 'TERMINAL') then
+        break
+      end
     end
     if written then
       flush_index(ix)
