@@ -60,7 +60,6 @@ class AppendPlan:
     replay match, with what the commit (EV-2 step 9) needs besides."""
 
     event: ProcessEvent
-    payload_hash: str
     #: The terminal status projection (EV-12), or ``None`` for a non-terminal event.
     status_update: ProcessStatus | None
     #: What the wake delivery is built from (on first use: the store builds
@@ -69,6 +68,15 @@ class AppendPlan:
     target: SessionScope | None
     #: The payload's serde JSON, encoded once for the hash and the stored event.
     payload_json: bytes = b""
+    #: The event type's JSON: the hash digests ``[event_type, payload]``.
+    type_json: bytes = b""
+
+    @property
+    def payload_hash(self) -> str:
+        """EV-2 step 2's hash, digested when asked for: only a keyed append
+        stores it (its replay row), so an append without a key never pays
+        for it. What could make hashing fail was refused when planning."""
+        return pair_hash(self.type_json, self.payload_json)
 
     @property
     def wake_delivery(self) -> ProcessWakeDelivery | None:
@@ -92,12 +100,13 @@ class ReplayPlan:
 def request_payload_hash(request: ProcessEventAppendRequest, process_id: str) -> str:
     """EV-2 step 2. lash's payloads are serde Values and always hash; a Python
     payload may hold something JSON cannot (a lone surrogate, a set, ...)."""
-    return _hashed_payload(request, process_id)[0]
+    return pair_hash(*_encoded(request, process_id))
 
 
-def _hashed_payload(request: ProcessEventAppendRequest, process_id: str) -> tuple[str, bytes]:
-    """The payload hash and the payload's JSON, encoded once: the hash digests
-    ``[event_type, payload]``, whose JSON is the two encodings joined."""
+def _encoded(request: ProcessEventAppendRequest, process_id: str) -> tuple[bytes, bytes]:
+    """The event type's and the payload's JSON, encoded once: the payload hash
+    digests ``[event_type, payload]``, whose JSON is the two encodings joined.
+    Raises what hashing them would."""
     if request.replay is not None:  # a key of another type would read back as text
         require(request.replay.key, str, "the replay key")
     if request.replay is not None and json_problem(request.replay.key) is not None:
@@ -115,8 +124,7 @@ def _hashed_payload(request: ProcessEventAppendRequest, process_id: str) -> tupl
             process_id=process_id,
         )
     try:
-        payload_json = encode(request.payload)
-        return pair_hash(encode(request.event_type), payload_json), payload_json
+        return encode(request.event_type), encode(request.payload)
     except (msgspec.EncodeError, UnicodeEncodeError, TypeError, OverflowError) as err:
         raise InvalidPayload(
             f"invalid `{request.event_type}` payload: not encodable as JSON: {err}",
@@ -146,7 +154,7 @@ def plan_append(
     error lash raises, in lash's order. Assumes step 3 found no replay match."""
     pid = record.id
     require(request.event_type, str, "event_type")  # hashed next: checked first
-    digest, payload_json = _hashed_payload(request, pid)
+    type_json, payload_json = _encoded(request, pid)
     declared = declared_event_type(record, request.event_type)
     needs_key = declared.semantics.terminal is not None or request.event_type == CANCEL_REQUESTED
     # EV-4 quirk: an empty key counts as absent here, yet is stored as given.
@@ -181,13 +189,13 @@ def plan_append(
     target = resolve_wake_target(record, request.wake_target_scope)
     return AppendPlan(
         event=event,
-        payload_hash=digest,
         status_update=(
             status_from_terminal(semantics.terminal) if semantics.terminal is not None else None
         ),
         record=record,
         target=target,
         payload_json=payload_json,
+        type_json=type_json,
     )
 
 

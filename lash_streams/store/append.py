@@ -235,7 +235,7 @@ def prepare(
     item: list[Any] = [
         _FLAGS[has_key, terminal, waking],
         replay_key,
-        plan.payload_hash,
+        plan.payload_hash if has_key else "",  # only a replay row holds it
         encode(plan.status_update) if plan.status_update is not None else b"",
         request.event_type,
         "" if field == request.event_type else field,

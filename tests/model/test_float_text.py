@@ -245,11 +245,11 @@ def test_the_append_path_hashes_the_payload_as_payload_hash_does(
     # The append encodes the payload once and digests `[type, payload]` from
     # the two encodings (semantics/append.py): the same digest, to the byte.
     from lash_streams.model import ProcessEventAppendRequest
-    from lash_streams.semantics.append import _hashed_payload
+    from lash_streams.semantics.append import _encoded, request_payload_hash
 
     request = ProcessEventAppendRequest(event_type=event_type, payload=payload)
-    digest, payload_json = _hashed_payload(request, "p")
-    assert digest == payload_hash(event_type, payload)
+    _, payload_json = _encoded(request, "p")
+    assert request_payload_hash(request, "p") == payload_hash(event_type, payload)
     assert payload_json == canonical_json(payload)
 
 
