@@ -139,16 +139,7 @@ class BatchOps(StoreCore):
             raise failed.error from None
 
     def _plan(self, items: list[Item], states: dict[str, tuple[ProcessState, bool]]) -> Plans:
-        simulated = {
-            pid: ProcessState(
-                state.registration,
-                state.registration_hash,
-                state.seq,
-                state.terminal,
-                state.wake_target,
-            )
-            for pid, (state, _) in states.items()
-        }
+        simulated = {pid: state.copy() for pid, (state, _) in states.items()}
         planned: Plans = []
         for index, (pid, request) in enumerate(items):
             state = simulated[pid]

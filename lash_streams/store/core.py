@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lash_streams import observability as obs
@@ -94,9 +94,35 @@ class ProcessState:
     terminal: bool
     wake_target: SessionScope | None
 
+    #: The last planning record and what it was built from: a process's
+    #: appends plan against the same record until its state changes.
+    _planned: tuple[object, ...] = field(default=(), repr=False, compare=False)
+
+    def copy(self) -> ProcessState:
+        """A state to plan a batch's later items against (its earlier items
+        applied), sharing the cached planning record while it holds."""
+        return ProcessState(
+            self.registration,
+            self.registration_hash,
+            self.seq,
+            self.terminal,
+            self.wake_target,
+            self._planned,
+        )
+
     def planning_record(self) -> ProcessRecord:
         reg = self.registration
-        return ProcessRecord(
+        built = self._planned
+        if (
+            built
+            and built[0] is reg
+            and built[1] == self.registration_hash
+            and built[2] is self.wake_target
+            and built[3] == self.terminal
+        ):
+            record: ProcessRecord = built[4]  # type: ignore[assignment]
+            return record
+        record = ProcessRecord(
             id=reg.id,
             registration_hash=self.registration_hash,
             input=reg.input,
@@ -109,6 +135,8 @@ class ProcessState:
             # Only terminal-ness matters for planning (EV-2.8); the script holds the truth.
             status=_TERMINAL_MARKER if self.terminal else StatusRunning(),
         )
+        self._planned = (reg, self.registration_hash, self.wake_target, self.terminal, record)
+        return record
 
 
 # What a plain client takes of a cluster client's TLS settings.
