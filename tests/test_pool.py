@@ -202,3 +202,109 @@ async def test_a_write_the_socket_cannot_take_times_out() -> None:
         for peer in accepted:
             peer.close()
         listener.close()
+
+
+async def _silent_peer() -> tuple[Any, int, list[Any]]:
+    """A listener that accepts and never answers: a read waits forever."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    listener.setblocking(False)
+    return listener, listener.getsockname()[1], []
+
+
+async def test_a_direct_read_the_server_never_answers_times_out() -> None:
+    """read_direct keeps redis-py's socket timeout with one timer per
+    connection: a reply that never comes is a TimeoutError after
+    ``socket_timeout`` and the connection is dropped, not reused."""
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    listener, port, accepted = await _silent_peer()
+    loop = asyncio.get_running_loop()
+    acceptor = asyncio.create_task(loop.sock_accept(listener))
+    connection = LeanConnection(host="127.0.0.1", port=port, socket_timeout=0.3)
+    try:
+        await connection._connect()  # the socket only: no handshake to answer
+        connection._parser.on_connect(connection)
+        accepted.append((await acceptor)[0])
+        await connection.send_packed_command(connection.pack_command("PING"))
+        started = loop.time()
+        with pytest.raises(RedisTimeoutError, match="reading"):
+            await asyncio.wait_for(connection.read_direct(), 10)
+        assert 0.25 <= loop.time() - started < 5
+        assert not connection.is_connected
+        assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]
+    finally:
+        await connection.disconnect()
+        for peer in accepted:
+            peer.close()
+        listener.close()
+
+
+async def test_a_direct_read_cancelled_from_outside_stays_cancelled() -> None:
+    """A caller's own cancellation is not turned into a timeout."""
+    listener, port, accepted = await _silent_peer()
+    loop = asyncio.get_running_loop()
+    acceptor = asyncio.create_task(loop.sock_accept(listener))
+    connection = LeanConnection(host="127.0.0.1", port=port, socket_timeout=30)
+    try:
+        await connection._connect()  # the socket only: no handshake to answer
+        connection._parser.on_connect(connection)
+        accepted.append((await acceptor)[0])
+        await connection.send_packed_command(connection.pack_command("PING"))
+        reading = asyncio.create_task(connection.read_direct())
+        await asyncio.sleep(0.05)
+        reading.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await reading
+        assert not connection.is_connected  # a cut-short read never leaves it reusable
+    finally:
+        await connection.disconnect()
+        for peer in accepted:
+            peer.close()
+        listener.close()
+
+
+async def test_direct_reads_after_a_quiet_spell_keep_their_own_deadline(backend: Any) -> None:
+    """The connection's timer, armed by an earlier read, fires while a later
+    read is inside its own deadline: it re-arms for that read, never cuts it."""
+    pool = BoundedPool.from_url(backend.url, max_connections=1, socket_timeout=0.4)
+    try:
+        assert await pool.direct("PING") in (True, b"PONG")
+        await asyncio.sleep(0.3)  # the first read's timer fires during the next read
+        # A server-side wait shorter than the timeout, crossing the old deadline.
+        assert await pool.direct("BLPOP", "lash-test:nothing-here", "0.25") is None
+        assert await pool.direct("PING") in (True, b"PONG")
+        assert len(pool._in_use_connections) == 0
+    finally:
+        await pool.disconnect()
+
+
+async def test_direct_calls_keep_redis_py_s_health_check(backend: Any) -> None:
+    """A connection used within ``health_check_interval`` sends no PING; one
+    idle past it is checked with a PING before the next command, as redis-py
+    does (read_direct keeps the interval's clock)."""
+    import redis.asyncio as redis
+
+    observer = redis.Redis.from_url(backend.url)
+    pool = BoundedPool.from_url(backend.url, max_connections=1, health_check_interval=30)
+
+    async def pings() -> int:
+        stats = await observer.info("commandstats")
+        return int(stats.get("cmdstat_ping", {}).get("calls", 0))
+
+    try:
+        assert await pool.direct("ECHO", "a") == b"a"
+        connection = pool._available_connections[0]
+        assert connection.next_health_check > asyncio.get_running_loop().time() + 20
+        before = await pings()
+        assert await pool.direct("ECHO", "b") == b"b"
+        assert await pings() == before  # used just now: no check
+        connection.next_health_check = 0.0  # as if idle past the interval
+        assert await pool.direct("ECHO", "c") == b"c"
+        assert await pings() == before + 1
+    finally:
+        await pool.disconnect()
+        await observer.aclose()
