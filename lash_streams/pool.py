@@ -176,11 +176,14 @@ class _Lean(AbstractConnection):
         try:
             response = await self._read_response_from_parser()
         except asyncio.CancelledError:
+            # The deadline's cancel alone is a timeout; with another one
+            # pending, the caller's cancel goes on (as asyncio.timeout does).
+            deadline = self._timed_out is task and task is not None
+            self._timed_out = None
+            timed_out = deadline and task is not None and task.uncancel() == 0
             await self.disconnect(nowait=True)
-            if self._timed_out is task and task is not None:
-                self._timed_out = None
-                if task.uncancel() == 0:  # the deadline's cancel, no other
-                    raise RedisTimeoutError(f"Timeout reading from {self._host_error()}") from None
+            if timed_out:
+                raise RedisTimeoutError(f"Timeout reading from {self._host_error()}") from None
             raise
         except OSError as err:
             await self.disconnect(nowait=True)
