@@ -308,7 +308,7 @@ class RowRuns:
             # Written, the lease released and (a single server) the worklist
             # left, in one script: a worker killed after it leaves nothing.
             # complete_job, without the record it would build and we drop.
-            await self.store.job_terminal(pid, output, lease)
+            await self.store._job_terminal(pid, output, lease)
         except errors.LeaseFenced as err:
             if renew:
                 log.info("terminal for %s not written: %s", pid, err)

@@ -119,17 +119,17 @@ class AppendOps(StoreCore):
         (nothing written, the lease left alone). After ``ReplayConflict`` or
         ``AlreadyTerminal`` the lease may still be held (a cached terminal
         state refuses before the script): release it."""
-        done = await self.job_terminal(process_id, await_output, lease)
+        done = await self._job_terminal(process_id, await_output, lease)
         if done.record_fields:
             return self.record_from_fields(done.record_fields)
         return await self.require_record(process_id)
 
-    async def job_terminal(
+    async def _job_terminal(
         self, process_id: str, await_output: ProcessAwaitOutput, lease: ProcessLease
     ) -> Appended:
-        """``complete_job`` without building the record from its reply: what
-        a worker's terminal calls (it drops the record, tens of microseconds
-        a job). The same checks, errors and single step."""
+        """``complete_job`` without building the record from its reply (a
+        worker drops it: tens of microseconds a job). Private because ``Bus``
+        inherits the store: a public name here would be a user API."""
         wire_bytes(await_output, ProcessAwaitOutput, "await_output")
         # What the script is sent of the lease (a worker's own, from its
         # claim: checked, not round-tripped as ``wire_bytes`` would).
