@@ -4,6 +4,8 @@ exactly what redis-py sends and keep its failure behaviour."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -204,15 +206,33 @@ async def test_a_write_the_socket_cannot_take_times_out() -> None:
         listener.close()
 
 
-async def _silent_peer() -> tuple[Any, int, list[Any]]:
-    """A listener that accepts and never answers: a read waits forever."""
+@contextlib.asynccontextmanager
+async def _silent_server(socket_timeout: float) -> AsyncIterator[LeanConnection]:
+    """A connection with a PING sent to a peer that accepts and never
+    answers: its read waits until the timeout or a cancel."""
     import socket
 
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(4)
     listener.setblocking(False)
-    return listener, listener.getsockname()[1], []
+    loop = asyncio.get_running_loop()
+    acceptor = asyncio.create_task(loop.sock_accept(listener))
+    connection = LeanConnection(
+        host="127.0.0.1", port=listener.getsockname()[1], socket_timeout=socket_timeout
+    )
+    peer = None
+    try:
+        await connection._connect()  # the socket only: no handshake to answer
+        connection._parser.on_connect(connection)
+        peer = (await acceptor)[0]
+        await connection.send_packed_command(connection.pack_command("PING"))
+        yield connection
+    finally:
+        await connection.disconnect()
+        if peer is not None:
+            peer.close()
+        listener.close()
 
 
 async def test_a_direct_read_the_server_never_answers_times_out() -> None:
@@ -221,50 +241,25 @@ async def test_a_direct_read_the_server_never_answers_times_out() -> None:
     ``socket_timeout`` and the connection is dropped, not reused."""
     from redis.exceptions import TimeoutError as RedisTimeoutError
 
-    listener, port, accepted = await _silent_peer()
     loop = asyncio.get_running_loop()
-    acceptor = asyncio.create_task(loop.sock_accept(listener))
-    connection = LeanConnection(host="127.0.0.1", port=port, socket_timeout=0.3)
-    try:
-        await connection._connect()  # the socket only: no handshake to answer
-        connection._parser.on_connect(connection)
-        accepted.append((await acceptor)[0])
-        await connection.send_packed_command(connection.pack_command("PING"))
+    async with _silent_server(socket_timeout=0.3) as connection:
         started = loop.time()
         with pytest.raises(RedisTimeoutError, match="reading"):
             await asyncio.wait_for(connection.read_direct(), 10)
         assert 0.25 <= loop.time() - started < 5
         assert not connection.is_connected
         assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]
-    finally:
-        await connection.disconnect()
-        for peer in accepted:
-            peer.close()
-        listener.close()
 
 
 async def test_a_direct_read_cancelled_from_outside_stays_cancelled() -> None:
     """A caller's own cancellation is not turned into a timeout."""
-    listener, port, accepted = await _silent_peer()
-    loop = asyncio.get_running_loop()
-    acceptor = asyncio.create_task(loop.sock_accept(listener))
-    connection = LeanConnection(host="127.0.0.1", port=port, socket_timeout=30)
-    try:
-        await connection._connect()  # the socket only: no handshake to answer
-        connection._parser.on_connect(connection)
-        accepted.append((await acceptor)[0])
-        await connection.send_packed_command(connection.pack_command("PING"))
+    async with _silent_server(socket_timeout=30) as connection:
         reading = asyncio.create_task(connection.read_direct())
         await asyncio.sleep(0.05)
         reading.cancel()
         with pytest.raises(asyncio.CancelledError):
             await reading
         assert not connection.is_connected  # a cut-short read never leaves it reusable
-    finally:
-        await connection.disconnect()
-        for peer in accepted:
-            peer.close()
-        listener.close()
 
 
 async def test_direct_reads_after_a_quiet_spell_keep_their_own_deadline(backend: Any) -> None:

@@ -93,10 +93,9 @@ class Outage:
             self.since = None
 
 
-def group_lost(err: ResponseError) -> bool:
-    """The stream or its group is gone (server restarted without persistence,
-    stream deleted): the store's one test of it."""
-    return group_missing(err)
+#: The stream or its group is gone (server restarted without persistence,
+#: stream deleted): the store's one test of it, under the wake layer's name.
+group_lost = group_missing
 
 
 def text(value: Any) -> str:

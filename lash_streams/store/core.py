@@ -96,7 +96,9 @@ class ProcessState:
 
     #: The last planning record and what it was built from: a process's
     #: appends plan against the same record until its state changes.
-    _planned: tuple[object, ...] = field(default=(), repr=False, compare=False)
+    _planned: tuple[ProcessRegistration, str, SessionScope | None, bool, ProcessRecord] | None = (
+        field(default=None, repr=False, compare=False)
+    )
 
     def copy(self) -> ProcessState:
         """A state to plan a batch's later items against (its earlier items
@@ -114,14 +116,13 @@ class ProcessState:
         reg = self.registration
         built = self._planned
         if (
-            built
+            built is not None
             and built[0] is reg
             and built[1] == self.registration_hash
             and built[2] is self.wake_target
             and built[3] == self.terminal
         ):
-            record: ProcessRecord = built[4]  # type: ignore[assignment]
-            return record
+            return built[4]
         record = ProcessRecord(
             id=reg.id,
             registration_hash=self.registration_hash,
