@@ -319,6 +319,27 @@ class BoundedPool(ConnectionPool):
         finally:
             await self.release(connection)
 
+    async def direct_many(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        """``direct`` for several commands: one write, one connection, every
+        reply in order. A refusal is that command's reply (the
+        ``ResponseError``, as a pipeline's ``raise_on_error=False`` gives it);
+        a socket fault raises for all, the connection dropped. What redis-py's
+        pipeline does for a group commit, without its per-reply timer and
+        parse layers (``store/grouped.py``)."""
+        connection = await self.get_connection()
+        try:
+            await connection.send_packed_command(connection.pack_commands(commands))
+            read = connection.read_direct if isinstance(connection, _Lean) else None
+            replies: list[Any] = []
+            for _ in commands:
+                try:
+                    replies.append(await read() if read else await connection.read_response())
+                except ResponseError as err:
+                    replies.append(err)
+            return replies
+        finally:
+            await self.release(connection)
+
     async def release(self, connection: Any) -> None:
         if connection not in self._in_use_connections:
             return  # given back already; its slot went back with it

@@ -90,6 +90,59 @@ async def test_direct_calls_answer_like_the_client(backend: Any, namespace: str)
         await pool.disconnect()
 
 
+async def test_direct_many_answers_each_command_in_order(backend: Any, namespace: str) -> None:
+    """The group commit's send: one write, each command's own reply, a
+    refusal as that command's error object (the others still answer), and
+    the connection given back usable."""
+    pool = BoundedPool.from_url(backend.url, max_connections=1)
+    try:
+        key = f"{namespace}:many"
+        replies = await pool.direct_many(
+            [
+                ("SET", key, "v", "PX", 60_000),
+                ("EVALSHA", "0" * 40, 0),
+                ("HGET", key, "f"),  # WRONGTYPE
+                ("GET", key),
+            ]
+        )
+        assert replies[0] == b"OK" and replies[3] == b"v"
+        assert isinstance(replies[1], NoScriptError)
+        assert isinstance(replies[2], ResponseError) and "WRONGTYPE" in str(replies[2])
+        assert await pool.direct_many([]) == []
+        assert await pool.direct("GET", key) == b"v"
+        assert len(pool._in_use_connections) == 0 and pool._slots._value == 1
+    finally:
+        await pool.disconnect()
+
+
+async def test_direct_many_on_a_dead_server_raises_for_all_and_gives_the_slot_back() -> None:
+    pool = BoundedPool.from_url("redis://127.0.0.1:1", max_connections=1, socket_connect_timeout=1)
+    try:
+        with pytest.raises(RedisConnectionError):
+            await pool.direct_many([("PING",), ("PING",)])
+        assert pool._slots._value == 1
+    finally:
+        await pool.disconnect()
+
+
+async def test_direct_many_cut_off_mid_replies_drops_the_connection(backend: Any) -> None:
+    """A caller cancelled while replies are still coming: the connection is
+    never reused with those replies unread."""
+    pool = BoundedPool.from_url(backend.url, max_connections=1)
+    try:
+        many = asyncio.create_task(
+            pool.direct_many([("PING",), ("BLPOP", "lash-test:nothing-here", "5"), ("PING",)])
+        )
+        await asyncio.sleep(0.1)
+        many.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await many
+        assert pool._slots._value == 1
+        assert await pool.direct("ECHO", "fresh") == b"fresh"
+    finally:
+        await pool.disconnect()
+
+
 async def test_the_pool_bound_queues_callers_instead_of_failing(backend: Any) -> None:
     pool = BoundedPool.from_url(backend.url, max_connections=2, timeout=5.0)
     try:

@@ -6,7 +6,8 @@ and jobs that end together write their terminals in the same turn; each is
 its own script (its own atomic step), so nothing about a call changes but the
 round trip it shares. A call (``Script.together``) joins the queue, the first one of a turn
 schedules the flush for the next turn, and the flush sends the queue as one
-pipeline on one connection (a lone call is sent as it is). Every caller gets
+pipeline on one connection (``pool.BoundedPool.direct_many``: one write, the
+replies read in order; a lone call is sent as it is). Every caller gets
 its own command's reply or error, as if sent alone:
 
 - a refusal (a script's error, OOM, ...) is that call's alone;
@@ -31,7 +32,7 @@ client that waits for replicas after each write) each call is sent alone.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from typing import Any, Protocol
 
@@ -49,6 +50,15 @@ class Script(Protocol):
         self, *, keys: Sequence[Any], args: Sequence[Any], client: Any | None = None
     ) -> Awaitable[Any]: ...
 
+    def command(self, keys: Sequence[Any], args: Sequence[Any]) -> tuple[Any, ...]:
+        """The command a call is sent as (``EVALSHA sha numkeys keys args``)."""
+        ...
+
+
+#: Sends commands on one connection, one write: every reply in order, a
+#: refusal as its ``ResponseError`` (``pool.BoundedPool.direct_many``).
+SendMany = Callable[[list[tuple[Any, ...]]], Awaitable[list[Any]]]
+
 
 class _Call:
     __slots__ = ("args", "future", "keys", "script")
@@ -65,8 +75,8 @@ class _Call:
 class Grouped:
     """The queue of grouped calls on one client (see the module)."""
 
-    def __init__(self, client: Any) -> None:
-        self._client = client
+    def __init__(self, send_many: SendMany) -> None:
+        self._send_many = send_many
         self._queue: list[_Call] = []
         self._flushes: set[asyncio.Task[None]] = set()
 
@@ -97,11 +107,9 @@ class Grouped:
         if len(calls) == 1:
             await self._alone(calls[0])
             return
-        pipe = self._client.pipeline(transaction=False)
-        for call in calls:
-            await call.script(keys=call.keys, args=call.args, client=pipe)
+        commands = [call.script.command(call.keys, call.args) for call in calls]
         try:
-            replies = await pipe.execute(raise_on_error=False)
+            replies = await self._send_many(commands)
         except BaseException as err:
             for call in calls:
                 _fail(call.future, err)

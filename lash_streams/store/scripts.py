@@ -145,6 +145,10 @@ class Script:
             await self._scripts.load()
             return await send("EVALSHA", self.sha, len(keys), *keys, *args)
 
+    def command(self, keys: Sequence[Any], args: Sequence[Any]) -> tuple[Any, ...]:
+        """The call as one command (the group commit sends several at once)."""
+        return ("EVALSHA", self.sha, len(keys), *keys, *args)
+
     async def together(self, *, keys: Sequence[Any], args: Sequence[Any]) -> Any:
         """As a direct call, in one pipeline with the other grouped calls made
         in the same turn of the event loop (group commit, ``grouped.py``)."""
@@ -196,11 +200,12 @@ class Scripts:
         # must see every call.
         pool = getattr(client, "connection_pool", None)
         direct = getattr(pool, "direct", None)
+        direct_many = getattr(pool, "direct_many", None)
         if getattr(client, "waits_for_writes", False):
-            direct = None
+            direct = direct_many = None
         self.send: Any = direct or client.execute_command
         #: Group commit where calls go straight to one server's pool.
-        self.group = Grouped(client) if direct is not None else None
+        self.group = Grouped(direct_many) if direct and direct_many else None
         self._all = [Script(self, name) for name in _NAMES]
         by_file = {s.name: s for s in self._all}
         self.register_process = by_file["register_process-1"]

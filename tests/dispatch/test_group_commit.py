@@ -113,26 +113,18 @@ async def test_complete_job_refuses_a_lease_of_another_process(bus: Bus) -> None
 
 
 def counting_pipelines(bus: Bus, monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """How many commands each pipeline the group sent held."""
+    """How many commands each round trip the group sent held."""
     group = bus.scripts.group
     if group is None:
         pytest.skip("group commit is for a client that sends calls straight to one server")
     sizes: list[int] = []
-    client = group._client
-    real = client.pipeline
+    real = group._send_many
 
-    def pipeline(*args: Any, **kwargs: Any) -> Any:
-        pipe = real(*args, **kwargs)
-        execute = pipe.execute
+    async def counted(commands: list[tuple[Any, ...]]) -> list[Any]:
+        sizes.append(len(commands))
+        return await real(commands)
 
-        async def counted(*a: Any, **k: Any) -> Any:
-            sizes.append(len(pipe.command_stack))
-            return await execute(*a, **k)
-
-        pipe.execute = counted
-        return pipe
-
-    monkeypatch.setattr(client, "pipeline", pipeline)
+    monkeypatch.setattr(group, "_send_many", counted)
     return sizes
 
 
