@@ -10,6 +10,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
 from lash_streams import errors
@@ -62,6 +63,16 @@ _NOT_STARTED = {
     "started_elsewhere": "owner-bound and started by a worker already: never run twice",
     "unknown": "no such process",
 }
+
+
+@dataclass(frozen=True)
+class Started:
+    """A dispatched job this worker started (``RowRuns.start_dispatched``)."""
+
+    process_id: str
+    attempt: LeaseOwnerIdentity
+    record: ProcessRecord
+    lease: ProcessLease
 
 
 class RowRuns:
@@ -177,19 +188,58 @@ class RowRuns:
         it under its lease. The caller holds its run slot. ``("ran", output)``
         with the terminal written (None: the lease was lost first), else why
         it did not start."""
-        if process_id in self._active:
-            return "running here already", None
+        begun = await self.start_dispatched(process_id, disposition)
+        if isinstance(begun, str):
+            return begun, None
+        return await self.run_started(begun)
 
-        async def body(attempt: LeaseOwnerIdentity) -> tuple[str, ProcessAwaitOutput | None]:
+    async def start_dispatched(
+        self, process_id: str, disposition: RecoveryDisposition
+    ) -> Started | str:
+        """``run_dispatched``'s first step, for a caller that runs the job
+        elsewhere (a worker starts a lone job in its reading task, a loop turn
+        sooner, and runs it in a task of its own): the started job, which
+        ``run_started`` must be given, or why it did not start. The row stays
+        this worker's (``_active``) from here until ``run_started`` ends."""
+        if process_id in self._active:
+            return "running here already"
+        attempt = self.attempt_identity()
+        self._active.add(process_id)
+        try:
             start = await self.store.start_job(
                 process_id, disposition, attempt, self.stem, self.lease_ttl_ms
             )
-            if start.status != "started":
-                return _NOT_STARTED[start.status], None
-            assert start.record is not None and start.lease is not None
-            return "ran", await self.run_under_lease(start.record, start.lease, started=True)
+        except BaseException:
+            try:
+                await self._hand_back(process_id, attempt)  # as _attempt does
+            finally:
+                self._active.discard(process_id)
+            raise
+        if start.status != "started":
+            self._active.discard(process_id)
+            return _NOT_STARTED[start.status]
+        assert start.record is not None and start.lease is not None
+        return Started(process_id, attempt, start.record, start.lease)
 
-        return await self._attempt(process_id, body)
+    async def run_started(self, begun: Started) -> tuple[str, ProcessAwaitOutput | None]:
+        """``run_dispatched``'s second step: the started job run under its
+        lease (``_attempt``'s hand-back on an error, the row released after)."""
+        pid = begun.process_id
+        try:
+            return "ran", await self.run_under_lease(begun.record, begun.lease, started=True)
+        except BaseException:
+            await self._hand_back(pid, begun.attempt)
+            raise
+        finally:
+            self._active.discard(pid)
+
+    async def release_started(self, begun: Started) -> None:
+        """A started job that will not run here after all (its worker is
+        stopping): its lease handed back at once, the row no longer ours."""
+        try:
+            await self._hand_back(begun.process_id, begun.attempt)
+        finally:
+            self._active.discard(begun.process_id)
 
     def _refuse_external(self, record: ProcessRecord) -> None:
         if record.disposition is RecoveryDisposition.EXTERNALLY_OWNED:

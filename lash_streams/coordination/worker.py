@@ -40,6 +40,7 @@ from lash_streams.coordination.jobs import (
 )
 from lash_streams.coordination.lease_runs import cancel_until_done, runner_failure
 from lash_streams.coordination.recovery import Recovery
+from lash_streams.coordination.row_runs import Started
 from lash_streams.coordination.wake_streams import Outage
 from lash_streams.model import (
     AwaitFailure,
@@ -125,6 +126,9 @@ class Worker:
         # The attempt each job started by dispatch or execute() is at (a job a
         # sweep runs is not here: nobody reads its count).
         self._attempts: dict[str, int] = {}
+        # Lone jobs started in the reading task whose own task has not begun
+        # yet: handed back by run() if stopping cancels that task first.
+        self._begun: dict[str, Started] = {}
         self._freed = asyncio.Event()  # a run slot was given back
         self._outage = Outage(f"worker `{identity.owner_id}`", "workers")
 
@@ -239,11 +243,21 @@ class Worker:
             self._give_back()
 
     async def _run_ready(
-        self, process_id: str, disposition: RecoveryDisposition, kind: str
+        self,
+        process_id: str,
+        disposition: RecoveryDisposition,
+        kind: str,
+        begun: Started | str | None = None,
     ) -> JobOutcome:
+        """``begun``: the job's start, made already (``_start_alone``)."""
         self._attempts[process_id] = 0
         try:
-            status, output = await self.recovery.run_dispatched(process_id, disposition)
+            if begun is None:
+                status, output = await self.recovery.run_dispatched(process_id, disposition)
+            elif isinstance(begun, str):
+                status, output = begun, None
+            else:
+                status, output = await self.recovery.run_started(begun)
         finally:
             attempts = self._attempts.pop(process_id, 0)
         if status != "ran":
@@ -286,6 +300,10 @@ class Worker:
         finally:
             stop.set()
             await cancel_until_done(*inflight)
+            for begun in list(self._begun.values()):  # cancelled before they began
+                self._begun.pop(begun.process_id, None)
+                await self.recovery.release_started(begun)
+                self._give_back()
             await sweep
             await gauges
 
@@ -353,11 +371,32 @@ class Worker:
                         break
                     self.recovery._runs += 1  # the job's slot, given back when it ends
                     self._report_busy()
-                    # A lone entry's start goes at once, not a turn later
-                    # with nothing to share its round trip (store/grouped.py).
+                    begun: Started | str | None = None
+                    if len(jobs) == 1 and job.process_id:
+                        # A lone entry starts here, before the loop runs
+                        # whatever else is ready: its start is on the
+                        # register -> start path (store/grouped.py ALONE).
+                        try:
+                            begun = await self._start_alone(job)
+                        except Exception as err:
+                            log.warning(
+                                "job `%s`: start failed: %s: %s",
+                                job.process_id,
+                                type(err).__name__,
+                                err,
+                            )
+                            self._give_back()
+                            continue
+                        except BaseException:
+                            self._give_back()
+                            raise
+                        if isinstance(begun, Started):
+                            self._begun[job.process_id] = begun
+                    # A lone entry's terminal goes at once too, not a turn
+                    # later with nothing to share its round trip.
                     alone = grouped.ALONE.set(len(jobs) == 1)
                     try:
-                        task = asyncio.create_task(self._take(job))
+                        task = asyncio.create_task(self._take(job, begun))
                     finally:
                         grouped.ALONE.reset(alone)
                     inflight.add(task)
@@ -376,13 +415,22 @@ class Worker:
         await asyncio.wait({freed, stopping}, timeout=0.05, return_when=asyncio.FIRST_COMPLETED)
         freed.cancel()
 
-    async def _take(self, job: ReadyJob) -> JobOutcome:
-        """One read entry: start and run its job in the slot taken for it
-        (the entry is settled with its read's batch, whatever comes of it)."""
+    async def _start_alone(self, job: ReadyJob) -> Started | str:
+        alone = grouped.ALONE.set(True)  # sent at once: nothing to group with
+        try:
+            return await self.recovery.start_dispatched(job.process_id, job.disposition)
+        finally:
+            grouped.ALONE.reset(alone)
+
+    async def _take(self, job: ReadyJob, begun: Started | str | None = None) -> JobOutcome:
+        """One read entry: start (unless ``begun``) and run its job in the
+        slot taken for it (the entry is settled with its read's batch,
+        whatever comes of it)."""
         try:
             if not job.process_id:
                 return JobOutcome("", "not_started", reason="not a ready entry")
-            return await self._run_ready(job.process_id, job.disposition, job.kind)
+            self._begun.pop(job.process_id, None)
+            return await self._run_ready(job.process_id, job.disposition, job.kind, begun)
         except asyncio.CancelledError:
             raise
         except Exception as err:

@@ -256,6 +256,81 @@ async def test_a_worker_without_handlers_refuses_to_run(bus: Bus) -> None:
         await bus.worker(identity()).run()
 
 
+@pytest.mark.parametrize("cut", ["before its run task begins", "while it runs"])
+async def test_a_worker_stopped_while_starting_a_lone_job_hands_it_back(
+    bus: Bus, monkeypatch: pytest.MonkeyPatch, cut: str
+) -> None:
+    """A lone entry is started in the reading task and run in a task of its
+    own: a stop landing right after the start (that task cancelled before it
+    began) or while the job runs leaves the lease free at once, no terminal, and
+    every run slot given back."""
+    ran: list[str] = []
+
+    async def work(job: ls.Job[Any]) -> None:
+        ran.append(job.id)
+        stop.set()
+        await asyncio.sleep(60)
+
+    worker = bus.worker(identity(), {"work": work}, sweep_every_s=60)
+    stop = asyncio.Event()
+    real_start = worker.recovery.start_dispatched
+    real_take = worker._take
+
+    async def start_then_stop(*args: Any) -> Any:
+        begun = await real_start(*args)
+        stop.set()  # the stop lands right after the start
+        return begun
+
+    async def never_begins(*args: Any) -> Any:
+        await asyncio.Event().wait()  # cancelled here, before the real one
+        return await real_take(*args)
+
+    if cut == "before its run task begins":
+        monkeypatch.setattr(worker.recovery, "start_dispatched", start_then_stop)
+        monkeypatch.setattr(worker, "_take", never_begins)
+    task = asyncio.create_task(worker.run(stop=stop))
+    await asyncio.sleep(0.1)
+    record = await bus.submit("work")
+    await asyncio.wait_for(task, 10)
+    assert await bus.get_process_lease(record.id) is None
+    row = await bus.get_process(record.id)
+    assert row is not None and not row.is_terminal() and row.first_started is not None
+    assert worker.recovery._runs == 0 and worker._begun == {}
+    assert record.id not in worker.recovery._active
+    assert ran == ([] if cut == "before its run task begins" else [record.id])
+
+
+async def test_a_lone_start_that_fails_leaves_the_worker_serving(
+    bus: Bus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server refusing a lone job's start (here a connection cut) is
+    logged; the slot comes back and the next job runs. The refused job is
+    the sweep's (its entry was a hint, the lease the truth)."""
+    ran: list[str] = []
+
+    async def work(job: ls.Job[Any]) -> None:
+        ran.append(job.id)
+
+    real = bus.start_job
+    failures = [ls.errors.ConnectionFailed("cut")]
+
+    async def start_job(*args: Any, **kwargs: Any) -> Any:
+        if failures:
+            raise failures.pop()
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(bus, "start_job", start_job)
+    worker = bus.worker(identity(), {"work": work}, sweep_every_s=0.3)
+    async with serving(worker):
+        first = await bus.submit("work", id="first")
+        await asyncio.sleep(0.2)
+        assert failures == [] and worker.recovery._runs == 0
+        second = await bus.submit("work", id="second")
+        await terminal(bus, second.id)
+        await terminal(bus, first.id)  # the sweep's, once the dispatch grace ran out
+    assert sorted(ran) == ["first", "second"]
+
+
 async def _ok(job: ls.Job[Any]) -> None:
     return None
 
