@@ -268,7 +268,10 @@ class Recovery(RowRuns):
         stop = stop or asyncio.Event()
         inflight: dict[str, asyncio.Task[str]] = {}
         loop = asyncio.get_running_loop()
-        full_relay_at = loop.time()  # the first pass relays over every process
+        # The second pass relays over every process (an intent nobody marked,
+        # store/delivery.py), not the first: a worker starting into a backlog
+        # serves it before that scan.
+        full_relay_at = loop.time() + every_s
 
         def finished(pid: str, task: asyncio.Task[str]) -> None:
             inflight.pop(pid, None)

@@ -16,8 +16,8 @@ append, before delivering (``mark_pending``), and the relay unmarks a process
 whose outbox it found empty unless it was marked again meanwhile. An appender
 that dies between its append and its mark leaves an intent no mark points to:
 ``relay_pending(full=True)``, the old visit of every known process, finds it;
-``Recovery.run`` makes one on its first pass and, on a cluster, every
-``FULL_RELAY_EVERY_S``.
+``Recovery.run`` makes one on its second pass (the first serves what is
+due) and, on a cluster, every ``FULL_RELAY_EVERY_S``.
 """
 
 from __future__ import annotations

@@ -55,6 +55,12 @@ READY_GROUP = "workers"
 #: and those jobs wait for a sweep pass instead (a hint, never the truth).
 READY_MAXLEN = 100_000
 
+#: How long after its registration a job queued for dispatch is first due for
+#: sweeps, on a single server (a default worker's sweep period): a worker
+#: takes it within one read, and a lost entry waits at most this long, or its
+#: worker's own grace when that is longer.
+DISPATCH_GRACE_MS = 5_000
+
 #: A consumer (a worker incarnation) of a ready group with nothing pending is
 #: deleted after this long idle: every worker restart adds one.
 IDLE_CONSUMER_MS = 3_600_000

@@ -124,7 +124,13 @@ class ProcessOps(StoreCore):
             target_key or record_key,
             stream,
         ]
-        args = [*script_args, pid, prepared.disposition.value, dispatching.READY_MAXLEN]
+        args = [
+            *script_args,
+            pid,
+            prepared.disposition.value,
+            dispatching.READY_MAXLEN,
+            dispatching.DISPATCH_GRACE_MS,
+        ]
         reply: list[Any] = await self.retry.idempotent(
             f"register process `{pid}`",
             lambda: self.scripts.register_local(keys=keys, args=args),

@@ -222,6 +222,36 @@ async def test_a_pass_defers_a_backlog_of_new_jobs_in_one_step(bus: Bus) -> None
         assert score == record.created_at_ms + 60_000
 
 
+async def test_a_queued_job_is_not_due_for_sweeps_until_the_dispatch_grace(bus: Bus) -> None:
+    """On a single server the registration that queues a job for a worker
+    scores it at its registration time + DISPATCH_GRACE_MS: a worker starting
+    into a backlog reads none of those rows on its first pass (a cluster's
+    rows are new at 0 and deferred by the pass, as without a group)."""
+    from lash_streams.store.dispatch import DISPATCH_GRACE_MS
+
+    await bus.ensure_ready_group("search")
+    pids = [f"q{i}" for i in range(20)]
+    for pid in pids:
+        await bus.submit("search", id=pid)
+    await bus.submit("elsewhere", id="unqueued")  # no worker group: not queued
+
+    async def handler(job: ls.Job[Any]) -> None:
+        raise AssertionError("left to dispatch: never run by the pass")
+
+    worker = bus.worker(ls.owner_identity("w"), {"search": handler}, sweep_every_s=60)
+    report = await worker.recovery.sweep_due()
+    for pid in pids:
+        record = await bus.get_process(pid)
+        assert record is not None
+        score = await bus.redis.zscore(bus.keys.index_of("run", pid), pid)
+        if bus.cluster:
+            assert score == record.created_at_ms + 60_000  # deferred by the pass
+        else:
+            assert score == record.created_at_ms + DISPATCH_GRACE_MS
+    if not bus.cluster:
+        assert set(report.skipped) <= {"unqueued"} and "q0" not in report.reasons
+
+
 async def test_defer_sweeps_checks_its_input_before_writing(bus: Bus) -> None:
     await bus.submit("search", id="j1")
     with pytest.raises(errors.InvalidValue):
