@@ -58,13 +58,20 @@ def test_a_tiny_run_writes_json_markdown_and_plots(tmp_path, standalone_servers)
     assert "vs raw" in md and "vs FastStream" in md and meta["server"] in md
     assert "Topology: one server" in md
     assert "jobs started/s" in md and "submit -> job start p99 ms" in md
+    # Where each path's time goes: client and server CPU per item (a single server).
+    rows = {row["path"]: row for row in data["cpu"]["rows"]}
+    assert len(rows) == 7 and data["cpu"]["server_cpu"] is True
+    for row in rows.values():
+        assert row["wall_us"] > 0 and row["client_us"] > 0 and row["server_us"] > 0, row
+        assert row["server_bound_per_s"] == pytest.approx(1e6 / row["server_us"])
+    assert "## CPU per item" in md and "| append_event, one call |" in md
 
 
 def test_the_bench_leaves_no_keys_behind(tmp_path, standalone_servers):
     import redis
 
     url = next(iter(standalone_servers.values()))
-    sections = "appends,wakes,dispatch,memory,recovery"
+    sections = "appends,wakes,dispatch,memory,recovery,cpu"
     args = ["--quick", "--only", sections, "--duration", "0.2", "--samples", "10"]
     result = bench(*args, "--url", url, "--namespace", "bench-clean", "--output", str(tmp_path))
     assert result.exit_code == 0, result.output
@@ -139,6 +146,7 @@ def _figures_of_every_section(data: dict) -> None:
     assert data["memory"]["ours_bytes_per_event"] > 0 and data["memory"]["raw_bytes_per_event"] > 0
     row = data["scale"][0]
     assert row["processes"] == 40 and row["sweep_commands_per_row"] > 0
+    assert all(r["wall_us"] > 0 and r["client_us"] > 0 for r in data["cpu"]["rows"])
 
 
 def test_a_tiny_run_on_the_cluster(tmp_path, cluster):
@@ -159,6 +167,9 @@ def test_a_tiny_run_on_the_cluster(tmp_path, cluster):
     assert data["baselines"]["faststream"]["node"] in {n["address"] for n in nodes}
     # The INFO memory delta is summed over the masters, and says so.
     assert data["memory"]["info_nodes"] == 3
+    # The work is spread over nodes: no one server's CPU to report.
+    assert data["cpu"]["server_cpu"] is False
+    assert all(r["server_us"] is None for r in data["cpu"]["rows"])
     md = (tmp_path / "results.md").read_text()
     assert "Topology: cluster of 3 masters" in md and "RedisCluster" in md
     assert "FastStream has no cluster client" in md and "summed over 3 masters" in md
@@ -195,6 +206,7 @@ def test_a_tiny_run_through_sentinel(tmp_path, sentinel_set):
     assert [n["address"] for n in meta["node_facts"]] == [primary]
     _figures_of_every_section(data)
     assert data["baselines"]["faststream"]["node"] == primary
+    assert all(r["server_us"] > 0 for r in data["cpu"]["rows"])  # the primary's CPU
     md = (tmp_path / "results.md").read_text()
     assert f"primary {primary} and 1 replica" in md and "master_for" in md
     client = Sentinel(hosts).master_for(sentinel_set.service)

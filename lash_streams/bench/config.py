@@ -14,6 +14,7 @@ SECTIONS = (
     "memory",
     "recovery",
     "scale",
+    "cpu",
 )
 
 

@@ -6,8 +6,10 @@ one-at-a-time round trips)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import lash_streams as ls
@@ -55,10 +57,18 @@ async def start_latency(bus: ls.Bus, size: int, n: int) -> tuple[Latency, Rate]:
     return latency, Rate(count=n, elapsed_s=time.perf_counter() - start_all)
 
 
-async def drain(bus: ls.Bus, size: int, jobs: int) -> Rate:
+async def drain(
+    bus: ls.Bus,
+    size: int,
+    jobs: int,
+    *,
+    meter: Callable[[str, int], contextlib.AbstractAsyncContextManager[None]] | None = None,
+) -> Rate:
     """A backlog of ``jobs`` registered while a worker's group exists, then a
     worker (``CONCURRENCY``) starts: jobs started per second until the last
-    one started."""
+    one started. ``meter(what, items)`` (bench/cpu.py) wraps the submits and
+    the worker's run."""
+    measured = meter or (lambda what, items: contextlib.nullcontext())
     kind = f"tp-{uuid.uuid4().hex[:6]}"
     await bus.ensure_ready_group(kind)
     body = payload(size)
@@ -68,7 +78,8 @@ async def drain(bus: ls.Bus, size: int, jobs: int) -> Rate:
         async with sem:
             await bus.submit(kind, body, id=f"{kind}-{i}")
 
-    await asyncio.gather(*(submit(i) for i in range(jobs)))
+    async with measured("submit, 64 at a time", jobs):
+        await asyncio.gather(*(submit(i) for i in range(jobs)))
     count = 0
     last = asyncio.Event()
     last_at = 0.0
@@ -83,12 +94,16 @@ async def drain(bus: ls.Bus, size: int, jobs: int) -> Rate:
     worker = bus.worker(
         _identity(kind), {kind: handler}, concurrency=CONCURRENCY, sweep_every_s=600
     )
-    begun = time.perf_counter()
     stop = asyncio.Event()
-    task = asyncio.create_task(worker.run(stop=stop))
+    task: asyncio.Task[None] | None = None
     try:
-        await asyncio.wait_for(last.wait(), 120)
+        # Metered from the worker's start to the last job's start, as the rate.
+        async with measured("a worker starting and running them", jobs):
+            begun = time.perf_counter()
+            task = asyncio.create_task(worker.run(stop=stop))
+            await asyncio.wait_for(last.wait(), 120)
     finally:
         stop.set()
-        await task
+        if task is not None:
+            await task
     return Rate(count=count, elapsed_s=last_at - begun)

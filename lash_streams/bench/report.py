@@ -191,6 +191,7 @@ def markdown(results: dict[str, Any]) -> str:
     fs_where = _faststream_where(results)
     if fs_where:
         lines += ["", fs_where]
+    lines += _cpu(results)
     producers = results.get("producers")
     if producers:
         lines += [
@@ -277,6 +278,29 @@ def markdown(results: dict[str, Any]) -> str:
         lines += ["", f"**Phase failed**: {error}"]
     lines += ["", f"Run took {meta['wall_s']:.1f} s.", ""]
     return "\n".join(lines)
+
+
+def _cpu(results: dict[str, Any]) -> list[str]:
+    cpu = results.get("cpu")
+    if not cpu:
+        return []
+    lines = [
+        "",
+        "## CPU per item",
+        "",
+        "Client: the bench process's CPU; server: `INFO cpu` (all its threads), per item. "
+        "The server does its part of every item on one thread, so 1 s / server CPU bounds "
+        "the path's rate whatever the client does (empty on a cluster).",
+        "",
+        "| path | wall us | client us | server us | server-bound items/s |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for row in cpu["rows"]:
+        lines.append(
+            f"| {row['path']} | {_num(row['wall_us'], 1)} | {_num(row['client_us'], 1)} "
+            f"| {_num(row['server_us'], 1)} | {_num(row['server_bound_per_s'])} |"
+        )
+    return lines
 
 
 def _legend(ax: Any) -> None:

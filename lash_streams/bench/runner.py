@@ -13,7 +13,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 import lash_streams as ls
 from lash_streams import observability as obs
-from lash_streams.bench import baselines, dispatch, fleet, growth, ours
+from lash_streams.bench import baselines, cpu, dispatch, fleet, growth, ours
 from lash_streams.bench.config import BenchConfig
 from lash_streams.bench.env import machine_facts
 from lash_streams.bench.measure import Latency, Rate
@@ -162,6 +162,12 @@ async def _phases(
         for n in cfg.scale:
             rows.append(await growth.at_scale(url, ns, n, size, min(cfg.samples, 2_000)))
 
+    async def cpu_per_item() -> None:
+        async with fresh() as raw:
+            items = max(1_000, cfg.samples * 3)
+            single = topology.kind != "cluster"
+            out["cpu"] = await cpu.per_item(bus, raw, ns, size, items, server=single)
+
     plan: dict[str, list[Step]] = {
         "baselines": [
             ("raw XADD", raw_xadd),
@@ -176,6 +182,7 @@ async def _phases(
         "memory": [("memory per event", memory)],
         "recovery": [("recovery after SIGKILL", recovery)],
         "scale": [("1k..100k processes", scale)],
+        "cpu": [("CPU per item", cpu_per_item)],
     }
     steps = [step for section in cfg.sections for step in plan[section]]
     started = time.perf_counter()
