@@ -20,8 +20,8 @@ from .test_pods import ROOT, stop, wait_until
 
 pytestmark = pytest.mark.slow
 
-LEASE_MS = 600
-HANDLE_MS = 900  # longer than the lease: the lease must be renewed meanwhile
+LEASE_MS = 1_000
+HANDLE_MS = 1_500  # longer than the lease: the lease must be renewed meanwhile
 
 
 async def start_slow_pod(url, namespace, pod):
