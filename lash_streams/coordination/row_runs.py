@@ -210,10 +210,7 @@ class RowRuns:
                 process_id, disposition, attempt, self.stem, self.lease_ttl_ms
             )
         except BaseException:
-            try:
-                await self._hand_back(process_id, attempt)  # as _attempt does
-            finally:
-                self._active.discard(process_id)
+            await self._let_go(process_id, attempt)  # as _attempt does
             raise
         if start.status != "started":
             self._active.discard(process_id)
@@ -224,22 +221,25 @@ class RowRuns:
     async def run_started(self, begun: Started) -> tuple[str, ProcessAwaitOutput | None]:
         """``run_dispatched``'s second step: the started job run under its
         lease (``_attempt``'s hand-back on an error, the row released after)."""
-        pid = begun.process_id
         try:
-            return "ran", await self.run_under_lease(begun.record, begun.lease, started=True)
+            output = await self.run_under_lease(begun.record, begun.lease, started=True)
         except BaseException:
-            await self._hand_back(pid, begun.attempt)
+            await self._let_go(begun.process_id, begun.attempt)
             raise
-        finally:
-            self._active.discard(pid)
+        self._active.discard(begun.process_id)
+        return "ran", output
 
     async def release_started(self, begun: Started) -> None:
         """A started job that will not run here after all (its worker is
         stopping): its lease handed back at once, the row no longer ours."""
+        await self._let_go(begun.process_id, begun.attempt)
+
+    async def _let_go(self, pid: str, attempt: LeaseOwnerIdentity) -> None:
+        """Hand back what ``attempt`` holds; the row is no longer this worker's."""
         try:
-            await self._hand_back(begun.process_id, begun.attempt)
+            await self._hand_back(pid, attempt)
         finally:
-            self._active.discard(begun.process_id)
+            self._active.discard(pid)
 
     def _refuse_external(self, record: ProcessRecord) -> None:
         if record.disposition is RecoveryDisposition.EXTERNALLY_OWNED:

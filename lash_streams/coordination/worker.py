@@ -378,16 +378,7 @@ class Worker:
                         # register -> start path (store/grouped.py ALONE).
                         try:
                             begun = await self._start_alone(job)
-                        except Exception as err:
-                            log.warning(
-                                "job `%s`: start failed: %s: %s",
-                                job.process_id,
-                                type(err).__name__,
-                                err,
-                            )
-                            self._give_back()
-                            continue
-                        except BaseException:
+                        except BaseException:  # cancelled: no task will give it back
                             self._give_back()
                             raise
                         if isinstance(begun, Started):
@@ -416,9 +407,13 @@ class Worker:
         freed.cancel()
 
     async def _start_alone(self, job: ReadyJob) -> Started | str:
+        """A lone entry's start, or why it did not start (a failed start is
+        logged, as ``_take`` logs one)."""
         alone = grouped.ALONE.set(True)  # sent at once: nothing to group with
         try:
             return await self.recovery.start_dispatched(job.process_id, job.disposition)
+        except Exception as err:
+            return _start_failed(job, err)
         finally:
             grouped.ALONE.reset(alone)
 
@@ -434,8 +429,7 @@ class Worker:
         except asyncio.CancelledError:
             raise
         except Exception as err:
-            log.warning("job `%s`: start failed: %s: %s", job.process_id, type(err).__name__, err)
-            return JobOutcome(job.process_id, "not_started", reason=str(err))
+            return JobOutcome(job.process_id, "not_started", reason=_start_failed(job, err))
         finally:
             self._give_back()
 
@@ -451,3 +445,8 @@ class Worker:
         """Graceful exit after ``run`` returned: abandon this worker's own
         started owner-bound jobs and record the exit (``Recovery.shutdown``)."""
         return await self.recovery.shutdown()
+
+
+def _start_failed(job: ReadyJob, err: Exception) -> str:
+    log.warning("job `%s`: start failed: %s: %s", job.process_id, type(err).__name__, err)
+    return str(err)

@@ -44,9 +44,10 @@ class Wire(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=Fal
     ``gc=False``: instances are not tracked by Python's cyclic garbage
     collector. A job or an append builds dozens of them; tracked, they were
     most of the allocations that trigger a collection, whose pauses are the
-    tail of a worker's latency. Frozen values of strings, numbers, other wire
-    values and JSON data cannot form a cycle through themselves (JSON data
-    with a cycle is refused before it is stored), so nothing leaks."""
+    tail of a worker's latency. Frozen values of strings, numbers and other
+    wire values form no cycle; only JSON data that contains itself could make
+    one through them, and such data is refused (nested too deep) before
+    anything is stored: at worst that one value is never freed."""
 
 
 def always(factory: Callable[[], T]) -> T:

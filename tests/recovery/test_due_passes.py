@@ -43,6 +43,20 @@ async def _fence(bus, pid: str) -> bytes | None:
     return await bus.redis.hget(bus.keys.process(pid).lease, "fence")
 
 
+async def _drive_with_relay(bus, relay, done: asyncio.Event) -> None:
+    """A drive (a pass every 10 ms) whose passes end with ``relay`` for their
+    relay, until ``done`` is set."""
+    bus.relay_pending = relay
+    stop = asyncio.Event()
+    drive = asyncio.create_task(bus.recovery(W, runner=GatedRunner()).run(0.01, stop=stop))
+    try:
+        await asyncio.wait_for(done.wait(), 30)
+    finally:
+        stop.set()
+        await drive
+        del bus.relay_pending
+
+
 async def test_a_drive_pass_sends_a_few_commands_however_many_rows_run(standalone_bus):
     """A pass read every running record, every lease and one XLEN per known
     process: 3 commands per row (6 on 0134e1d); 100k running rows took 58 s
@@ -64,16 +78,7 @@ async def test_a_drive_pass_sends_a_few_commands_however_many_rows_run(standalon
             done.set()
         return result
 
-    bus.relay_pending = relay_then_count
-    stop = asyncio.Event()
-    recovery = bus.recovery(W, runner=GatedRunner())
-    drive = asyncio.create_task(recovery.run(0.01, stop=stop))
-    try:
-        await asyncio.wait_for(done.wait(), 30)
-    finally:
-        stop.set()
-        await drive
-        del bus.relay_pending
+    await _drive_with_relay(bus, relay_then_count, done)
     # Pass 3 (the second also relays over every process, once).
     per_pass = passes[2] - passes[1] - 1  # less the INFO that counted
     assert per_pass <= 6, per_pass
@@ -93,15 +98,7 @@ async def test_a_drive_relays_over_every_process_on_its_second_pass(bus):
             done.set()
         return await real_relay(*args, full=full, **kwargs)
 
-    bus.relay_pending = spy
-    stop = asyncio.Event()
-    drive = asyncio.create_task(bus.recovery(W, runner=GatedRunner()).run(0.01, stop=stop))
-    try:
-        await asyncio.wait_for(done.wait(), 30)
-    finally:
-        stop.set()
-        await drive
-        del bus.relay_pending
+    await _drive_with_relay(bus, spy, done)
     assert fulls[:4] == [False, True, False, False]
 
 
