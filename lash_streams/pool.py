@@ -78,9 +78,10 @@ class _Lean(AbstractConnection):
         if _hiredis_pack is not None and self._plain_utf8:
             # hiredis packs in C what we would pack in Python (str as UTF-8,
             # bytes, int): the same bytes, several times cheaper per command.
-            for value in args:
-                if type(value) not in _PLAIN:
-                    return super().pack_command(*args)
+            # The type test runs in C too: a batch's script call has thousands
+            # of arguments, and a Python loop over them cost more than the pack.
+            if not _PLAIN.issuperset(map(type, args)):
+                return super().pack_command(*args)
             try:
                 return [_hiredis_pack(args)]
             except UnicodeEncodeError:
