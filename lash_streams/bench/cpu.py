@@ -15,17 +15,16 @@ import contextlib
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import lash_streams as ls
 from lash_streams.bench import dispatch, ours
 from lash_streams.bench.baselines import PIPELINE
+from lash_streams.bench.dispatch import Meter
 from lash_streams.bench.measure import payload
 from lash_streams.bench.workload import register_many, registration
 from lash_streams.model import ProcessEventAppendRequest, SessionScope
-
-Meter = Callable[[str, int], contextlib.AbstractAsyncContextManager[None]]
 
 
 async def server_cpu_s(client: Any) -> float | None:
@@ -88,7 +87,7 @@ async def per_item(
     pids = [f"c{run}-{i}" for i in range(PIPELINE)]
     await register_many(bus, pids)
     request = ProcessEventAppendRequest(event_type="progress", payload=body)
-    await _warm(bus, pids, request)
+    await bus.append_events([(pid, request) for pid in pids])  # states known before timing
     async with meter("append_event, one call", items):
         for i in range(items):
             await bus.append_event(pids[i % PIPELINE], request)
@@ -106,11 +105,3 @@ async def per_item(
             )
     await dispatch.drain(bus, size, items, meter=meter)
     return {"rows": rows, "server_cpu": server}
-
-
-async def _warm(bus: ls.Bus, pids: list[str], request: ProcessEventAppendRequest) -> None:
-    """One append each: the client knows each process's state before timing."""
-    await bus.append_events([(pid, request) for pid in pids])
-
-
-_: Callable[..., Awaitable[Any]] = per_item

@@ -16,6 +16,9 @@ import lash_streams as ls
 from lash_streams.bench.measure import Latency, Rate, payload
 from lash_streams.model import LeaseOwnerIdentity
 
+#: Wraps a measured stretch: ``meter(what, items)`` (bench/cpu.py).
+Meter = Callable[[str, int], contextlib.AbstractAsyncContextManager[None]]
+
 #: Jobs one bench worker runs at once in the throughput phase.
 CONCURRENCY = 64
 
@@ -62,7 +65,7 @@ async def drain(
     size: int,
     jobs: int,
     *,
-    meter: Callable[[str, int], contextlib.AbstractAsyncContextManager[None]] | None = None,
+    meter: Meter | None = None,
 ) -> Rate:
     """A backlog of ``jobs`` registered while a worker's group exists, then a
     worker (``CONCURRENCY``) starts: jobs started per second until the last

@@ -132,18 +132,22 @@ class Script:
     async def __call__(
         self, *, keys: Sequence[Any], args: Sequence[Any], client: Any | None = None
     ) -> Any:
-        # The file name is the contract: exactly nkeys, or (-<n>n) a multiple.
-        if (not keys or len(keys) % self.nkeys) if self.grouped else len(keys) != self.nkeys:
-            raise ValueError(f"{self.name} takes {self.nkeys} keys, got {len(keys)}")
+        self._check_keys(keys)
         if client is not None:
             client.evalsha(self.sha, len(keys), *keys, *args)
             return None
         send = self._scripts.send
+        command = self.command(keys, args)
         try:
-            return await send("EVALSHA", self.sha, len(keys), *keys, *args)
+            return await send(*command)
         except NoScriptError:
             await self._scripts.load()
-            return await send("EVALSHA", self.sha, len(keys), *keys, *args)
+            return await send(*command)
+
+    def _check_keys(self, keys: Sequence[Any]) -> None:
+        # The file name is the contract: exactly nkeys, or (-<n>n) a multiple.
+        if (not keys or len(keys) % self.nkeys) if self.grouped else len(keys) != self.nkeys:
+            raise ValueError(f"{self.name} takes {self.nkeys} keys, got {len(keys)}")
 
     def command(self, keys: Sequence[Any], args: Sequence[Any]) -> tuple[Any, ...]:
         """The call as one command (the group commit sends several at once)."""
@@ -155,8 +159,7 @@ class Script:
         group = self._scripts.group
         if group is None or ALONE.get():
             return await self(keys=keys, args=args)
-        if (not keys or len(keys) % self.nkeys) if self.grouped else len(keys) != self.nkeys:
-            raise ValueError(f"{self.name} takes {self.nkeys} keys, got {len(keys)}")
+        self._check_keys(keys)
         return await group.call(self, keys, args)
 
 
