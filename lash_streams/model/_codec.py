@@ -16,6 +16,7 @@ through :func:`register_hook`.
 
 from __future__ import annotations
 
+import math
 import re
 import types
 from collections.abc import Callable
@@ -172,6 +173,66 @@ def _lash_text(out: bytes) -> bytes:
     return _STRING_OR_EXPONENT.sub(_plus, out)
 
 
+# serde_json (lash's pin, without arbitrary_precision or float_roundtrip)
+# reads an integer past u64 as f64: the first digits that fit a u64, as f64,
+# times the power of ten for the digits left (a second rounding, so not always
+# the nearest f64), and "number out of range" when that overflows; one below
+# i64 becomes f64 of its magnitude, negated; "-0" becomes -0.0. msgspec keeps
+# all of them as exact ints, so their text is rewritten to serde's floats
+# before msgspec reads it. Cheap tests keep that away from ordinary input:
+# "-0" not followed by more of a number, or 19 digits in a row (read with
+# every digit as 0); the rewrite matches string tokens whole so their text is
+# never changed. Other numbers read as msgspec reads them (correctly rounded;
+# serde's best effort can differ in the last place for text with more than
+# about 17 digits or a far exponent, which neither side writes).
+_MINUS_ZERO = re.compile(rb"-0(?![0-9.eE])")
+_NINETEEN_DIGITS = b"0" * 19
+_STRING_OR_INTEGER = re.compile(
+    rb'"(?:[^"\\]|\\.)*"|(?<![0-9.eE+\-])-?[0-9]+(?![0-9.eE])', re.DOTALL
+)
+_U64_MAX = 2**64 - 1
+
+
+class _OutOfRange(ValueError):
+    pass
+
+
+def _serde_number(digits: bytes, negative: bool) -> int | float | None:
+    """The number serde_json reads from an integer's text, when msgspec reads
+    another (None: the same int)."""
+    value = int(digits)
+    if value <= _U64_MAX:
+        if not negative or 0 < value <= 2**63:
+            return None
+        return -float(value)  # -0.0 for "-0"
+    # No leading zeros in JSON: 20 digits fit a u64 unless they pass its max.
+    kept = 20 if int(digits[:20]) <= _U64_MAX else 19
+    rest = len(digits) - kept
+    if rest > 308:
+        raise _OutOfRange
+    f = float(int(digits[:kept])) * float(f"1e{rest}")
+    if math.isinf(f):
+        raise _OutOfRange
+    return -f if negative else f
+
+
+def _serde_integer(match: re.Match[bytes]) -> bytes:
+    token = match.group()
+    if token[:1] == b'"' or (len(token) < 19 and token != b"-0"):
+        return token
+    negative = token[:1] == b"-"
+    number = _serde_number(token[1:] if negative else token, negative)
+    return token if number is None else _lash_text(_ENCODER.encode(number))
+
+
+def _serde_integers(data: bytes | str) -> bytes | str:
+    """``data`` with serde's floats for the integer text it reads as floats."""
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    if _MINUS_ZERO.search(raw) is None and _NINETEEN_DIGITS not in raw.translate(_DIGITS_AS_ZERO):
+        return data
+    return _STRING_OR_INTEGER.sub(_serde_integer, raw)
+
+
 def encode(obj: Any) -> bytes:
     """serde_json bytes of a model value or of plain JSON builtins, with lash's
     float text."""
@@ -235,7 +296,9 @@ def decode(data: bytes | str, tp: type[T]) -> T:
     fields and unknown enum tags raise ``errors.DecodeError`` naming the type
     and the JSON path, never a msgspec error."""
     try:
-        result: T = _decoder(tp).decode(data)
+        result: T = _decoder(tp).decode(_serde_integers(data))
+    except _OutOfRange:
+        raise DecodeError(f"cannot decode {_type_name(tp)}: number out of range") from None
     except msgspec.ValidationError as err:
         message, path = _split_path(str(err))
         raise DecodeError(f"cannot decode {_type_name(tp)} at `${path}`: {message}") from None

@@ -4,9 +4,9 @@ is never written that cannot be read back).
 - ``require``: the argument's Python type, else ``InvalidType`` (a
   ``TypeError``) naming it;
 - ``check_json``: plain JSON data as lash's serde ``Value`` holds it: ``None``,
-  bools, ints, finite floats, strings of valid UTF-8, lists and tuples, dicts
-  with string keys, nested at most ``MAX_DEPTH`` deep (serde_json's recursion
-  limit) -- no sets, bytes, dates, decimals or objects that an encoder would
+  bools, ints from -2**63 to 2**64 - 1, finite floats, strings of valid UTF-8,
+  lists and tuples, dicts with string keys, nested at most ``MAX_DEPTH`` deep
+  (serde_json's recursion limit) -- no sets, bytes, dates, decimals or objects that an encoder would
   convert silently or refuse late;
 - ``wire_bytes``: a model value encoded to lash's JSON and decoded back as its
   type, so out-of-range integers, wrong shapes and bad raw JSON are refused
@@ -28,6 +28,9 @@ from lash_streams.model._codec import decode, encode
 
 #: serde_json refuses JSON nested deeper than this (its recursion limit).
 MAX_DEPTH = 128
+
+#: The integers a serde_json ``Value`` holds as integers (i64 and u64).
+_I64_MIN, _U64_MAX = -(2**63), 2**64 - 1
 
 T = TypeVar("T")
 
@@ -81,7 +84,14 @@ def json_problem(value: Any, depth: int = 0) -> str | None:
             return "a string that is not valid UTF-8 (a lone surrogate)"
         return None
     if kind is int:
-        return None
+        if _I64_MIN <= value <= _U64_MAX:
+            return None
+        # serde_json holds no such integer: Rust refuses to serialize one and
+        # reads its text as a float, so a Rust host would rewrite the event.
+        return (
+            f"an integer outside -2**63 to 2**64 - 1 (a {value.bit_length()}-bit one; "
+            "serde_json reads such text as a float: pass a float if that is meant)"
+        )
     if kind is float:
         return None if math.isfinite(value) else f"a non-finite number ({value})"
     # Containers check their plain leaves in place (a call per leaf is most of
@@ -145,7 +155,9 @@ def _plain_leaf(value: Any) -> bool:
     kind = type(value)
     if kind is str:
         return value.isascii() or _utf8(value)
-    if kind is int or kind is bool or value is None:
+    if kind is int:
+        return bool(_I64_MIN <= value <= _U64_MAX)
+    if kind is bool or value is None:
         return True
     if kind is float:
         return math.isfinite(value)

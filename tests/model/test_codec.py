@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -15,6 +16,7 @@ from lash_streams.model import (
     DedupeConst,
     LeaseAcquired,
     OutcomeSuccess,
+    ProcessLease,
     ProcessValueSelector,
     SelConst,
     SelPointer,
@@ -134,11 +136,74 @@ def test_integers_and_key_order() -> None:
     )
 
 
-@pytest.mark.xfail(strict=True, reason="gap: serde_json (no arbitrary_precision) reads >u64 as f64")
-def test_integers_beyond_u64_become_floats_like_serde_json() -> None:
-    """serde_json stores 18446744073709551616 as f64 and writes ``1.8446744073709552e19``;
-    msgspec keeps the exact Python int."""
-    assert encode(decode(b"18446744073709551616", object)) == b"1.8446744073709552e19"
+# What serde_json 1.0.149 (lash's pin; no arbitrary_precision, no
+# float_roundtrip) writes back for integer text it reads into a Value: an
+# integer past u64 becomes f64 (its first digits that fit u64, times a power of
+# ten for the rest), one below i64 becomes f64, and ``-0`` becomes -0.0. Each
+# output was printed by serde_json itself (from_str::<Value>, then to_string).
+SERDE_INTEGERS = [
+    (b"18446744073709551615", b"18446744073709551615"),
+    (b"18446744073709551616", b"1.8446744073709552e+19"),
+    (b"18446744073709551617", b"1.8446744073709552e+19"),
+    (b"36893488147419103232", b"3.6893488147419103e+19"),
+    (b"99999999999999999999", b"1e+20"),
+    (b"123456789012345678901234567890", b"1.2345678901234568e+29"),
+    (b"-123456789012345678901234567890", b"-1.2345678901234568e+29"),
+    (b"-9223372036854775808", b"-9223372036854775808"),
+    (b"-9223372036854775809", b"-9.223372036854776e+18"),
+    (b"-18446744073709551615", b"-1.8446744073709552e+19"),
+    (b"-18446744073709551616", b"-1.8446744073709552e+19"),
+    (b"-36893488147419103231", b"-3.6893488147419103e+19"),
+    (b"12345678901234567891", b"12345678901234567891"),
+    (b"-0", b"-0.0"),
+    (b"[-0,0,-0.0,-0e0,0e0,-0E+0]", b"[-0.0,0,-0.0,-0.0,0.0,-0.0]"),
+    (b"[ -0 , 18446744073709551616 ]", b"[-0.0,1.8446744073709552e+19]"),
+    (b"1" + b"0" * 308, b"1e+308"),
+    (
+        b'{"a":"18446744073709551616 -0","b":-0,"c":[18446744073709551616],'
+        b'"d":"\\"-0\\" 123456789012345678901"}',
+        b'{"a":"18446744073709551616 -0","b":-0.0,"c":[1.8446744073709552e+19],'
+        b'"d":"\\"-0\\" 123456789012345678901"}',
+    ),
+    (
+        b'{"t":"2026-12-05T01:00:00-05:00","n":-0.5,"e":1e-0}',
+        b'{"e":1.0,"n":-0.5,"t":"2026-12-05T01:00:00-05:00"}',
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "serde"), SERDE_INTEGERS)
+def test_integer_text_reads_as_serde_json_reads_it(text: bytes, serde: bytes) -> None:
+    """GEN-3: JSON read into a value and written again gives serde_json's bytes,
+    for integers outside u64/i64 and ``-0`` too (they become floats there)."""
+    assert encode(decode(text, Any)) == serde
+    assert encode(decode(text.decode(), Any)) == serde
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        b"1" + b"0" * 309,
+        b"17976931348623157" + b"0" * 292,
+        b"-1" + b"0" * 320,
+        b'{"n":[1' + b"0" * 400 + b"]}",
+    ],
+)
+def test_integer_text_serde_json_cannot_read_is_refused(text: bytes) -> None:
+    """serde_json refuses these (``number out of range``); so does decode."""
+    with pytest.raises(DecodeError, match="number out of range"):
+        decode(text, Any)
+
+
+def test_integer_text_past_u64_in_a_typed_field_is_refused() -> None:
+    """A u64 field given a longer integer or ``-0`` fails as serde's does
+    (serde reads both as floats, then refuses a float for an integer)."""
+    good = encode(LEASE)
+    assert decode(good, ProcessLease) == LEASE
+    for bad in (b"18446744073709551616", b"-0"):
+        text = good.replace(b'"fencing_token":3', b'"fencing_token":' + bad)
+        with pytest.raises(DecodeError, match="fencing_token"):
+            decode(text, ProcessLease)
 
 
 def test_tool_value_escape_and_normalize() -> None:

@@ -145,6 +145,9 @@ async def test_only_the_four_await_outputs_complete_a_process(bus):
         1j,
         {1: "int key"},
         "\ud800",
+        2**64,
+        -(2**63) - 1,
+        [0, 10**400],
     ],
     ids=lambda v: (
         f"{type(v).__name__}-{v!r}"[:30]
@@ -159,6 +162,19 @@ async def test_payloads_hold_plain_json_only(bus, value):
     with pytest.raises(errors.InvalidPayload, match="not encodable as JSON"):
         await bus.append_event("p", req("x", {"v": value}))
     assert await bus.events_after("p", 0) == []
+
+
+async def test_payload_integers_are_those_serde_json_holds(bus):
+    """An int past u64 or below i64 has no serde_json integer (Rust refuses to
+    serialize one, and reads its text as a float): refused with the range,
+    never stored as digits a Rust host would rewrite; the extremes are kept."""
+    await bus.register_process(reg("p", plain("x")))
+    with pytest.raises(errors.InvalidPayload, match=r"integer outside .*2\*\*64 - 1"):
+        await bus.append_event("p", req("x", {"v": [1, {"n": 2**64}]}))
+    extremes = {"v": [2**64 - 1, -(2**63), 0]}
+    await bus.append_event("p", req("x", extremes))
+    [event] = await bus.events_after("p", 0)
+    assert event.payload == extremes
 
 
 async def test_a_payload_nested_too_deep_is_refused(bus):

@@ -426,7 +426,17 @@ async def test_stored_events_read_back_byte_equal(bus):
         )
     )
     requests = [
-        req("x", {"n": 1, "f": 0.1, "big": 2**70, "neg": -5, "u": 'ünï\u2028"q"', "l": [1, None]}),
+        req(
+            "x",
+            {
+                "n": 1,
+                "f": 0.1,
+                "big": 2**64 - 1,
+                "neg": -(2**63),
+                "u": 'ünï\u2028"q"',
+                "l": [1, None],
+            },
+        ),
         req("x", [], key=""),
         req("x", "text", key="k1"),
         req("x", None, key="k2"),
