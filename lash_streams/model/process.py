@@ -182,8 +182,18 @@ class WaitSignal(Wire, frozen=True, kw_only=True, tag_field="kind", tag="signal"
 WaitKind = WaitSignal
 
 
+class _NoWaitKind(Wire, frozen=True, kw_only=True, tag_field="kind", tag="\x00"):
+    """Never decodes: beside it ``WaitSignal`` is read as a member of a tagged
+    union, so its ``kind`` tag is required, as serde requires the tag of a
+    one-variant internally tagged enum (a lone msgspec tagged struct reads
+    without one)."""
+
+    def __post_init__(self) -> None:
+        raise ValueError("unknown variant `\\u0000`, expected `signal`")
+
+
 class WaitState(Wire, frozen=True, kw_only=True):
-    kind: WaitKind
+    kind: WaitKind | _NoWaitKind
     since_ms: U64
 
 

@@ -382,6 +382,13 @@ BAD: list[tuple[str, bytes, Any, str]] = [
     ("internal-tag", b'{"state":"paused"}', ProcessStatus, "at `$.state`: Invalid value 'paused'"),
     ("internal-tag-missing", b'{"value":1}', ProcessAwaitOutput, "missing required field `type`"),
     (
+        # serde requires the tag of a one-variant internally tagged enum too
+        "lone-variant-tag-missing",
+        b'{"kind":{"name":"n","event_type":"e","key":"k","ordinal":1},"since_ms":1}',
+        WaitState,
+        "at `$.kind`: Object missing required field `kind`",
+    ),
+    (
         "internal-variant-field-missing",
         b'{"type":"success"}',
         ProcessAwaitOutput,
