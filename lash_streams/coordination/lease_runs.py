@@ -8,6 +8,8 @@ import traceback
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from msgspec import UNSET
+
 from lash_streams import errors
 from lash_streams import observability as obs
 from lash_streams.errors import InvalidValue
@@ -87,7 +89,7 @@ def recovery_failure(message: str, raw: dict[str, str] | None = None) -> AwaitFa
         class_=ToolFailureClass.EXECUTION,
         code="process_recovery_failed",
         message=message,
-        raw=raw,
+        raw=UNSET if raw is None else raw,
     )
 
 

@@ -12,6 +12,7 @@ import enum
 from typing import Any
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
 from lash_streams.model._codec import (
     U32,
@@ -236,16 +237,21 @@ class AwaitSuccess(Wire, frozen=True, kw_only=True, tag_field="type", tag="succe
 
 
 class AwaitFailure(Wire, frozen=True, kw_only=True, tag_field="type", tag="failure"):
+    """``raw`` is ``msgspec.UNSET`` when absent; ``None`` is a JSON null that is
+    written (lash's ``Some(Value::Null)``: TM-2 maps a selected null to it)."""
+
     class_: ToolFailureClass = msgspec.field(name="class")
     code: str
     message: str
-    raw: JsonValue | None = None
+    raw: JsonValue | UnsetType = UNSET
     control: ToolControl | None = None
 
 
 class AwaitCancelled(Wire, frozen=True, kw_only=True, tag_field="type", tag="cancelled"):
+    """``raw`` as in :class:`AwaitFailure`."""
+
     message: str
-    raw: JsonValue | None = None
+    raw: JsonValue | UnsetType = UNSET
     control: ToolControl | None = None
 
 

@@ -15,6 +15,7 @@ import enum
 from typing import Any
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
 from lash_streams.model._codec import (
     U32,
@@ -104,17 +105,20 @@ ToolRetryDisposition = RetryNever | RetrySafe | RetryExhausted
 
 def _normalize_raw(obj: Any, name: str) -> None:
     value = getattr(obj, name)
-    if value is not None:
+    if value is not None and value is not UNSET:
         msgspec.structs.force_setattr(obj, name, tool_value_normalize(value, f".{name}"))
 
 
 class ToolFailure(Wire, frozen=True, kw_only=True):
+    """``raw`` is ``msgspec.UNSET`` when absent; ``None`` is a JSON null that is
+    written (lash's ``Some(ToolValue::Null)``)."""
+
     class_: ToolFailureClass = msgspec.field(name="class")
     code: str
     message: str
     source: ToolFailureSource
     retry: ToolRetryDisposition
-    raw: JsonValue | None = None
+    raw: JsonValue | UnsetType = UNSET
 
     def __post_init__(self) -> None:
         _normalize_raw(self, "raw")
@@ -132,9 +136,11 @@ class ToolFailure(Wire, frozen=True, kw_only=True):
 
 
 class ToolCancellation(Wire, frozen=True, kw_only=True):
+    """``raw`` as in :class:`ToolFailure`."""
+
     message: str
     source: ToolFailureSource
-    raw: JsonValue | None = None
+    raw: JsonValue | UnsetType = UNSET
 
     def __post_init__(self) -> None:
         _normalize_raw(self, "raw")

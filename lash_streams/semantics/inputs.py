@@ -126,7 +126,10 @@ def json_problem(value: Any, depth: int = 0) -> str | None:
         if seen_clean(_JSON_CLEAN, value):
             return None
         for field in value.__struct_fields__:
-            problem = json_problem(getattr(value, field), depth + 1)
+            item = getattr(value, field)
+            if item is msgspec.UNSET:  # left out of the JSON
+                continue
+            problem = json_problem(item, depth + 1)
             if problem is not None:
                 return f"{problem} in `{field}`"
         remember_clean(_JSON_CLEAN, value)

@@ -28,43 +28,20 @@ from lash_streams.model import (
     ToolFailureClass,
 )
 from lash_streams.model._codec import decode, encode
+from lash_streams.semantics.await_serde import serde_await_output
 from lash_streams.semantics.selectors import is_truthy, select_value, stringify
-
-# serde's derived visitors also read an internally tagged enum from a JSON
-# array: the tag first, then the variant's fields in declaration order, where
-# trailing `#[serde(default)]` fields may be left out and extra elements fail.
-# (field names, how many are required)
-_SEQ_FIELDS: dict[str, tuple[tuple[str, ...], int]] = {
-    "success": (("value", "control"), 1),
-    "failure": (("class", "code", "message", "raw", "control"), 3),
-    "cancelled": (("message", "raw", "control"), 1),
-    "abandoned": (("evidence", "control"), 1),
-}
-
-
-def _seq_as_map(value: list[Any]) -> dict[str, Any] | None:
-    if not value or not isinstance(value[0], str) or value[0] not in _SEQ_FIELDS:
-        return None
-    names, required = _SEQ_FIELDS[value[0]]
-    rest = value[1:]
-    if not required <= len(rest) <= len(names):
-        return None
-    return {"type": value[0], **dict(zip(names, rest, strict=False))}
 
 
 def parse_await_output(value: Any) -> ProcessAwaitOutput | None:
     """TM-2: ``value`` read as a serialized await output the way
-    ``serde_json::from_value::<ProcessAwaitOutput>`` reads it (unknown fields
-    ignored, the top-level array form accepted), or ``None``."""
-    if isinstance(value, list):
-        mapped = _seq_as_map(value)
-        if mapped is None:
-            return None
-        value = mapped
-    if not isinstance(value, dict) or not isinstance(value.get("type"), str):
+    ``serde_json::from_value::<ProcessAwaitOutput>`` reads it (the forms
+    serde's derive reads but never writes included: semantics/await_serde.py),
+    or ``None``."""
+    canonical = serde_await_output(value)
+    if canonical is None:
         return None
     try:
-        output: ProcessAwaitOutput = decode(encode(value), ProcessAwaitOutput)  # type: ignore[arg-type]
+        output: ProcessAwaitOutput = decode(encode(canonical), ProcessAwaitOutput)  # type: ignore[arg-type]
     except (DecodeError, msgspec.EncodeError, UnicodeEncodeError):
         return None
     return output

@@ -8,6 +8,8 @@ wire JSON (``ToolValue::to_json_value``), exactly as lash does.
 
 from __future__ import annotations
 
+from msgspec import UNSET
+
 from lash_streams.model import (
     AbandonWriter,
     AwaitAbandoned,
@@ -42,9 +44,7 @@ def abandoned_message(writer: AbandonWriter) -> str:
     return _ABANDONED_MESSAGES[writer]
 
 
-def _tool_failure(
-    class_: ToolFailureClass, code: str, message: str, raw: object | None
-) -> ToolFailure:
+def _tool_failure(class_: ToolFailureClass, code: str, message: str, raw: object) -> ToolFailure:
     """lash's ``ToolFailure::tool`` (source ``tool``, retry ``never``) plus ``raw``."""
     return ToolFailure(
         class_=class_,
@@ -52,7 +52,7 @@ def _tool_failure(
         message=message,
         source=ToolFailureSource.TOOL,
         retry=RetryNever(),
-        raw=None if raw is None else tool_value_from_json(raw),
+        raw=raw if raw is UNSET else tool_value_from_json(raw),
     )
 
 
@@ -71,7 +71,7 @@ def await_output_to_tool_output(output: ProcessAwaitOutput) -> ToolCallOutput:
         cancellation = ToolCancellation(
             message=output.message,
             source=ToolFailureSource.CANCELLATION,
-            raw=None if output.raw is None else tool_value_from_json(output.raw),
+            raw=output.raw if output.raw is UNSET else tool_value_from_json(output.raw),
         )
         return ToolCallOutput(outcome=OutcomeCancelled(cancellation), control=output.control)
     if isinstance(output, AwaitAbandoned):

@@ -161,9 +161,16 @@ PROCESS: list[V] = [
     ),
     (
         "status-cancelled",
-        StatusCancelled(await_output=AwaitCancelled(message="m", raw=None)),
+        StatusCancelled(await_output=AwaitCancelled(message="m")),
         ProcessStatus,
         '{"state":"cancelled","await_output":{"type":"cancelled","message":"m"}}',
+    ),
+    (
+        # lash's Some(Value::Null) (TM-2 on a selected null) is written; only None is skipped
+        "status-cancelled-null-raw-written",
+        StatusCancelled(await_output=AwaitCancelled(message="null", raw=None)),
+        ProcessStatus,
+        '{"state":"cancelled","await_output":{"type":"cancelled","message":"null","raw":null}}',
     ),
     (
         "status-abandoned",

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from lash_streams.model import (
     AwaitSuccess,
     DedupeConst,
     DedupeSelector,
+    ProcessAwaitOutput,
     ProcessEventAppendRequest,
     ProcessTerminalSpec,
     ProcessTerminalState,
@@ -28,9 +30,16 @@ from lash_streams.model import (
     SessionScope,
     StatusFailed,
     ToolFailureClass,
+    decode,
+    encode,
     to_builtins,
 )
-from lash_streams.semantics import materialize_terminal, parse_await_output, plan_append
+from lash_streams.semantics import (
+    await_output_to_tool_output,
+    materialize_terminal,
+    parse_await_output,
+    plan_append,
+)
 from tests.semantics._fixtures import record, terminal_type, wake_type
 
 FAILED = ProcessTerminalState.FAILED
@@ -241,3 +250,152 @@ def test_wk_4_wake_is_stored_without_a_target() -> None:
     assert plan.event.semantics.wake is not None
     assert plan.event.semantics.wake.dedupe_key == "p:3"
     assert plan.wake_delivery is None
+
+
+def test_tm_2_a_null_raw_value_is_written_as_lash_writes_it() -> None:
+    """TM-2 with a selected JSON null: lash builds ``raw: Some(Value::Null)``,
+    which serde writes as ``"raw":null`` (only ``None`` is skipped); an await
+    output built without ``raw`` leaves it out, and both read back as written.
+    Checked against lash's materialization compiled from cc4a0e3b."""
+    plan = _terminal_plan(FAILED, "/error", {"error": None})
+    assert encode(plan.status_update.await_output) == (
+        b'{"type":"failure","class":"execution","code":"process_failed",'
+        b'"message":"null","raw":null}'
+    )
+    cancelled = ProcessTerminalSpec(state=ProcessTerminalState.CANCELLED, await_output=SelPayload())
+    assert encode(materialize_terminal(None, cancelled).await_output) == (
+        b'{"type":"cancelled","message":"null","raw":null}'
+    )
+    bare = AwaitFailure(class_=ToolFailureClass.EXECUTION, code="c", message="m")
+    assert b"raw" not in encode(bare)
+    for text in (encode(plan.status_update.await_output), encode(bare)):
+        assert encode(decode(text, ProcessAwaitOutput)) == text
+    # TO-1 carries the null on to the tool failure, as lash's mapping does.
+    tool = await_output_to_tool_output(plan.status_update.await_output)
+    assert encode(tool).endswith(b'"retry":{"type":"never"},"raw":null}}}')
+    assert encode(await_output_to_tool_output(bare)).endswith(b'"retry":{"type":"never"}}}}')
+
+
+# serde_json::from_value::<ProcessAwaitOutput> on each value, as lash's TM-2 runs it
+# (its output printed by lash's materialization compiled from cc4a0e3b; None: serde
+# failed, so lash mapped the value by the declared state).
+SERDE_AWAIT_OUTPUTS = [
+    ('{"type":1,"class":"execution","code":"c","message":"m"}', None),
+    ('{"type":"failure","class":4,"code":"c","message":"m"}', None),
+    (
+        '{"type":"failure","class":{"execution":null},"code":"c","message":"m"}',
+        '{"type":"failure","class":"execution","code":"c","message":"m"}',
+    ),
+    ('{"type":"failure","class":{"execution":1},"code":"c","message":"m"}', None),
+    ('{"type":"failure","class":["execution"],"code":"c","message":"m"}', None),
+    (
+        '{"type":"abandoned","evidence":["sweep",null,3]}',
+        '{"type":"abandoned","evidence":{"writer":"sweep","epoch_ms":3}}',
+    ),
+    (
+        '{"type":"abandoned","evidence":["sweep",["a","b"],3]}',
+        '{"type":"abandoned","evidence":{"writer":"sweep","owner":{"owner_id":"a","incarnation_id":"b","liveness":{"kind":"opaque"}},"epoch_ms":3}}',
+    ),
+    (
+        '{"type":"abandoned","evidence":["sweep",["a","b",{"kind":1}],3]}',
+        '{"type":"abandoned","evidence":{"writer":"sweep","owner":{"owner_id":"a","incarnation_id":"b","liveness":{"kind":"opaque"}},"epoch_ms":3}}',
+    ),
+    (
+        '{"type":"abandoned","evidence":["sweep",["a","b",{"kind":0,"host_id":"h","boot_id":"b","pid":1,"process_start":"s"}],3]}',
+        '{"type":"abandoned","evidence":{"writer":"sweep","owner":{"owner_id":"a","incarnation_id":"b","liveness":{"kind":"local_process","host_id":"h","boot_id":"b","pid":1,"process_start":"s"}},"epoch_ms":3}}',
+    ),
+    (
+        '{"type":"abandoned","evidence":["sweep",["a","b",["local_process","h","b",1,"s"]],3]}',
+        '{"type":"abandoned","evidence":{"writer":"sweep","owner":{"owner_id":"a","incarnation_id":"b","liveness":{"kind":"local_process","host_id":"h","boot_id":"b","pid":1,"process_start":"s"}},"epoch_ms":3}}',
+    ),
+    ('{"type":"abandoned","evidence":["sweep",3]}', None),
+    ('{"type":"abandoned","evidence":["sweep",null,3,4]}', None),
+    ('{"type":"abandoned","evidence":{"writer":"sweep","epoch_ms":3.0}}', None),
+    ('{"type":"abandoned","evidence":{"writer":"sweep","epoch_ms":-3}}', None),
+    ('{"type":"abandoned","evidence":{"writer":"sweep","epoch_ms":"3"}}', None),
+    (
+        '{"type":"abandoned","evidence":{"writer":"sweep","epoch_ms":3,"owner":null}}',
+        '{"type":"abandoned","evidence":{"writer":"sweep","epoch_ms":3}}',
+    ),
+    ('{"type":"abandoned","evidence":{"writer":1,"epoch_ms":3}}', None),
+    ('{"type":true,"value":1}', None),
+    ('{"type":"success","value":1,"control":null}', '{"type":"success","value":1}'),
+    (
+        '{"type":"success","value":1,"control":{"type":2,"failure":["internal","c","m","tool",{"type":0}]}}',
+        '{"type":"success","value":1,"control":{"type":"fail","failure":{"class":"internal","code":"c","message":"m","source":"tool","retry":{"type":"never"}}}}',
+    ),
+    (
+        '{"type":"success","value":1,"control":{"type":"fail","failure":["internal","c","m","tool",["safe"]]}}',
+        '{"type":"success","value":1,"control":{"type":"fail","failure":{"class":"internal","code":"c","message":"m","source":"tool","retry":{"type":"safe"}}}}',
+    ),
+    (
+        '{"type":"success","value":1,"control":{"type":"fail","failure":["internal","c","m","tool",["safe",5]]}}',
+        '{"type":"success","value":1,"control":{"type":"fail","failure":{"class":"internal","code":"c","message":"m","source":"tool","retry":{"type":"safe","after_ms":5}}}}',
+    ),
+    (
+        '{"type":"success","value":1,"control":{"type":"fail","failure":["internal","c","m","tool",["exhausted",4294967296]]}}',
+        None,
+    ),
+    (
+        '{"type":"success","value":1,"control":{"type":"fail","failure":["internal","c","m","tool",{"type":"never"},null]}}',
+        '{"type":"success","value":1,"control":{"type":"fail","failure":{"class":"internal","code":"c","message":"m","source":"tool","retry":{"type":"never"}}}}',
+    ),
+    (
+        '{"type":"success","value":1,"control":{"type":"fail","failure":["internal","c","m","tool",{"type":"never"},{"$lash_tool_value":"zzz"}]}}',
+        None,
+    ),
+    (
+        '{"type":"success","value":1,"control":{"type":"finish","value":{"$lash_tool_value":"object","entries":{"a":1}}}}',
+        '{"type":"success","value":1,"control":{"type":"finish","value":{"a":1}}}',
+    ),
+    (
+        '{"type":"success","value":{"$lash_tool_value":"object","entries":{"a":1}}}',
+        '{"type":"success","value":{"$lash_tool_value":"object","entries":{"a":1}}}',
+    ),
+    (
+        '{"type":"success","value":1,"control":{"type":"switch_agent_frame","frame_id":"f","initial_nodes":null}}',
+        None,
+    ),
+    (
+        '{"type":"success","value":1,"control":["switch_agent_frame","f"]}',
+        '{"type":"success","value":1,"control":{"type":"switch_agent_frame","frame_id":"f"}}',
+    ),
+    (
+        '{"type":"success","value":1,"control":["switch_agent_frame","f",[1],null]}',
+        '{"type":"success","value":1,"control":{"type":"switch_agent_frame","frame_id":"f","initial_nodes":[1]}}',
+    ),
+    (
+        '{"type":"success","value":1,"control":{"type":"switch_agent_frame","frame_id":"f","task":null}}',
+        '{"type":"success","value":1,"control":{"type":"switch_agent_frame","frame_id":"f"}}',
+    ),
+    ('{"type":"success"}', None),
+    ('{"type":"success","value":null}', '{"type":"success","value":null}'),
+    ('["success"]', None),
+    ("[1,5]", None),
+    (
+        '{"type":"failure","class":"execution","code":"c","message":"m","raw":null}',
+        '{"type":"failure","class":"execution","code":"c","message":"m"}',
+    ),
+    ('{"type":"success","value":1,"extra":2,"type2":1}', '{"type":"success","value":1}'),
+    ('{"type":"cancelled","message":"m","control":{"type":"finish"}}', None),
+    (
+        '{"type":"success","value":1,"control":{"type":"finish","value":null}}',
+        '{"type":"success","value":1,"control":{"type":"finish","value":null}}',
+    ),
+    ('{"type":"success","value":1,"control":{"kind":"finish","value":1}}', None),
+    ('{"type":4,"value":1}', None),
+    ('{"type":1.0,"value":1}', None),
+    ('{"type":-1,"value":1}', None),
+]
+
+
+@pytest.mark.parametrize(("text", "serde"), SERDE_AWAIT_OUTPUTS)
+def test_tm_2_reads_a_serialized_await_output_as_serde_reads_it(
+    text: str, serde: str | None
+) -> None:
+    """TM-2: what counts as a serialized await output is what serde's derive
+    reads: arrays for structs, variant indexes for nested tags, ``{"name":
+    null}`` for unit enums, ``null`` for an absent option; in range integers
+    only. Anything else maps by the declared state."""
+    parsed = parse_await_output(json.loads(text))
+    assert (None if parsed is None else encode(parsed).decode()) == serde
