@@ -21,7 +21,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from lash_streams.model import AbandonWriter, ToolFailureClass, ToolFailureSource
+import msgspec.inspect as mi
+from msgspec import NODEFAULT
+
+from lash_streams.model import ProcessAwaitOutput
 
 
 class _NotSerde(Exception):
@@ -138,101 +141,49 @@ def _tagged(
     return read
 
 
-_CLASS = _unit(frozenset(c.value for c in ToolFailureClass))
-_SOURCE = _unit(frozenset(s.value for s in ToolFailureSource))
-_WRITER = _unit(frozenset(w.value for w in AbandonWriter))
-_U64 = _integer(2**64)
-_U32 = _integer(2**32)
+def _field(field: mi.Field) -> tuple[str, Any, bool]:
+    """A model field as serde reads it: ``None``- or ``UNSET``-defaulted
+    fields are serde ``Option``s (null reads as absent); other defaulted ones
+    (``#[serde(default)]``) may be left out but not given null."""
+    read = _reader(field.type)
+    optional = field.default_factory is NODEFAULT and field.default in (None, NODEFAULT)
+    return (
+        field.encode_name,
+        _option(read) if optional and not field.required else read,
+        field.required,
+    )
 
-_LIVENESS = _tagged(
-    "kind",
-    (
-        (
-            "local_process",
-            (
-                ("host_id", _string, True),
-                ("boot_id", _string, True),
-                ("pid", _U32, True),
-                ("process_start", _string, True),
-            ),
-        ),
-        ("opaque", ()),
-    ),
-    nested=True,
-)
-_OWNER = _struct(
-    (
-        ("owner_id", _string, True),
-        ("incarnation_id", _string, True),
-        ("liveness", _LIVENESS, False),
-    )
-)
-_EVIDENCE = _struct(
-    (("writer", _WRITER, True), ("owner", _option(_OWNER), False), ("epoch_ms", _U64, True))
-)
-_RETRY = _tagged(
-    "type",
-    (
-        ("never", ()),
-        ("safe", (("after_ms", _option(_U64), False),)),
-        ("exhausted", (("attempts", _U32, True),)),
-    ),
-    nested=True,
-)
-_FAILURE = _struct(
-    (
-        ("class", _CLASS, True),
-        ("code", _string, True),
-        ("message", _string, True),
-        ("source", _SOURCE, True),
-        ("retry", _RETRY, True),
-        ("raw", _option(_any), False),
-    )
-)
-_CONTROL = _option(
-    _tagged(
-        "type",
-        (
-            (
-                "switch_agent_frame",
-                (
-                    ("frame_id", _string, True),
-                    ("initial_nodes", _list, False),
-                    ("task", _option(_string), False),
-                ),
-            ),
-            ("finish", (("value", _any, True),)),
-            ("fail", (("failure", _FAILURE, True),)),
-        ),
-        nested=True,
-    )
-)
-_AWAIT_OUTPUT = _tagged(
-    "type",
-    (
-        ("success", (("value", _any, True), ("control", _CONTROL, False))),
-        (
-            "failure",
-            (
-                ("class", _CLASS, True),
-                ("code", _string, True),
-                ("message", _string, True),
-                ("raw", _option(_any), False),
-                ("control", _CONTROL, False),
-            ),
-        ),
-        (
-            "cancelled",
-            (
-                ("message", _string, True),
-                ("raw", _option(_any), False),
-                ("control", _CONTROL, False),
-            ),
-        ),
-        ("abandoned", (("evidence", _EVIDENCE, True), ("control", _CONTROL, False))),
-    ),
-    nested=False,
-)
+
+def _reader(info: mi.Type, *, nested: bool = True) -> Any:
+    """The reader of a model type, from the model's own definition: field
+    order, defaults, tags and variant order are lash's (the wire golden
+    tests pin them to lash's serde)."""
+    if isinstance(info, mi.UnionType):
+        members = [t for t in info.types if not isinstance(t, mi.NoneType)]
+        if len(members) == 1:
+            return _reader(members[0], nested=nested)
+        structs = [t for t in members if isinstance(t, mi.StructType)]
+        tag = structs[0].tag_field if structs and len(structs) == len(members) else None
+        if tag is None:
+            raise TypeError(f"no serde reading of {info}")  # not in the await output types
+        variants = tuple((str(t.tag), tuple(_field(f) for f in t.fields)) for t in structs)
+        return _tagged(tag, variants, nested=nested)
+    if isinstance(info, mi.StructType):
+        return _struct(tuple(_field(f) for f in info.fields))
+    if isinstance(info, mi.EnumType):
+        return _unit(frozenset(member.value for member in info.cls))
+    if isinstance(info, mi.IntType):
+        return _integer(info.le + 1 if info.le is not None else 2**64)
+    if isinstance(info, mi.StrType):
+        return _string
+    if isinstance(info, mi.ListType):
+        return _list
+    if isinstance(info, mi.AnyType):
+        return _any
+    raise TypeError(f"no serde reading of {info}")
+
+
+_AWAIT_OUTPUT = _reader(mi.type_info(ProcessAwaitOutput), nested=False)
 
 
 def serde_await_output(value: Any) -> dict[str, Any] | None:
